@@ -1,0 +1,31 @@
+// kernels/gemm.h (internal): the only door to the BLAS.
+//
+// Row-major C(M,N) = alpha * op(A)(M,K) * op(B)(K,N) + beta * C, op = transpose when trans_*.
+//   A: (M,K) or (K,M) when trans_a, leading dimension lda (row stride)
+//   B: (K,N) or (N,K) when trans_b, leading dimension ldb
+//   C: (M,N), leading dimension ldc
+// gemm() calls OpenBLAS (single-threaded inside seqnn's own parallel regions); ref::gemm is the
+// naive triple loop it is tested against.
+#pragma once
+
+#include <cstdint>
+
+namespace seqnn::kernels {
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+// Batched: `batch` independent products with element strides between consecutive matrices.
+template <class T>
+void gemm_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                  int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
+                  int64_t stride_c);
+
+namespace ref {
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+}  // namespace ref
+
+}  // namespace seqnn::kernels

@@ -1,0 +1,61 @@
+// Thread configuration: SEQNN_NUM_THREADS -> OpenMP and OpenBLAS.
+#include "seqnn/threads.h"
+
+#include <omp.h>
+
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "seqnn/error.h"
+
+extern "C" {
+void openblas_set_num_threads(int);
+int openblas_get_parallel(void);  // 0 sequential, 1 pthreads, 2 OpenMP
+char* openblas_get_config(void);
+}
+
+namespace seqnn {
+
+namespace {
+int read_env_threads() {
+  int n = static_cast<int>(std::thread::hardware_concurrency());
+  if (n < 1) n = 1;
+  if (const char* s = std::getenv("SEQNN_NUM_THREADS")) {
+    char* end = nullptr;
+    long v = std::strtol(s, &end, 10);
+    if (end == s || *end != '\0' || v < 1 || v > 1024)
+      throw Error(std::string("SEQNN_NUM_THREADS: expected an integer in [1, 1024], got '") + s + "'");
+    n = static_cast<int>(v);
+  }
+  return n;
+}
+
+int& threads_ref() {
+  static int n = [] {
+    int v = read_env_threads();
+    omp_set_num_threads(v);
+    openblas_set_num_threads(v);
+    return v;
+  }();
+  return n;
+}
+}  // namespace
+
+int num_threads() { return threads_ref(); }
+
+void set_num_threads(int n) {
+  check(n >= 1, "set_num_threads", "need n >= 1, got ", n);
+  threads_ref() = n;
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+}
+
+std::string runtime_info() {
+  const int par = openblas_get_parallel();
+  const char* kind = par == 2 ? "openmp" : par == 1 ? "pthreads" : "sequential";
+  return std::string("OpenBLAS (") + kind + ") " + openblas_get_config() + ", " + std::to_string(num_threads()) +
+         " threads";
+}
+
+}  // namespace seqnn

@@ -1,0 +1,164 @@
+// Tensor storage, views, the autograd engine and the gemm door.
+#include <gtest/gtest.h>
+
+#include "common/gradcheck.h"
+#include "kernels/gemm.h"
+#include "seqnn/ops.h"
+#include "seqnn/threads.h"
+
+using namespace seqnn;
+
+TEST(Tensor, FactoriesAndMetadata) {
+  Tensor t = zeros({2, 3});
+  EXPECT_EQ(t.shape(), (Shape{2, 3}));
+  EXPECT_EQ(t.strides(), (Shape{3, 1}));
+  EXPECT_EQ(t.numel(), 6);
+  EXPECT_EQ(t.dtype(), DType::F32);
+  EXPECT_TRUE(t.is_contiguous());
+  EXPECT_EQ(t.size(-1), 3);
+  EXPECT_THROW(t.size(2), Error);
+  Tensor f = full({2}, 2.5, DType::F64);
+  EXPECT_EQ(f.to_vector<double>(), (std::vector<double>{2.5, 2.5}));
+  EXPECT_EQ(scalar_tensor(3).item(), 3.0);
+  EXPECT_EQ(arange(4).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3}));
+  EXPECT_THROW(from_vector(std::vector<float>{1, 2, 3}, {2, 2}), Error);
+  EXPECT_THROW(empty({2, -1}), Error);
+  EXPECT_THROW(t.data_ptr<double>(), Error);
+  EXPECT_THROW(Tensor().shape(), Error);
+  EXPECT_THROW(arange(3).requires_grad_(), Error);
+}
+
+TEST(Tensor, ViewsShareStorage) {
+  Tensor x = from_vector(std::vector<float>{0, 1, 2, 3, 4, 5}, {2, 3});
+  Tensor t = transpose(x, 0, 1);
+  EXPECT_EQ(t.shape(), (Shape{3, 2}));
+  EXPECT_FALSE(t.is_contiguous());
+  EXPECT_EQ(t.to_vector<float>(), (std::vector<float>{0, 3, 1, 4, 2, 5}));
+  Tensor r = reshape(x, {3, -1});
+  EXPECT_EQ(r.shape(), (Shape{3, 2}));
+  EXPECT_EQ(r.raw_data(), x.raw_data());  // a view, not a copy
+  EXPECT_THROW(reshape(x, {4, -1}), Error);
+  EXPECT_THROW(reshape(x, {-1, -1}), Error);
+  Tensor p = permute(reshape(arange(24, DType::F32), {2, 3, 4}), {2, 0, 1});
+  EXPECT_EQ(p.shape(), (Shape{4, 2, 3}));
+  EXPECT_EQ(p.contiguous().to_vector<float>()[1], 4.0f);
+  EXPECT_THROW(permute(x, {0, 0}), Error);
+  Tensor e = expand(from_vector(std::vector<float>{1, 2}, {2, 1}), {2, 2, 3});
+  EXPECT_EQ(e.contiguous().to_vector<float>(), (std::vector<float>{1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2}));
+  EXPECT_THROW(expand(x, {3, 3}), Error);
+  EXPECT_EQ(broadcast_shapes({3, 1, 5}, {4, 1}, "t"), (Shape{3, 4, 5}));
+  EXPECT_THROW(broadcast_shapes({3}, {4}, "t"), Error);
+  EXPECT_EQ(unsqueeze(x, -1).shape(), (Shape{2, 3, 1}));
+  EXPECT_EQ(squeeze(unsqueeze(x, 0), 0).shape(), (Shape{2, 3}));
+  EXPECT_EQ(flatten(reshape(x, {1, 2, 3}), 1).shape(), (Shape{1, 6}));
+}
+
+TEST(Tensor, SumToReducesBroadcastDims) {
+  Tensor g = ones({2, 3, 4}, DType::F64);
+  EXPECT_EQ(sum_to(g, {3, 1}).to_vector<double>(), (std::vector<double>{8, 8, 8}));
+  EXPECT_EQ(sum_to(g, {}).item(), 24.0);
+}
+
+TEST(Autograd, ViewGradientsFlowBack) {
+  Tensor x = from_vector(std::vector<double>{1, 2, 3, 4, 5, 6}, {2, 3});
+  x.requires_grad_();
+  Tensor y = reshape(transpose(x, 0, 1), {6});
+  EXPECT_TRUE(y.requires_grad());
+  EXPECT_FALSE(y.is_leaf());
+  y.backward(from_vector(std::vector<double>{1, 2, 3, 4, 5, 6}, {6}));
+  // y = x^T flattened: y[k] = x[k%2][k/2] -> dx[i][j] = g[2j+i]
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{1, 3, 5, 2, 4, 6}));
+  // Accumulates on a second pass; zero_grad resets.
+  Tensor y2 = expand(x, {2, 2, 3});
+  y2.backward(ones({2, 2, 3}, DType::F64));
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{3, 5, 7, 4, 6, 8}));
+  x.zero_grad();
+  EXPECT_EQ(x.grad().to_vector<double>(), std::vector<double>(6, 0.0));
+}
+
+TEST(Autograd, ErrorsAndModes) {
+  Tensor x = ones({2}, DType::F64).requires_grad_();
+  EXPECT_THROW(expand(x, {3, 2}).backward(), Error);  // non-scalar without gradient
+  EXPECT_THROW(ones({1}).backward(), Error);          // nothing requires grad
+  Tensor y = expand(x, {3, 2});
+  y.backward(ones({3, 2}, DType::F64));
+  EXPECT_THROW(y.backward(ones({3, 2}, DType::F64)), Error);  // graph released
+  {
+    NoGradGuard ng;
+    EXPECT_FALSE(expand(x, {3, 2}).requires_grad());
+  }
+  EXPECT_TRUE(expand(x, {3, 2}).requires_grad());
+  Tensor d = expand(x, {3, 2}).detach();
+  EXPECT_FALSE(d.requires_grad());
+  // retain_graph keeps it usable
+  Tensor z = expand(x, {2, 2});
+  x.zero_grad(true);
+  z.backward(ones({2, 2}, DType::F64), true);
+  z.backward(ones({2, 2}, DType::F64));
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{4, 4}));
+}
+
+TEST(Autograd, GradFunctionCapturesWithoutTouchingDotGrad) {
+  Tensor x = from_vector(std::vector<double>{1, 2}, {2}).requires_grad_();
+  Tensor y = expand(x, {3, 2});
+  auto g = autograd::grad({y}, {x}, {ones({3, 2}, DType::F64)});
+  EXPECT_EQ(g[0].to_vector<double>(), (std::vector<double>{3, 3}));
+  EXPECT_FALSE(x.grad().defined());
+}
+
+TEST(Autograd, GradcheckOfViews) {
+  testutil::gradcheck("permute+expand", [](const TensorList& in) {
+    return expand(permute(in[0], {1, 0}), {2, 3, 2});
+  }, {randn({2, 3}, DType::F64)});
+}
+
+TEST(Random, SeededAndSerialisable) {
+  Generator a(7), b(7);
+  EXPECT_EQ(randn({5}, DType::F64, &a).to_vector<double>(), randn({5}, DType::F64, &b).to_vector<double>());
+  const std::string st = a.state();
+  const double next = a.normal();
+  Generator c(99);
+  c.set_state(st);
+  EXPECT_EQ(c.normal(), next);
+  EXPECT_THROW(c.set_state("garbage"), Error);
+  Tensor u = rand({1000}, DType::F64, &a);
+  for (double v : u.to_vector<double>()) EXPECT_TRUE(v >= 0 && v < 1);
+  Tensor p = randperm(10, &a);
+  auto pv = p.to_vector<int64_t>();
+  std::sort(pv.begin(), pv.end());
+  EXPECT_EQ(pv, arange(10).to_vector<int64_t>());
+}
+
+template <class T>
+void gemm_vs_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T beta) {
+  Generator g(M * 131 + N * 17 + K);
+  DType dt = dtype_of<T>::value;
+  Tensor A = randn(ta ? Shape{K, M} : Shape{M, K}, dt, &g), B = randn(tb ? Shape{N, K} : Shape{K, N}, dt, &g);
+  Tensor C1 = randn({M, N}, dt, &g), C2 = C1.clone();
+  const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+  kernels::gemm<T>(ta, tb, M, N, K, T(1.5), A.data_ptr<T>(), lda, B.data_ptr<T>(), ldb, beta, C1.data_ptr<T>(), N);
+  kernels::ref::gemm<T>(ta, tb, M, N, K, T(1.5), A.data_ptr<T>(), lda, B.data_ptr<T>(), ldb, beta, C2.data_ptr<T>(), N);
+  auto a = C1.to_vector<double>(), b = C2.to_vector<double>();
+  const double tol = std::is_same_v<T, float> ? 1e-4 : 1e-11;
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], tol * (1 + std::abs(b[i]))) << i;
+}
+
+TEST(Kernels, GemmMatchesReference) {
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (auto [M, N, K] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {7, 5, 3}, {33, 65, 17}, {4, 3, 0}, {128, 64, 96}}) {
+        gemm_vs_ref<float>(ta, tb, M, N, K, 0.0f);
+        gemm_vs_ref<float>(ta, tb, M, N, K, 1.0f);
+        gemm_vs_ref<double>(ta, tb, M, N, K, 0.5);
+      }
+}
+
+TEST(Runtime, ThreadsKnob) {
+  EXPECT_GE(num_threads(), 1);
+  EXPECT_NE(runtime_info().find("OpenBLAS"), std::string::npos);
+  const int n = num_threads();
+  set_num_threads(1);
+  EXPECT_EQ(num_threads(), 1);
+  set_num_threads(n);
+  EXPECT_THROW(set_num_threads(0), Error);
+}
