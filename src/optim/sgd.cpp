@@ -1,0 +1,98 @@
+// optim::SGD: PyTorch 1.13's single-tensor SGD update, on raw parameter data.
+#include "seqnn/optim/sgd.h"
+
+#include "kernels/parallel.h"
+#include "ops/dispatch.h"
+#include "seqnn/autograd.h"
+
+namespace seqnn::optim {
+
+// ==================================================================== options
+
+void SGDOptions::validate(const std::string& op) const {
+  check(lr_ >= 0.0, op, "Invalid learning rate: ", lr_);
+  check(momentum_ >= 0.0, op, "Invalid momentum value: ", momentum_);
+  check(weight_decay_ >= 0.0, op, "Invalid weight_decay value: ", weight_decay_);
+  check(!nesterov_ || (momentum_ > 0.0 && dampening_ == 0.0), op,
+        "Nesterov momentum requires a momentum and zero dampening, got momentum=", momentum_,
+        " dampening=", dampening_);
+}
+
+nlohmann::json SGDOptions::to_json() const {
+  return {{"lr", lr_},           {"momentum", momentum_}, {"dampening", dampening_}, {"weight_decay", weight_decay_},
+          {"nesterov", nesterov_}, {"maximize", maximize_}};
+}
+
+SGDOptions SGDOptions::from_json(const nlohmann::json& j, const std::string& op) {
+  using namespace detail;
+  SGDOptions o(json_double(j, "lr", op));
+  o.momentum(json_double(j, "momentum", op))
+      .dampening(json_double(j, "dampening", op))
+      .weight_decay(json_double(j, "weight_decay", op))
+      .nesterov(json_bool(j, "nesterov", op))
+      .maximize(json_bool(j, "maximize", op));
+  o.validate(op);
+  return o;
+}
+
+std::vector<std::string> SGDOptions::state_names() const {
+  if (momentum_ != 0.0) return {"momentum_buffer"};
+  return {};
+}
+
+// ==================================================================== update
+
+namespace {
+
+constexpr int64_t kGrain = 1 << 16;
+
+// p: (n)  g: (n)  buf: (n) or null (no momentum). `first`: buf is initialised to d_p.
+template <class T>
+void sgd_update(T* p, const T* g, T* buf, int64_t n, const SGDOptions& o, bool first) {
+  const T lr = static_cast<T>(o.lr()), wd = static_cast<T>(o.weight_decay());
+  const T mom = static_cast<T>(o.momentum()), keep = static_cast<T>(1.0 - o.dampening());
+  const T sign = o.maximize() ? T(-1) : T(1);
+  const bool decay = o.weight_decay() != 0.0, nesterov = o.nesterov();
+  kernels::parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      T d = sign * g[i];
+      if (decay) d = d + wd * p[i];
+      if (buf) {
+        buf[i] = first ? d : buf[i] * mom + keep * d;
+        d = nesterov ? d + mom * buf[i] : buf[i];
+      }
+      p[i] = p[i] - lr * d;
+    }
+  });
+}
+
+}  // namespace
+
+SGD::SGD(const std::vector<Tensor>& params, const SGDOptions& options) : OptimizerWith("SGD", params, options) {}
+
+void SGD::step() {
+  NoGradGuard no_grad;
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    const SGDOptions& o = options_[gi];
+    for (size_t j = 0; j < groups_[gi].size(); ++j) {
+      const Tensor& p = groups_[gi][j];
+      Tensor grad = p.grad();
+      if (!grad.defined()) continue;
+      grad = grad.contiguous();
+      ParamState& st = state_of(gi, j);
+      Tensor buf;
+      bool first = false;
+      if (o.momentum() != 0.0) {
+        first = st.buffers.count("momentum_buffer") == 0;
+        buf = buffer_like(st, "momentum_buffer", p);
+      }
+      ++st.step;
+      dispatch_float(p.dtype(), "SGD.step", [&]<class T>() {
+        sgd_update<T>(p.data_ptr<T>(), grad.data_ptr<T>(), buf.defined() ? buf.data_ptr<T>() : nullptr, p.numel(), o,
+                      first);
+      });
+    }
+  }
+}
+
+}  // namespace seqnn::optim
