@@ -438,7 +438,7 @@ TEST(ElementwiseErrors, BadInput) {
   expect_error([&] { masked_fill(a, ones({4}, DType::Bool), 0); }, "masked_fill: shapes (2,3) and (4)");
   expect_error([&] { where(ones({3}), a, a); }, "where: condition must be bool");
   expect_error([&] { where(m, a, d); }, "where: dtype mismatch");
-  expect_error([&] { where(m, a, b); }, "where: shapes");
+  expect_error([&] { where(m, a, b); }, "where: shapes of condition (3), a (2,3) and b (4) do not broadcast");
   expect_error([&] { clamp(a, std::nullopt, std::nullopt); }, "clamp: at least one");
   expect_error([&] { relu(Tensor()); }, "relu: got an undefined tensor");
   expect_error([&] { add(a, Tensor()); }, "add: got an undefined tensor");

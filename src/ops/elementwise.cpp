@@ -240,7 +240,12 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_defined("where", {&cond, &a, &b});
   check(cond.dtype() == DType::Bool, "where", "condition must be bool, got ", dtype_name(cond.dtype()));
   check_same_dtype("where", {&a, &b});
-  const Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  Shape shape;
+  try {
+    shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  } catch (const Error&) {
+    fail("where", "shapes of condition ", cond.shape(), ", a ", a.shape(), " and b ", b.shape(), " do not broadcast");
+  }
   const kernels::Broadcast L = layout_for("where", shape, {&cond.shape(), &a.shape(), &b.shape()});
   Tensor out = empty(shape, a.dtype());
   const Tensor cc = data_of(cond), ac = data_of(a), bc = data_of(b);
