@@ -51,6 +51,8 @@ std::vector<OptCase> optimizer_cases() {
   sgd({{"lr", 0.05}, {"momentum", 0.8}, {"dampening", 0.3}}, SGDOptions(0.05).momentum(0.8).dampening(0.3));
   sgd({{"lr", 0.05}, {"momentum", 0.5}, {"weight_decay", 0.1}}, SGDOptions(0.05).momentum(0.5).weight_decay(0.1));
   sgd({{"lr", 0.1}, {"weight_decay", 0.2}, {"maximize", true}}, SGDOptions(0.1).weight_decay(0.2).maximize(true));
+  sgd({{"lr", 0.05}, {"momentum", 0.7}, {"nesterov", true}, {"weight_decay", 0.05}, {"maximize", true}},
+      SGDOptions(0.05).momentum(0.7).nesterov(true).weight_decay(0.05).maximize(true));
   auto adam = [&](nlohmann::json o, AdamOptions ao) {
     cs.push_back({"Adam", o, [ao](const std::vector<Tensor>& p) { return std::make_unique<Adam>(p, ao); }});
   };
@@ -62,6 +64,7 @@ std::vector<OptCase> optimizer_cases() {
     cs.push_back({"AdamW", o, [ao](const std::vector<Tensor>& p) { return std::make_unique<AdamW>(p, ao); }});
   };
   adamw({{"lr", 0.01}}, AdamWOptions(0.01));
+  adamw({{"lr", 0.01}, {"weight_decay", 0.0}, {"maximize", true}}, AdamWOptions(0.01).weight_decay(0.0).maximize(true));
   adamw({{"lr", 0.01}, {"weight_decay", 0.3}, {"amsgrad", true}}, AdamWOptions(0.01).weight_decay(0.3).amsgrad(true));
   return cs;
 }

@@ -65,31 +65,47 @@ struct AdamScalars {
   bool l2, decoupled, amsgrad, maximize;
 };
 
-// p, g, m (exp_avg), v (exp_avg_sq): (n); vmax: (n) or null (no amsgrad).
-template <class T>
-void adam_update(T* p, const T* g, T* m, T* v, T* vmax, int64_t n, const AdamScalars& s) {
+// p, g, m (exp_avg), v (exp_avg_sq): (n); vmax: (n), used with Amsgrad. The flags are template
+// parameters so the inner loop has no branches.
+template <class T, bool L2, bool Decoupled, bool Amsgrad>
+void adam_loop(T* p, const T* g, T* m, T* v, T* vmax, int64_t n, const AdamScalars& s) {
   const T b1 = static_cast<T>(s.beta1), b2 = static_cast<T>(s.beta2);
   const T one_b1 = static_cast<T>(1.0 - s.beta1), one_b2 = static_cast<T>(1.0 - s.beta2);
   const T wd = static_cast<T>(s.weight_decay), shrink = static_cast<T>(1.0 - s.lr * s.weight_decay);
   const T bc2 = static_cast<T>(s.bias_correction2_sqrt), eps = static_cast<T>(s.eps);
   const T neg_step = static_cast<T>(-s.step_size), sign = s.maximize ? T(-1) : T(1);
   kernels::parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+#pragma omp simd
     for (int64_t i = b; i < e; ++i) {
       T gi = sign * g[i];
-      if (s.l2) gi = gi + wd * p[i];
-      if (s.decoupled) p[i] = p[i] * shrink;
-      m[i] = m[i] * b1 + one_b1 * gi;
-      v[i] = v[i] * b2 + one_b2 * gi * gi;
-      T second = v[i];
-      if (vmax) {
-        const T a = vmax[i], c = v[i];
-        vmax[i] = (a < c || c != c) ? c : a;  // torch.maximum: NaN propagates
-        second = vmax[i];
+      if constexpr (L2) gi = gi + wd * p[i];
+      T pi = p[i];
+      if constexpr (Decoupled) pi = pi * shrink;
+      const T mi = m[i] * b1 + one_b1 * gi;
+      const T vi = v[i] * b2 + one_b2 * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      T second = vi;
+      if constexpr (Amsgrad) {
+        const T a = vmax[i];
+        second = (a < vi || vi != vi) ? vi : a;  // torch.maximum: NaN propagates
+        vmax[i] = second;
       }
       const T denom = std::sqrt(second) / bc2 + eps;
-      p[i] = p[i] + neg_step * (m[i] / denom);
+      p[i] = pi + neg_step * (mi / denom);
     }
   });
+}
+
+template <class T>
+void adam_update(T* p, const T* g, T* m, T* v, T* vmax, int64_t n, const AdamScalars& s) {
+  auto pick = [&]<bool L2, bool Decoupled>() {
+    if (s.amsgrad) return adam_loop<T, L2, Decoupled, true>(p, g, m, v, vmax, n, s);
+    return adam_loop<T, L2, Decoupled, false>(p, g, m, v, vmax, n, s);
+  };
+  if (s.l2) return pick.template operator()<true, false>();
+  if (s.decoupled) return pick.template operator()<false, true>();
+  pick.template operator()<false, false>();
 }
 
 // One parameter's update; m, v (and vmax with amsgrad) are its state buffers, `step` its
