@@ -19,8 +19,8 @@ void row_forward(const T* x, T* y, int64_t D, bool log) {  // x: (D)  y: (D)
   if (log) {
     T s = 0;
     for (int64_t d = 0; d < D; ++d) s += std::exp(x[d] - m);
-    const T lse = m + std::log(s);
-    for (int64_t d = 0; d < D; ++d) y[d] = x[d] - lse;
+    const T ls = std::log(s);
+    for (int64_t d = 0; d < D; ++d) y[d] = (x[d] - m) - ls;
   } else {
     T s = 0;
     for (int64_t d = 0; d < D; ++d) {
@@ -59,9 +59,9 @@ void cols_forward(const T* x, T* y, int64_t D, int64_t I, int64_t w, bool log) {
       s[j] += e;
     }
   if (log) {
-    for (int64_t j = 0; j < w; ++j) m[j] += std::log(s[j]);
+    for (int64_t j = 0; j < w; ++j) s[j] = std::log(s[j]);
     for (int64_t d = 0; d < D; ++d)
-      for (int64_t j = 0; j < w; ++j) y[d * I + j] = x[d * I + j] - m[j];
+      for (int64_t j = 0; j < w; ++j) y[d * I + j] = (x[d * I + j] - m[j]) - s[j];
   } else {
     for (int64_t j = 0; j < w; ++j) s[j] = T(1) / s[j];
     for (int64_t d = 0; d < D; ++d)
