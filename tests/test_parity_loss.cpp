@@ -81,7 +81,8 @@ TEST(ParityLoss, CrossEntropyAndNll) {
       }
       Tensor x = randn(s, dt, &gen), w = uniform({C}, 0.2, 2.0, dt, &gen);
       for (int64_t ignore : {-100, 1}) {
-        Tensor t = s.size() == 1 ? from_vector(std::vector<int64_t>{ignore == 1 ? 3 : 1}, {}) : targets(ts, C, gen, ignore);
+        Tensor t =
+            s.size() == 1 ? from_vector(std::vector<int64_t>{ignore == 1 ? 3 : 1}, {}) : targets(ts, C, gen, ignore);
         Tensor pt = softmax_rows(randn(s, dt, &gen));
         for (int r = 0; r < 3; ++r)
           for (double ls : {0.0, 0.1})
@@ -93,24 +94,27 @@ TEST(ParityLoss, CrossEntropyAndNll) {
               const std::string tag = std::string(dtype_name(dt)) + " " + shape_str(s) + " " + kRed[r] + " ls " +
                                       std::to_string(ls) + " ignore " + std::to_string(ignore) +
                                       (weighted ? " weighted" : "");
-              add_case(cases, pend, "cross_entropy " + tag, {{"x", x}, {"t", t}, {"w", w}}, {"x"},
-                       [&](const TensorList& in) { return cross_entropy(in[0], in[1], o); },
-                       "out = F.cross_entropy(x, t, weight=w if args['w'] else None, ignore_index=args['ii'], "
-                       "reduction=args['red'], label_smoothing=args['ls'])",
-                       args, gen);
+              add_case(
+                  cases, pend, "cross_entropy " + tag, {{"x", x}, {"t", t}, {"w", w}}, {"x"},
+                  [&](const TensorList& in) { return cross_entropy(in[0], in[1], o); },
+                  "out = F.cross_entropy(x, t, weight=w if args['w'] else None, ignore_index=args['ii'], "
+                  "reduction=args['red'], label_smoothing=args['ls'])",
+                  args, gen);
               if (ls == 0)
-                add_case(cases, pend, "nll_loss " + tag, {{"x", x}, {"t", t}, {"w", w}}, {"x"},
-                         [&](const TensorList& in) { return nll_loss(log_softmax(in[0], s.size() == 1 ? 0 : 1), in[1], o); },
-                         "lp = F.log_softmax(x, dim=0 if x.dim() == 1 else 1)\n"
-                         "out = F.nll_loss(lp, t, weight=w if args['w'] else None, ignore_index=args['ii'], "
-                         "reduction=args['red'])",
-                         args, gen);
+                add_case(
+                    cases, pend, "nll_loss " + tag, {{"x", x}, {"t", t}, {"w", w}}, {"x"},
+                    [&](const TensorList& in) { return nll_loss(log_softmax(in[0], s.size() == 1 ? 0 : 1), in[1], o); },
+                    "lp = F.log_softmax(x, dim=0 if x.dim() == 1 else 1)\n"
+                    "out = F.nll_loss(lp, t, weight=w if args['w'] else None, ignore_index=args['ii'], "
+                    "reduction=args['red'])",
+                    args, gen);
               if (ignore == -100) {  // probability targets (ignore_index unsupported there)
-                add_case(cases, pend, "cross_entropy prob " + tag, {{"x", x}, {"pt", pt}, {"w", w}}, {"x", "pt"},
-                         [&](const TensorList& in) { return cross_entropy(in[0], in[1], o); },
-                         "out = F.cross_entropy(x, pt, weight=w if args['w'] else None, reduction=args['red'], "
-                         "label_smoothing=args['ls'])",
-                         args, gen);
+                add_case(
+                    cases, pend, "cross_entropy prob " + tag, {{"x", x}, {"pt", pt}, {"w", w}}, {"x", "pt"},
+                    [&](const TensorList& in) { return cross_entropy(in[0], in[1], o); },
+                    "out = F.cross_entropy(x, pt, weight=w if args['w'] else None, reduction=args['red'], "
+                    "label_smoothing=args['ls'])",
+                    args, gen);
               }
             }
       }
@@ -129,9 +133,10 @@ TEST(ParityLoss, AllIgnoredMeanIsNaN) {
     for (double ls : {0.0, 0.1}) {
       CrossEntropyOptions o;
       o.label_smoothing(ls).weight(w);
-      add_case(cases, pend, std::string("all ignored ") + dtype_name(dt) + " ls " + std::to_string(ls),
-               {{"x", x}, {"t", t}, {"w", w}}, {"x"}, [&](const TensorList& in) { return cross_entropy(in[0], in[1], o); },
-               "out = F.cross_entropy(x, t, weight=w, label_smoothing=args['ls'])", {{"ls", ls}}, gen);
+      add_case(
+          cases, pend, std::string("all ignored ") + dtype_name(dt) + " ls " + std::to_string(ls),
+          {{"x", x}, {"t", t}, {"w", w}}, {"x"}, [&](const TensorList& in) { return cross_entropy(in[0], in[1], o); },
+          "out = F.cross_entropy(x, t, weight=w, label_smoothing=args['ls'])", {{"ls", ls}}, gen);
     }
   }
   compare(cases, pend);
@@ -149,26 +154,28 @@ TEST(ParityLoss, MseAndBce) {
       for (int r = 0; r < 3; ++r) {
         const std::string tag = std::string(dtype_name(dt)) + " " + shape_str(s) + " " + kRed[r];
         nlohmann::json args = {{"red", kRed[r]}};
-        add_case(cases, pend, "mse " + tag, {{"x", x}, {"y", y}}, {"x", "y"},
-                 [&](const TensorList& in) { return mse_loss(in[0], in[1], kReds[r]); },
-                 "out = F.mse_loss(x, y, reduction=args['red'])", args, gen);
-        add_case(cases, pend, "bce " + tag, {{"x", x}, {"p", p}}, {"x", "p"},
-                 [&](const TensorList& in) { return binary_cross_entropy_with_logits(in[0], in[1], kReds[r]); },
-                 "out = F.binary_cross_entropy_with_logits(x, p, reduction=args['red'])", args, gen);
+        add_case(
+            cases, pend, "mse " + tag, {{"x", x}, {"y", y}}, {"x", "y"},
+            [&](const TensorList& in) { return mse_loss(in[0], in[1], kReds[r]); },
+            "out = F.mse_loss(x, y, reduction=args['red'])", args, gen);
+        add_case(
+            cases, pend, "bce " + tag, {{"x", x}, {"p", p}}, {"x", "p"},
+            [&](const TensorList& in) { return binary_cross_entropy_with_logits(in[0], in[1], kReds[r]); },
+            "out = F.binary_cross_entropy_with_logits(x, p, reduction=args['red'])", args, gen);
         if (s.empty()) continue;  // PyTorch 1.13 itself fails on a 0-d input with pos_weight (1)
-        add_case(cases, pend, "bce pos_weight " + tag, {{"x", x}, {"p", p}, {"pw", pw}}, {"x", "p"},
-                 [&](const TensorList& in) {
-                   return binary_cross_entropy_with_logits(in[0], in[1], kReds[r], in[2]);
-                 },
-                 "out = F.binary_cross_entropy_with_logits(x, p, reduction=args['red'], pos_weight=pw)", args, gen);
+        add_case(
+            cases, pend, "bce pos_weight " + tag, {{"x", x}, {"p", p}, {"pw", pw}}, {"x", "p"},
+            [&](const TensorList& in) { return binary_cross_entropy_with_logits(in[0], in[1], kReds[r], in[2]); },
+            "out = F.binary_cross_entropy_with_logits(x, p, reduction=args['red'], pos_weight=pw)", args, gen);
       }
     }
     // large logits stay finite and match
     Tensor big = from_vector(std::vector<double>{80, -80, 30, -30}, {2, 2}).to(dt);
     Tensor p = from_vector(std::vector<double>{0, 1, 0.5, 0.2}, {2, 2}).to(dt);
-    add_case(cases, pend, std::string("bce large ") + dtype_name(dt), {{"x", big}, {"p", p}}, {"x", "p"},
-             [&](const TensorList& in) { return binary_cross_entropy_with_logits(in[0], in[1], Reduction::None); },
-             "out = F.binary_cross_entropy_with_logits(x, p, reduction='none')", {}, gen);
+    add_case(
+        cases, pend, std::string("bce large ") + dtype_name(dt), {{"x", big}, {"p", p}}, {"x", "p"},
+        [&](const TensorList& in) { return binary_cross_entropy_with_logits(in[0], in[1], Reduction::None); },
+        "out = F.binary_cross_entropy_with_logits(x, p, reduction='none')", {}, gen);
   }
   compare(cases, pend);
 }

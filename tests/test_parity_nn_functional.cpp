@@ -64,19 +64,26 @@ TEST(ParityNN, LayerNorm) {
   std::vector<OracleCase> cases;
   std::vector<Pending> pend;
   for (DType dt : {DType::F32, DType::F64}) {
-    for (auto [s, ns] : std::vector<std::pair<Shape, Shape>>{
-             {{4, 5}, {5}}, {{2, 3, 8}, {8}}, {{2, 3, 8}, {3, 8}}, {{1, 1, 6}, {6}}, {{0, 4}, {4}}, {{3, 1, 4}, {1, 4}}}) {
+    for (auto [s, ns] : std::vector<std::pair<Shape, Shape>>{{{4, 5}, {5}},
+                                                             {{2, 3, 8}, {8}},
+                                                             {{2, 3, 8}, {3, 8}},
+                                                             {{1, 1, 6}, {6}},
+                                                             {{0, 4}, {4}},
+                                                             {{3, 1, 4}, {1, 4}}}) {
       Tensor x = randn(s, dt, &gen), w = randn(ns, dt, &gen), b = randn(ns, dt, &gen);
       const std::string tag = std::string(dtype_name(dt)) + " " + shape_str(s) + " over " + shape_str(ns);
-      add_case(cases, pend, "layer_norm affine " + tag, {{"x", x}, {"w", w}, {"b", b}},
-               [&](const TensorList& in) { return layer_norm(in[0], ns, in[1], in[2]); },
-               "out = F.layer_norm(x, args['ns'], w, b)", {{"ns", ns}}, gen);
-      add_case(cases, pend, "layer_norm plain " + tag, {{"x", x}},
-               [&](const TensorList& in) { return layer_norm(in[0], ns); }, "out = F.layer_norm(x, args['ns'])",
-               {{"ns", ns}}, gen);
-      add_case(cases, pend, "layer_norm eps=0.1 weight only " + tag, {{"x", x}, {"w", w}},
-               [&](const TensorList& in) { return layer_norm(in[0], ns, in[1], Tensor(), 0.1); },
-               "out = F.layer_norm(x, args['ns'], w, None, 0.1)", {{"ns", ns}}, gen);
+      add_case(
+          cases, pend, "layer_norm affine " + tag, {{"x", x}, {"w", w}, {"b", b}},
+          [&](const TensorList& in) { return layer_norm(in[0], ns, in[1], in[2]); },
+          "out = F.layer_norm(x, args['ns'], w, b)", {{"ns", ns}}, gen);
+      add_case(
+          cases, pend, "layer_norm plain " + tag, {{"x", x}},
+          [&](const TensorList& in) { return layer_norm(in[0], ns); }, "out = F.layer_norm(x, args['ns'])",
+          {{"ns", ns}}, gen);
+      add_case(
+          cases, pend, "layer_norm eps=0.1 weight only " + tag, {{"x", x}, {"w", w}},
+          [&](const TensorList& in) { return layer_norm(in[0], ns, in[1], Tensor(), 0.1); },
+          "out = F.layer_norm(x, args['ns'], w, None, 0.1)", {{"ns", ns}}, gen);
     }
   }
   compare(cases, pend);
@@ -92,12 +99,12 @@ TEST(ParityNN, Embedding) {
       Tensor idx = randint(0, 6, is, &gen);
       for (int64_t pad : {-100, 2, -1}) {  // -100: none
         const std::string tag = std::string(dtype_name(dt)) + " idx " + shape_str(is) + " pad " + std::to_string(pad);
-        add_case(cases, pend, "embedding " + tag, {{"idx", idx}, {"w", w}},
-                 [&](const TensorList& in) {
-                   return embedding(in[0], in[1], pad == -100 ? std::nullopt : std::optional<int64_t>(pad));
-                 },
-                 "p = args['pad']\nout = F.embedding(idx, w, padding_idx=None if p == -100 else p)", {{"pad", pad}},
-                 gen);
+        add_case(
+            cases, pend, "embedding " + tag, {{"idx", idx}, {"w", w}},
+            [&](const TensorList& in) {
+              return embedding(in[0], in[1], pad == -100 ? std::nullopt : std::optional<int64_t>(pad));
+            },
+            "p = args['pad']\nout = F.embedding(idx, w, padding_idx=None if p == -100 else p)", {{"pad", pad}}, gen);
       }
     }
   }

@@ -86,8 +86,8 @@ TEST(ParityReduce, SumMean) {
       for (const auto& dims : dimsets)
         for (bool keep : {false, true})
           for (std::string op : {"sum", "mean"}) {
-            const std::string what = op + " " + dtype_name(dt) + " " + shape_str(s) + " dims " + shape_str(dims) +
-                                     (keep ? " keepdim" : "");
+            const std::string what =
+                op + " " + dtype_name(dt) + " " + shape_str(s) + " dims " + shape_str(dims) + (keep ? " keepdim" : "");
             add_case(
                 cases, pend, what, x,
                 [&](const Tensor& t) {
@@ -110,8 +110,9 @@ TEST(ParityReduce, MaxArgmax) {
       for (Shape s : {Shape{3, 4, 5}, Shape{1, 7}, Shape{5}}) {
         Tensor x = ties ? with_ties(s, dt, gen) : randn(s, dt, &gen);
         const std::string tag = std::string(dtype_name(dt)) + " " + shape_str(s) + (ties ? " ties" : "");
-        add_case(cases, pend, "max() " + tag, x, [](const Tensor& t) { return TensorList{max(t)}; }, "out = x.max()",
-                 {}, gen);
+        add_case(
+            cases, pend, "max() " + tag, x, [](const Tensor& t) { return TensorList{max(t)}; }, "out = x.max()", {},
+            gen);
         for (int64_t d = -1; d < static_cast<int64_t>(s.size()); ++d)
           for (bool keep : {false, true}) {
             add_case(
@@ -147,18 +148,18 @@ TEST(ParityReduce, SoftmaxLogSoftmax) {
               std::string(log ? "log_softmax " : "softmax ") + dtype_name(dt) + " " + shape_str(s) + " dim " +
                   std::to_string(d),
               x, [&](const Tensor& t) { return TensorList{log ? log_softmax(t, d) : softmax(t, d)}; },
-              "out = (F.log_softmax if args['log'] else F.softmax)(x, dim=args['d'])", {{"d", d}, {"log", log}},
-              gen);
+              "out = (F.log_softmax if args['log'] else F.softmax)(x, dim=args['d'])", {{"d", d}, {"log", log}}, gen);
         }
     }
     // non-contiguous input and large logits
     Tensor big = randn({4, 6}, dt, &gen);
     add_case(
         cases, pend, std::string("softmax transposed ") + dtype_name(dt), big,
-        [](const Tensor& t) { return TensorList{softmax(transpose(t, 0, 1), 1)}; },
-        "out = F.softmax(x.t(), dim=1)", {}, gen);
+        [](const Tensor& t) { return TensorList{softmax(transpose(t, 0, 1), 1)}; }, "out = F.softmax(x.t(), dim=1)", {},
+        gen);
     add_case(
-        cases, pend, std::string("log_softmax large ") + dtype_name(dt), from_vector(std::vector<double>{1000, 999, -1000, 0}, {2, 2}).to(dt),
+        cases, pend, std::string("log_softmax large ") + dtype_name(dt),
+        from_vector(std::vector<double>{1000, 999, -1000, 0}, {2, 2}).to(dt),
         [](const Tensor& t) { return TensorList{log_softmax(t, 1)}; }, "out = F.log_softmax(x, dim=1)", {}, gen);
   }
   compare(cases, pend);

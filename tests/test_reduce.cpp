@@ -90,7 +90,8 @@ template <class T>
 void softmax_kernels_vs_ref() {
   Generator gen(11);
   const DType dt = dtype_of<T>::value;
-  for (auto [O, D, I] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {4, 9, 1}, {3, 5, 7}, {2, 17, 130}, {70, 300, 1}}) {
+  for (auto [O, D, I] :
+       std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {4, 9, 1}, {3, 5, 7}, {2, 17, 130}, {70, 300, 1}}) {
     for (bool log : {false, true}) {
       Tensor x = scaled(randn({O, D, I}, dt, &gen), 4.0);
       Tensor g = randn({O, D, I}, dt, &gen);

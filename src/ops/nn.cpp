@@ -5,6 +5,7 @@
 //   dropout:    y = x * keep / (1 - p), keep ~ Bernoulli(1 - p) drawn from the Generator.
 //   embedding:  y[..., :] = weight[indices[...], :]; backward index-adds g into a zero (V,E).
 #include "kernels/nn.h"
+
 #include "ops/dispatch.h"
 #include "seqnn/ops.h"
 
@@ -20,8 +21,8 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   check(k >= 1, op, "normalized_shape must have at least one dim, got ", normalized_shape);
   check(x.dim() >= k && Shape(x.shape().end() - k, x.shape().end()) == normalized_shape, op, "input ", x.shape(),
         " must end with normalized_shape ", normalized_shape);
-  check(!weight.defined() || weight.shape() == normalized_shape, op, "weight ", weight.defined() ? weight.shape() : Shape{},
-        " must be normalized_shape ", normalized_shape);
+  check(!weight.defined() || weight.shape() == normalized_shape, op, "weight ",
+        weight.defined() ? weight.shape() : Shape{}, " must be normalized_shape ", normalized_shape);
   check(!bias.defined() || bias.shape() == normalized_shape, op, "bias ", bias.defined() ? bias.shape() : Shape{},
         " must be normalized_shape ", normalized_shape);
   check(eps >= 0, op, "eps must be >= 0, got ", eps);
@@ -64,9 +65,8 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   const Tensor xc = x.contiguous();
   if (p == 1) {  // everything dropped: zeros, and zero gradient
     Tensor y = zeros(xc.shape(), xc.dtype());
-    autograd::record(op, {xc}, {y}, [shape = xc.shape(), dt = xc.dtype()](const TensorList&) {
-      return TensorList{zeros(shape, dt)};
-    });
+    autograd::record(op, {xc}, {y},
+                     [shape = xc.shape(), dt = xc.dtype()](const TensorList&) { return TensorList{zeros(shape, dt)}; });
     return y;
   }
   const Tensor keep = bernoulli(xc.shape(), 1.0 - p, gen);
@@ -95,13 +95,12 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int6
   const char* op = "embedding";
   check(indices.dtype() == DType::I64, op, "indices must be int64, got ", dtype_name(indices.dtype()));
   check(weight.dim() == 2, op, "weight ", weight.shape(), " must be 2-d (V,E)");
-  check(is_floating(weight.dtype()), op, "weight must be floating (float32/float64), got ",
-        dtype_name(weight.dtype()));
+  check(is_floating(weight.dtype()), op, "weight must be floating (float32/float64), got ", dtype_name(weight.dtype()));
   const int64_t V = weight.size(0), E = weight.size(1);
   int64_t pad = -1;
   if (padding_idx) {
-    check(*padding_idx >= -V && *padding_idx < V, op, "padding_idx ", *padding_idx, " must be within [-", V, ", ",
-          V, ") for weight ", weight.shape());
+    check(*padding_idx >= -V && *padding_idx < V, op, "padding_idx ", *padding_idx, " must be within [-", V, ", ", V,
+          ") for weight ", weight.shape());
     pad = *padding_idx < 0 ? *padding_idx + V : *padding_idx;
   }
   const Tensor ic = indices.contiguous(), wc = weight.contiguous();
@@ -112,9 +111,8 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int6
   Shape out_shape = ic.shape();
   out_shape.push_back(E);
   Tensor y = empty(out_shape, wc.dtype());
-  dispatch_float(wc.dtype(), op, [&]<class T>() {
-    kernels::embedding_forward<T>(idx, wc.data_ptr<T>(), y.data_ptr<T>(), K, E);
-  });
+  dispatch_float(wc.dtype(), op,
+                 [&]<class T>() { kernels::embedding_forward<T>(idx, wc.data_ptr<T>(), y.data_ptr<T>(), K, E); });
   // dW[v,:] = sum over positions k with indices[k] = v (v != padding_idx) of g[k,:]
   autograd::record(op, {wc}, {y}, [ic, V, E, K, pad, op](const TensorList& g) {
     const Tensor gc = g[0].contiguous();

@@ -1,9 +1,10 @@
 // Fast loss kernels (math in kernels/loss.h). Rows r = (n,k) run in parallel; a row's C
 // logits sit at stride K (contiguous for the (N,C) layout). Row sums accumulate in double.
+#include "kernels/loss.h"
+
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/loss.h"
 #include "kernels/parallel.h"
 
 namespace seqnn::kernels {
@@ -94,15 +95,14 @@ void ce_index_backward(const T* x, const int64_t* target, const T* weight, int64
 // ==================================================================== cross entropy, probability targets
 
 template <class T>
-void ce_prob_forward(const T* x, const T* target, const T* weight, int64_t N, int64_t C, int64_t K, double ls,
-                     T* lse, T* loss) {
+void ce_prob_forward(const T* x, const T* target, const T* weight, int64_t N, int64_t C, int64_t K, double ls, T* lse,
+                     T* loss) {
   for_rows(N, C, K, [&](int64_t n, int64_t k, int64_t r) {
     const T *xr = x + n * C * K + k, *tr = target + n * C * K + k;
     const double l = row_lse(xr, C, K);
     lse[r] = static_cast<T>(l);
     double s = 0;
-    for (int64_t c = 0; c < C; ++c)
-      s += (weight ? weight[c] : 1.0) * (tr[c * K] * (1 - ls) + ls / C) * (l - xr[c * K]);
+    for (int64_t c = 0; c < C; ++c) s += (weight ? weight[c] : 1.0) * (tr[c * K] * (1 - ls) + ls / C) * (l - xr[c * K]);
     loss[r] = static_cast<T>(s);
   });
 }
@@ -191,8 +191,8 @@ void bce_logits_forward(const T* x, const T* t, const T* pw, int64_t n, int64_t 
 }
 
 template <class T>
-void bce_logits_backward(const T* x, const T* t, const T* pw, int64_t n, int64_t L, const T* grow,
-                         int64_t grow_stride, T* dx, T* dt) {
+void bce_logits_backward(const T* x, const T* t, const T* pw, int64_t n, int64_t L, const T* grow, int64_t grow_stride,
+                         T* dx, T* dt) {
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const T p = pw ? pw[i % L] : T(1), g = grow[i * grow_stride];
@@ -210,26 +210,40 @@ void bce_logits_backward(const T* x, const T* t, const T* pw, int64_t n, int64_t
 
 // ==================================================================== instantiations
 
-template void ce_index_forward<float>(const float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t, double, float*, float*, float*);
-template void ce_index_backward<float>(const float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t, double, const float*, const float*, int64_t, float*);
-template void ce_prob_forward<float>(const float*, const float*, const float*, int64_t, int64_t, int64_t, double, float*, float*);
-template void ce_prob_backward<float>(const float*, const float*, const float*, int64_t, int64_t, int64_t, double, const float*, const float*, int64_t, float*, float*);
-template void nll_forward<float>(const float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t, float*, float*);
-template void nll_backward<float>(const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t, const float*, int64_t, float*);
+template void ce_index_forward<float>(const float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t,
+                                      double, float*, float*, float*);
+template void ce_index_backward<float>(const float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t,
+                                       double, const float*, const float*, int64_t, float*);
+template void ce_prob_forward<float>(const float*, const float*, const float*, int64_t, int64_t, int64_t, double,
+                                     float*, float*);
+template void ce_prob_backward<float>(const float*, const float*, const float*, int64_t, int64_t, int64_t, double,
+                                      const float*, const float*, int64_t, float*, float*);
+template void nll_forward<float>(const float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t, float*,
+                                 float*);
+template void nll_backward<float>(const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t, const float*,
+                                  int64_t, float*);
 template void mse_forward<float>(const float*, const float*, float*, int64_t);
 template void mse_backward<float>(const float*, const float*, const float*, int64_t, float*, float*, int64_t);
 template void bce_logits_forward<float>(const float*, const float*, const float*, int64_t, int64_t, float*);
-template void bce_logits_backward<float>(const float*, const float*, const float*, int64_t, int64_t, const float*, int64_t, float*, float*);
+template void bce_logits_backward<float>(const float*, const float*, const float*, int64_t, int64_t, const float*,
+                                         int64_t, float*, float*);
 
-template void ce_index_forward<double>(const double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int64_t, double, double*, double*, double*);
-template void ce_index_backward<double>(const double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int64_t, double, const double*, const double*, int64_t, double*);
-template void ce_prob_forward<double>(const double*, const double*, const double*, int64_t, int64_t, int64_t, double, double*, double*);
-template void ce_prob_backward<double>(const double*, const double*, const double*, int64_t, int64_t, int64_t, double, const double*, const double*, int64_t, double*, double*);
-template void nll_forward<double>(const double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int64_t, double*, double*);
-template void nll_backward<double>(const int64_t*, const double*, int64_t, int64_t, int64_t, int64_t, const double*, int64_t, double*);
+template void ce_index_forward<double>(const double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int64_t,
+                                       double, double*, double*, double*);
+template void ce_index_backward<double>(const double*, const int64_t*, const double*, int64_t, int64_t, int64_t,
+                                        int64_t, double, const double*, const double*, int64_t, double*);
+template void ce_prob_forward<double>(const double*, const double*, const double*, int64_t, int64_t, int64_t, double,
+                                      double*, double*);
+template void ce_prob_backward<double>(const double*, const double*, const double*, int64_t, int64_t, int64_t, double,
+                                       const double*, const double*, int64_t, double*, double*);
+template void nll_forward<double>(const double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int64_t,
+                                  double*, double*);
+template void nll_backward<double>(const int64_t*, const double*, int64_t, int64_t, int64_t, int64_t, const double*,
+                                   int64_t, double*);
 template void mse_forward<double>(const double*, const double*, double*, int64_t);
 template void mse_backward<double>(const double*, const double*, const double*, int64_t, double*, double*, int64_t);
 template void bce_logits_forward<double>(const double*, const double*, const double*, int64_t, int64_t, double*);
-template void bce_logits_backward<double>(const double*, const double*, const double*, int64_t, int64_t, const double*, int64_t, double*, double*);
+template void bce_logits_backward<double>(const double*, const double*, const double*, int64_t, int64_t, const double*,
+                                          int64_t, double*, double*);
 
 }  // namespace seqnn::kernels
