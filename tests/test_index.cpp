@@ -135,6 +135,7 @@ TEST(Index, CatStackValuesAndEmpties) {
   Tensor e = zeros({0}, DType::F64);
   EXPECT_EQ(cat({e, a, e}, 1).shape(), (Shape{2, 2}));
   EXPECT_EQ(cat({e, e}, 0).shape(), (Shape{0}));
+  EXPECT_EQ(cat({e}, 5).shape(), (Shape{0}));  // as torch 1.13: dim unchecked when all are skipped
   EXPECT_EQ(cat({zeros({0, 2}, DType::F64), a}, 0).shape(), (Shape{2, 2}));
   EXPECT_EQ(vals(stack({a, a}, -1)), (std::vector<double>{0, 0, 1, 1, 2, 2, 3, 3}));
   Tensor s = stack({a, iota({2, 2})}, 2);

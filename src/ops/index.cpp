@@ -168,9 +168,10 @@ Tensor cat(const TensorList& xs, int64_t dim) {
     skip[i] = xs[i].shape() == Shape{0};
     if (!skip[i] && first < 0) first = static_cast<int64_t>(i);
   }
-  if (first < 0) first = 0;  // all empty: the result is empty (0)
+  const bool all_skipped = first < 0;  // then the result is empty (0), whatever dim says
+  if (all_skipped) first = 0;
   const Tensor& ref = xs[first];
-  const int64_t d = wrap_dim(dim, ref.dim(), "cat");
+  const int64_t d = all_skipped ? 0 : wrap_dim(dim, ref.dim(), "cat");
   Shape out_shape = ref.shape();
   out_shape[d] = 0;
   for (size_t i = 0; i < xs.size(); ++i) {

@@ -2,6 +2,7 @@
 #include "kernels/index.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "kernels/parallel.h"
 
@@ -55,7 +56,7 @@ void copy_strided(int64_t nd, const int64_t* shape, const T* src, const int64_t*
       const T* s = src + so;
       T* t = dst + d_o;
       if (is == 1 && id == 1) {
-        std::copy(s, s + inner, t);
+        std::memcpy(t, s, static_cast<size_t>(inner) * sizeof(T));
       } else {
         for (int64_t j = 0; j < inner; ++j) t[j * id] = s[j * is];
       }
@@ -83,7 +84,7 @@ void index_gather(int64_t outer, int64_t n, int64_t inner, int64_t m, const T* x
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t o = r / m, j = r % m;
       const T* s = x + (o * n + idx[j]) * inner;
-      std::copy(s, s + inner, out + r * inner);
+      std::memcpy(out + r * inner, s, static_cast<size_t>(inner) * sizeof(T));
     }
   });
 }
