@@ -68,9 +68,12 @@ Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x, const std::string& approximate = "none");
 Tensor elu(const Tensor& x, double alpha = 1.0);
 // Where mask (Bool, broadcast to x) is true, the value; elsewhere x. No grad through filled slots.
+// As PyTorch's out-of-place masked_fill, x and mask broadcast together (output: x's shape when
+// the mask broadcasts to x). x may be any dtype.
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
-// cond (Bool) ? a : b, all three broadcast.
+// cond (Bool) ? a : b, all three broadcast; a and b share any dtype (grads for floating).
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+// Gradient 1 where min <= x <= max (as PyTorch), else 0. At least one bound must be given.
 Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max);
 // Comparisons: Bool results, broadcasting, no gradient.
 Tensor eq(const Tensor& a, const Tensor& b);
@@ -79,6 +82,15 @@ Tensor lt(const Tensor& a, const Tensor& b);
 Tensor le(const Tensor& a, const Tensor& b);
 Tensor gt(const Tensor& a, const Tensor& b);
 Tensor ge(const Tensor& a, const Tensor& b);
+// With a scalar (x > 0, mask == 1): the scalar takes the tensor's dtype; an integer/bool
+// tensor compared with a value it cannot hold is compared in float64, as PyTorch promotes.
+Tensor eq(const Tensor& a, double b);
+Tensor ne(const Tensor& a, double b);
+Tensor lt(const Tensor& a, double b);
+Tensor le(const Tensor& a, double b);
+Tensor gt(const Tensor& a, double b);
+Tensor ge(const Tensor& a, double b);
+// !x for a Bool mask; for other dtypes x == 0 (as torch.logical_not).
 Tensor logical_not(const Tensor& mask);
 
 Tensor operator+(const Tensor& a, const Tensor& b);

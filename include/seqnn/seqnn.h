@@ -1,0 +1,32 @@
+// seqnn/seqnn.h: everything in one include.
+//
+// A worked example: fit y = 2x - 1 with one Linear layer.
+//
+//   #include <seqnn/seqnn.h>
+//   using namespace seqnn;
+//
+//   int main() {
+//     manual_seed(0);
+//     auto model = std::make_shared<nn::Linear>(nn::LinearOptions(1, 1));   // weight (1,1), bias (1)
+//     optim::SGD opt(model->parameters(), optim::SGDOptions(0.1));
+//     Tensor x = randn({64, 1});
+//     Tensor y = x * 2.0 - 1.0;
+//     for (int step = 0; step < 100; ++step) {
+//       opt.zero_grad();
+//       Tensor loss = mse_loss(model->forward(x), y);
+//       loss.backward();                                   // reverse-mode autograd
+//       opt.step();
+//     }
+//     std::cout << model->named_parameters()["weight"] << "\n";   // ~2
+//   }
+//
+// The layers, from the bottom: Tensor (tensor.h, random.h), the autograd tape (autograd.h),
+// tensor ops with PyTorch's names (ops.h), modules (nn/), optimizers (optim/), files (io/).
+#pragma once
+
+#include "seqnn/autograd.h"
+#include "seqnn/error.h"
+#include "seqnn/ops.h"
+#include "seqnn/random.h"
+#include "seqnn/tensor.h"
+#include "seqnn/threads.h"
