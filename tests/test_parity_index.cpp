@@ -4,7 +4,7 @@
 
 #include <functional>
 
-#include "common/torch_oracle.h"
+#include "common/parity_batch.h"
 #include "seqnn/ops.h"
 
 using namespace seqnn;
@@ -12,62 +12,6 @@ using namespace seqnn::testutil;
 
 namespace {
 
-// One parity case: seqnn runs `f` on leaves made from `inputs` (floating ones require grad),
-// PyTorch runs `code`; outputs and the gradients of every floating input are compared.
-struct Parity {
-  std::vector<OracleCase> cases;
-  std::vector<std::string> names;
-  std::vector<TensorList> outs;
-  std::vector<std::vector<std::pair<std::string, Tensor>>> grads;
-  Generator gen{99};
-
-  void add(const std::string& name, const std::string& code,
-           std::vector<std::pair<std::string, Tensor>> inputs, const std::function<TensorList(const TensorList&)>& f,
-           nlohmann::json args = nlohmann::json::object()) {
-    TensorList leaves;
-    for (auto& [n, t] : inputs) {
-      t = t.detach().clone();
-      if (t.is_floating_point()) t.requires_grad_();
-      leaves.push_back(t);
-    }
-    TensorList o = f(leaves), gouts;
-    for (const Tensor& t : o) gouts.push_back(randn(t.shape(), t.dtype(), &gen));
-    autograd::backward(o, gouts);
-    std::vector<std::pair<std::string, Tensor>> g;
-    for (const auto& [n, t] : inputs)
-      if (t.is_floating_point()) g.emplace_back(n, t.grad());
-    OracleCase c;
-    c.code = code;
-    c.inputs = inputs;
-    c.grad_outs = gouts;
-    c.args = std::move(args);
-    cases.push_back(c);
-    names.push_back(name);
-    outs.push_back(o);
-    grads.push_back(g);
-  }
-
-  void check() {
-    const std::vector<OracleResult> res = run_torch(cases);
-    ASSERT_EQ(res.size(), cases.size());
-    for (size_t i = 0; i < cases.size(); ++i) {
-      ASSERT_EQ(res[i].outs.size(), outs[i].size()) << names[i];
-      for (size_t k = 0; k < outs[i].size(); ++k)
-        expect_close(outs[i][k], res[i].outs[k], 1e-5, names[i] + " out " + std::to_string(k));
-      for (const auto& [n, g] : grads[i]) {
-        auto it = res[i].grads.find(n);
-        ASSERT_TRUE(it != res[i].grads.end()) << names[i] << ": no torch grad for " << n;
-        // Torch leaves .grad None when no output depends on the input; seqnn has zeros or none.
-        if (!it->second.defined()) {
-          if (g.defined())
-            for (double v : g.to_vector<double>()) EXPECT_EQ(v, 0.0) << names[i] << " d" << n;
-          continue;
-        }
-        expect_close(g, it->second, 1e-4, names[i] + " d" + n);
-      }
-    }
-  }
-};
 
 const char* kSliceCode =
     "idx = [slice(None)] * x.dim()\n"
@@ -79,7 +23,7 @@ std::string dts(DType dt) { return dt == DType::F32 ? " f32" : " f64"; }
 }  // namespace
 
 TEST(ParityIndex, SliceSelect) {
-  Parity p;
+  ParityBatch p;
   for (DType dt : {DType::F32, DType::F64}) {
     struct S {
       Shape shape;
@@ -107,7 +51,7 @@ TEST(ParityIndex, SliceSelect) {
 }
 
 TEST(ParityIndex, IndexSelect) {
-  Parity p;
+  ParityBatch p;
   for (DType dt : {DType::F32, DType::F64}) {
     for (auto [shape, d, m] : std::vector<std::tuple<Shape, int64_t, int64_t>>{
              {{5, 3}, 0, 8}, {{2, 4, 3}, 1, 6}, {{2, 3, 1}, -1, 3}, {{1, 4}, 0, 2}, {{3, 2}, 1, 0}, {{0, 4}, 1, 3}}) {
@@ -123,7 +67,7 @@ TEST(ParityIndex, IndexSelect) {
 }
 
 TEST(ParityIndex, CatStack) {
-  Parity p;
+  ParityBatch p;
   for (DType dt : {DType::F32, DType::F64}) {
     for (int64_t d = -3; d < 3; ++d) {
       Shape sa = {2, 3, 4}, sb = sa, sc = sa;
@@ -151,7 +95,7 @@ TEST(ParityIndex, CatStack) {
 }
 
 TEST(ParityIndex, SplitChunk) {
-  Parity p;
+  ParityBatch p;
   for (DType dt : {DType::F32, DType::F64}) {
     for (auto [shape, size, d] : std::vector<std::tuple<Shape, int64_t, int64_t>>{
              {{7, 2}, 3, 0}, {{2, 5}, 5, 1}, {{2, 5}, 7, -1}, {{1, 6, 1}, 1, 1}, {{0, 3}, 2, 0}}) {

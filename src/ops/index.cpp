@@ -26,7 +26,7 @@ void copy_into(const Tensor& src, const Tensor& dst, const char* op) {
 
 // A zero tensor of `shape` whose region (region_shape, region_strides, region_offset) holds g.
 Tensor scatter_to_zeros(const Tensor& g, const Shape& shape, const Shape& region_strides, int64_t region_offset) {
-  Tensor z = zeros_any(shape, g.dtype());
+  Tensor z = zeros(shape, g.dtype());
   copy_into(g, make_view(z, g.shape(), region_strides, region_offset), "backward");
   return z;
 }
@@ -63,7 +63,7 @@ TensorList split_views(const Tensor& x, int64_t d, const std::vector<int64_t>& s
   const Shape in_shape = x.shape();
   autograd::record("split", {x}, outs, [in_shape, d, starts](const TensorList& g) {
     // dx = the output gradients laid side by side along d
-    Tensor z = zeros_any(in_shape, g[0].dtype());
+    Tensor z = zeros(in_shape, g[0].dtype());
     const Shape cs = contiguous_strides(in_shape);
     for (size_t i = 0; i < g.size(); ++i)
       if (g[i].defined()) copy_into(g[i], make_view(z, g[i].shape(), cs, starts[i] * cs[d]), "split");
@@ -143,7 +143,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   const Shape in_shape = x.shape();
   autograd::record("index_select", {x}, {out}, [in_shape, idx, outer, n, inner, m](const TensorList& g) {
     // dx[.., idx[j], ..] += g[.., j, ..]  (repeated indices accumulate)
-    Tensor dx = zeros_any(in_shape, g[0].dtype());
+    Tensor dx = zeros(in_shape, g[0].dtype());
     const Tensor gc = g[0].contiguous();
     dispatch_float(gc.dtype(), "index_select", [&]<class T>() {
       kernels::index_add<T>(outer, n, inner, m, gc.data_ptr<T>(), idx.data(), dx.data_ptr<T>());
@@ -201,7 +201,7 @@ Tensor cat(const TensorList& xs, int64_t dim) {
     TensorList dx(shapes.size());
     for (size_t i = 0; i < shapes.size(); ++i) {
       if (skip[i] || numel_of(shapes[i]) == 0) {
-        dx[i] = zeros_any(shapes[i], gc.dtype());
+        dx[i] = zeros(shapes[i], gc.dtype());
         continue;
       }
       dx[i] = make_view(gc, shapes[i], gc.strides(), gc.impl()->offset + starts[i] * gc.strides()[d]).contiguous();

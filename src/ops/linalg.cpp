@@ -188,13 +188,13 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b, const char* op) {
     TensorList grads(2);
     dispatch_float(G.t.dtype(), op, [&]<class T>() {
       if (a.requires_grad()) {  // dA = dC B^T, summed over a's broadcast batch dims
-        Tensor da = zeros_any(a.shape(), a.dtype());
+        Tensor da = zeros(a.shape(), a.dtype());
         product<T>(batch, M, K, N, G, flipped(make_operand(b, batch)), da.data_ptr<T>(),
                    batch_strides(da.shape(), da.strides(), batch), K);
         grads[0] = da;
       }
       if (b.requires_grad()) {  // dB = A^T dC, summed over b's broadcast batch dims
-        Tensor db = zeros_any(b.shape(), b.dtype());
+        Tensor db = zeros(b.shape(), b.dtype());
         product<T>(batch, K, N, M, flipped(make_operand(a, batch)), G, db.data_ptr<T>(),
                    batch_strides(db.shape(), db.strides(), batch), N);
         grads[1] = db;

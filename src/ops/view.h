@@ -20,11 +20,5 @@ inline Tensor make_view(const Tensor& x, const Shape& shape, const Shape& stride
   return Tensor(impl);
 }
 
-// zeros() that also takes shapes with no elements: in the core skeleton Tensor::is_contiguous
-// reports e.g. a fresh (2,0) tensor as non-contiguous, so fill_ (and zeros) throw on it.
-// TODO(lead): drop once is_contiguous returns true for numel() == 0.
-inline Tensor zeros_any(const Shape& shape, DType dt) {
-  return numel_of(shape) == 0 ? empty(shape, dt) : zeros(shape, dt);
-}
 
 }  // namespace seqnn
