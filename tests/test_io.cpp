@@ -120,6 +120,7 @@ io::TensorMap sample_tensors() {
                              {6});
   m["scalar"] = scalar_tensor(3.25, DType::F64);
   m["empty"] = zeros({0, 5});
+  m["empty_last"] = empty({2, 0});
   return m;
 }
 
