@@ -379,6 +379,9 @@ TEST(Safetensors, InspectReadsOnlyTheHeaderAndChecksTheSize) {
   std::string bytes = slurp(d / "a.safetensors");
   spit(d / "torn.safetensors", bytes.substr(0, bytes.size() - 1));
   EXPECT_THROW(io::inspect_safetensors(d / "torn.safetensors"), Error);
+  EXPECT_THROW(io::inspect_safetensors(d / "absent.safetensors"), Error);
+  EXPECT_THROW(io::inspect_safetensors(d), Error);  // a directory
+  EXPECT_THROW(io::load_safetensors(d), Error);
 }
 
 // ==================================================================== npy round trips

@@ -189,8 +189,9 @@ Safetensors load_safetensors(const std::filesystem::path& path) {
 SafetensorsHeader inspect_safetensors(const std::filesystem::path& path) {
   const std::string src = path.string();
   std::ifstream in(path, std::ios::binary | std::ios::ate);
-  check(bool(in), kOp, "cannot read '", src, "'");
-  const uint64_t size = static_cast<uint64_t>(in.tellg());
+  const std::streamoff end = in ? static_cast<std::streamoff>(in.tellg()) : -1;
+  check(end >= 0, kOp, "cannot read '", src, "'");
+  const uint64_t size = static_cast<uint64_t>(end);
   char prefix[8] = {};
   in.seekg(0);
   in.read(prefix, size >= 8 ? 8 : 0);
