@@ -508,6 +508,8 @@ TEST(NpyValidation, LoadNamesTheFile) {
     EXPECT_NE(std::string(e.what()).find("x.npy: file is 6 bytes"), std::string::npos) << e.what();
   }
   EXPECT_THROW(io::load_npy(d / "absent.npy"), Error);
+  EXPECT_THROW(io::load_npy(d), Error);  // a directory
+  EXPECT_THROW(io::load_checkpoint(d), Error);
   EXPECT_THROW(io::write_npy(Tensor()), Error);
 }
 

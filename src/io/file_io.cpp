@@ -8,7 +8,7 @@
 
 #include <bit>
 #include <cerrno>
-#include <fstream>
+#include <cstdio>
 #include <limits>
 
 namespace seqnn::io::detail {
@@ -18,10 +18,16 @@ static_assert(std::endian::native == std::endian::little, "seqnn I/O assumes a l
 // ==================================================================== reading
 
 std::string read_file(const std::filesystem::path& path, const char* op) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(op, "cannot read '", path.string(), "': ", std::strerror(errno));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) fail(op, "cannot read '", path.string(), "': I/O error");
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail(op, "cannot read '", path.string(), "': ", std::strerror(errno));
+  std::string bytes;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.append(buf, n);
+  const bool bad = std::ferror(f) != 0;
+  const int err = errno;
+  std::fclose(f);
+  if (bad) fail(op, "cannot read '", path.string(), "': ", std::strerror(err));
   return bytes;
 }
 
