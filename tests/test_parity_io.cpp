@@ -21,8 +21,20 @@ namespace fs = std::filesystem;
 
 namespace {
 
+fs::path temp_root() { return fs::temp_directory_path() / ("seqnn_parity_io_" + std::to_string(::getpid())); }
+
+// Removes this process's temp files when the tests are done.
+struct TempCleanup : testing::Environment {
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(temp_root(), ec);
+  }
+};
+[[maybe_unused]] testing::Environment* const kCleanup = testing::AddGlobalTestEnvironment(new TempCleanup);
+
+// A fresh, empty directory per test.
 fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("seqnn_parity_io_" + std::to_string(::getpid())) / name;
+  fs::path d = temp_root() / name;
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
