@@ -23,6 +23,11 @@ TEST(Tensor, FactoriesAndMetadata) {
   EXPECT_EQ(arange(4).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3}));
   EXPECT_THROW(from_vector(std::vector<float>{1, 2, 3}, {2, 2}), Error);
   EXPECT_THROW(empty({2, -1}), Error);
+  Tensor z = zeros({2, 0, 3});  // zero-size dims: contiguous, fillable, viewable
+  EXPECT_TRUE(z.is_contiguous());
+  EXPECT_EQ(z.numel(), 0);
+  EXPECT_EQ(reshape(z, {0, 5}).shape(), (Shape{0, 5}));
+  EXPECT_EQ(transpose(z, 0, 2).contiguous().shape(), (Shape{3, 0, 2}));
   EXPECT_THROW(t.data_ptr<double>(), Error);
   EXPECT_THROW(Tensor().shape(), Error);
   EXPECT_THROW(arange(3).requires_grad_(), Error);

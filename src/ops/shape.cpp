@@ -6,21 +6,12 @@
 #include <numeric>
 
 #include "ops/dispatch.h"
+#include "ops/view.h"
 #include "seqnn/ops.h"
 
 namespace seqnn {
 
 namespace {
-
-Tensor make_view(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset) {
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = x.impl()->storage;
-  impl->offset = offset;
-  impl->shape = shape;
-  impl->strides = strides;
-  impl->dtype = x.dtype();
-  return Tensor(impl);
-}
 
 Shape infer_shape(const Shape& shape, int64_t numel, const char* op, const Shape& from) {
   Shape out = shape;

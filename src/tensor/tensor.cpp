@@ -94,6 +94,7 @@ int64_t Tensor::size(int64_t d) const {
 
 bool Tensor::is_contiguous() const {
   const auto& t = need(impl_, "Tensor.is_contiguous");
+  if (numel_of(t.shape) == 0) return true;  // no element to misplace
   int64_t expect = 1;
   for (size_t i = t.shape.size(); i-- > 0;) {
     if (t.shape[i] == 1) continue;

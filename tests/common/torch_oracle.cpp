@@ -110,8 +110,8 @@ std::vector<OracleResult> run_torch(const std::vector<OracleCase>& cases) {
   for (const auto& jr : res) {
     OracleResult r;
     for (const auto& t : jr.at("outs")) r.outs.push_back(tensor_from_json(t));
-    for (const auto& [k, v] : jr.at("grads").items())
-      if (!v.is_null()) r.grads[k] = tensor_from_json(v);
+    // A null gradient (torch's .grad None: no output depends on the input) stays undefined.
+    for (const auto& [k, v] : jr.at("grads").items()) r.grads[k] = v.is_null() ? Tensor() : tensor_from_json(v);
     for (const auto& [k, v] : jr.at("extra").items()) r.extra[k] = tensor_from_json(v);
     out.push_back(std::move(r));
   }

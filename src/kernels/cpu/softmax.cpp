@@ -1,0 +1,129 @@
+// Fast softmax / log-softmax kernels (math in kernels/softmax.h).
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/parallel.h"
+#include "kernels/softmax.h"
+
+namespace seqnn::kernels {
+
+namespace {
+constexpr int64_t kGrain = 16384;  // elements per parallel task
+constexpr int64_t kCols = 64;      // columns per stack chunk (general layout)
+
+// ---------------------------------------------------------------- one contiguous row
+template <class T>
+void row_forward(const T* x, T* y, int64_t D, bool log) {  // x: (D)  y: (D)
+  T m = x[0];
+  for (int64_t d = 1; d < D; ++d) m = x[d] > m ? x[d] : m;
+  if (log) {
+    T s = 0;
+    for (int64_t d = 0; d < D; ++d) s += std::exp(x[d] - m);
+    const T ls = std::log(s);
+    for (int64_t d = 0; d < D; ++d) y[d] = (x[d] - m) - ls;
+  } else {
+    T s = 0;
+    for (int64_t d = 0; d < D; ++d) {
+      y[d] = std::exp(x[d] - m);
+      s += y[d];
+    }
+    const T inv = T(1) / s;
+    for (int64_t d = 0; d < D; ++d) y[d] *= inv;
+  }
+}
+
+template <class T>
+void row_backward(const T* y, const T* g, T* dx, int64_t D, bool log) {  // all (D)
+  T s = 0;
+  if (log) {
+    for (int64_t d = 0; d < D; ++d) s += g[d];
+    for (int64_t d = 0; d < D; ++d) dx[d] = g[d] - std::exp(y[d]) * s;
+  } else {
+    for (int64_t d = 0; d < D; ++d) s += g[d] * y[d];
+    for (int64_t d = 0; d < D; ++d) dx[d] = y[d] * (g[d] - s);
+  }
+}
+
+// ---------------------------------------------------------------- a chunk of w columns
+// x, y: (D, stride I) starting at the chunk's first column
+template <class T>
+void cols_forward(const T* x, T* y, int64_t D, int64_t I, int64_t w, bool log) {
+  T m[kCols], s[kCols];
+  for (int64_t j = 0; j < w; ++j) m[j] = x[j], s[j] = 0;
+  for (int64_t d = 1; d < D; ++d)
+    for (int64_t j = 0; j < w; ++j) m[j] = x[d * I + j] > m[j] ? x[d * I + j] : m[j];
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t j = 0; j < w; ++j) {
+      const T e = std::exp(x[d * I + j] - m[j]);
+      if (!log) y[d * I + j] = e;
+      s[j] += e;
+    }
+  if (log) {
+    for (int64_t j = 0; j < w; ++j) s[j] = std::log(s[j]);
+    for (int64_t d = 0; d < D; ++d)
+      for (int64_t j = 0; j < w; ++j) y[d * I + j] = (x[d * I + j] - m[j]) - s[j];
+  } else {
+    for (int64_t j = 0; j < w; ++j) s[j] = T(1) / s[j];
+    for (int64_t d = 0; d < D; ++d)
+      for (int64_t j = 0; j < w; ++j) y[d * I + j] *= s[j];
+  }
+}
+
+template <class T>
+void cols_backward(const T* y, const T* g, T* dx, int64_t D, int64_t I, int64_t w, bool log) {
+  T s[kCols];
+  for (int64_t j = 0; j < w; ++j) s[j] = 0;
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t j = 0; j < w; ++j) s[j] += log ? g[d * I + j] : g[d * I + j] * y[d * I + j];
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t j = 0; j < w; ++j) {
+      const int64_t k = d * I + j;
+      dx[k] = log ? g[k] - std::exp(y[k]) * s[j] : y[k] * (g[k] - s[j]);
+    }
+}
+}  // namespace
+
+// ==================================================================== entry points
+
+template <class T>
+void softmax_forward(const T* x, T* y, int64_t O, int64_t D, int64_t I, bool log) {
+  if (D == 0 || O == 0 || I == 0) return;
+  if (I == 1) {
+    parallel_for(O, std::max<int64_t>(1, kGrain / D), [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) row_forward(x + o * D, y + o * D, D, log);
+    });
+    return;
+  }
+  const int64_t chunks = (I + kCols - 1) / kCols;
+  parallel_for(O * chunks, std::max<int64_t>(1, kGrain / (D * kCols)), [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t o = t / chunks, i0 = (t % chunks) * kCols;
+      cols_forward(x + o * D * I + i0, y + o * D * I + i0, D, I, std::min(kCols, I - i0), log);
+    }
+  });
+}
+
+template <class T>
+void softmax_backward(const T* y, const T* g, T* dx, int64_t O, int64_t D, int64_t I, bool log) {
+  if (D == 0 || O == 0 || I == 0) return;
+  if (I == 1) {
+    parallel_for(O, std::max<int64_t>(1, kGrain / D), [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) row_backward(y + o * D, g + o * D, dx + o * D, D, log);
+    });
+    return;
+  }
+  const int64_t chunks = (I + kCols - 1) / kCols;
+  parallel_for(O * chunks, std::max<int64_t>(1, kGrain / (D * kCols)), [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t o = t / chunks, i0 = (t % chunks) * kCols, off = o * D * I + i0;
+      cols_backward(y + off, g + off, dx + off, D, I, std::min(kCols, I - i0), log);
+    }
+  });
+}
+
+template void softmax_forward<float>(const float*, float*, int64_t, int64_t, int64_t, bool);
+template void softmax_forward<double>(const double*, double*, int64_t, int64_t, int64_t, bool);
+template void softmax_backward<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool);
+template void softmax_backward<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, bool);
+
+}  // namespace seqnn::kernels
