@@ -55,11 +55,7 @@ struct Scale : nn::Module {
   double k;
 };
 
-std::vector<std::string> names_of(const std::vector<std::pair<std::string, Tensor>>& v) {
-  std::vector<std::string> out;
-  for (const auto& p : v) out.push_back(p.first);
-  return out;
-}
+std::vector<std::string> names_of(const nn::TensorDict& d) { return d.keys(); }
 
 // Fills a tensor with 0, 1, 2, ... (+ offset).
 void iota(const Tensor& t, double offset = 0) {
@@ -96,14 +92,15 @@ TEST(Module, RegisterParameterSharesHandleAndSetsRequiresGrad) {
   EXPECT_FALSE(frozen.requires_grad());
   auto named = m.named_parameters();
   ASSERT_EQ(named.size(), 2u);
-  EXPECT_EQ(named[0].first, "w");
-  EXPECT_EQ(named[1].first, "frozen");
+  EXPECT_EQ(named.items()[0].first, "w");
+  EXPECT_EQ(named.items()[1].first, "frozen");
+  EXPECT_EQ(named["frozen"].impl(), frozen.impl());
   // Re-registering a parameter name replaces it in place (PyTorch).
   Tensor w2 = ones({4});
   m.register_parameter("w", w2);
   named = m.named_parameters();
   ASSERT_EQ(named.size(), 2u);
-  EXPECT_EQ(named[0].second.impl(), w2.impl());
+  EXPECT_EQ(named["w"].impl(), w2.impl());
 }
 
 TEST(Module, RegistrationErrors) {
@@ -260,7 +257,9 @@ TEST(Module, LoadStateDictConvertsDtype) {
   EXPECT_EQ(f32.weight.dtype(), DType::F32);
   EXPECT_EQ(f32.weight.to_vector<float>(), (std::vector<float>{0.5, 1.5, 2.5, 3.5, 4.5, 5.5}));
   EXPECT_EQ(f32.bias.to_vector<float>(), (std::vector<float>{-1.25, -0.25}));
-  // A std::map works too.
+  // std::map works both ways (io::TensorMap).
+  std::map<std::string, Tensor> as_map = f64.state_dict();
+  EXPECT_EQ(as_map.begin()->first, "bias");
   std::map<std::string, Tensor> m{{"weight", full({2, 3}, 2.0, DType::F64)}, {"bias", zeros({2})}, {"count", zeros({}, DType::I64)}};
   f32.load_state_dict(m);
   EXPECT_EQ(f32.weight.to_vector<float>()[5], 2.0f);

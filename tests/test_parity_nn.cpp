@@ -104,9 +104,8 @@ TEST(ParityNN, LinearStructureAndInitBounds) {
   nn::Linear lin(nn::LinearOptions(400, 300));
   auto named = lin.named_parameters();
   ASSERT_EQ(named.size(), 2u);
-  EXPECT_EQ(named[0].first, "weight");
-  EXPECT_EQ(named[0].second.shape(), (Shape{300, 400}));
-  EXPECT_EQ(named[1].first, "bias");
+  EXPECT_EQ(named.keys(), (std::vector<std::string>{"weight", "bias"}));
+  EXPECT_EQ(named["weight"].shape(), (Shape{300, 400}));
   EXPECT_TRUE(lin.weight.requires_grad());
   nn::Linear nobias(nn::LinearOptions(3, 2).bias(false));
   EXPECT_EQ(nobias.state_dict().keys(), (std::vector<std::string>{"weight"}));

@@ -39,6 +39,10 @@ const Tensor& TensorDict::at(const std::string& key) const {
   return *t;
 }
 
+std::map<std::string, Tensor> TensorDict::to_map() const {
+  return std::map<std::string, Tensor>(items_.begin(), items_.end());
+}
+
 std::vector<std::string> TensorDict::keys() const {
   std::vector<std::string> out;
   out.reserve(items_.size());
@@ -127,18 +131,18 @@ std::string join(const std::string& prefix, const std::string& name) {
 }
 }  // namespace
 
-std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurse) const {
+TensorDict Module::named_parameters(bool recurse) const {
   std::vector<std::pair<std::string, Module*>> mods;
   if (recurse) {
     collect_modules("", mods, true);
   } else {
     mods.emplace_back("", const_cast<Module*>(this));
   }
-  std::vector<std::pair<std::string, Tensor>> out;
+  TensorDict out;
   std::unordered_set<const TensorImpl*> seen;
   for (const auto& [prefix, m] : mods)
     for (const auto& e : m->params_)
-      if (seen.insert(e.tensor.impl()).second) out.emplace_back(join(prefix, e.name), e.tensor);
+      if (seen.insert(e.tensor.impl()).second) out.insert(join(prefix, e.name), e.tensor);
   return out;
 }
 
@@ -148,18 +152,18 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
   return out;
 }
 
-std::vector<std::pair<std::string, Tensor>> Module::named_buffers(bool recurse) const {
+TensorDict Module::named_buffers(bool recurse) const {
   std::vector<std::pair<std::string, Module*>> mods;
   if (recurse) {
     collect_modules("", mods, true);
   } else {
     mods.emplace_back("", const_cast<Module*>(this));
   }
-  std::vector<std::pair<std::string, Tensor>> out;
+  TensorDict out;
   std::unordered_set<const TensorImpl*> seen;
   for (const auto& [prefix, m] : mods)
     for (const auto& e : m->buffers_)
-      if (seen.insert(e.tensor.impl()).second) out.emplace_back(join(prefix, e.name), e.tensor);
+      if (seen.insert(e.tensor.impl()).second) out.insert(join(prefix, e.name), e.tensor);
   return out;
 }
 

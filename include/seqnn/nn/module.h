@@ -35,8 +35,9 @@
 namespace seqnn::nn {
 
 // ==================================================================== TensorDict
-// An insertion-ordered name -> Tensor map (what state_dict() returns). Keys are unique;
-// insert() of an existing key replaces its value in place.
+// An insertion-ordered name -> Tensor map (what state_dict() and named_parameters() return),
+// libtorch's OrderedDict in spirit. Keys are unique; insert() of an existing key replaces its
+// value in place. Converts implicitly to and from std::map (io::TensorMap).
 class TensorDict {
  public:
   using Item = std::pair<std::string, Tensor>;
@@ -50,6 +51,12 @@ class TensorDict {
   const Tensor* find(const std::string& key) const;
   // Throws Error("TensorDict.at: no key \"k\"") when absent.
   const Tensor& at(const std::string& key) const;
+  const Tensor& operator[](const std::string& key) const { return at(key); }
+  // The entries in order (positional access: items()[i].first / .second).
+  const std::vector<Item>& items() const { return items_; }
+  // A name-sorted copy, for APIs that take std::map (io::TensorMap).
+  std::map<std::string, Tensor> to_map() const;
+  operator std::map<std::string, Tensor>() const { return to_map(); }  // NOLINT: implicit on purpose
   size_t size() const { return items_.size(); }
   bool empty() const { return items_.empty(); }
   std::vector<std::string> keys() const;
@@ -99,9 +106,9 @@ class Module : public std::enable_shared_from_this<Module> {
   // ------------------------------------------------------------ traversal
   // Dotted names in registration order: own entries first, then each child's, depth first.
   // A tensor (or module) reachable twice is listed once, under its first name (PyTorch).
-  std::vector<std::pair<std::string, Tensor>> named_parameters(bool recurse = true) const;
+  TensorDict named_parameters(bool recurse = true) const;
   std::vector<Tensor> parameters(bool recurse = true) const;
-  std::vector<std::pair<std::string, Tensor>> named_buffers(bool recurse = true) const;
+  TensorDict named_buffers(bool recurse = true) const;
   std::vector<Tensor> buffers(bool recurse = true) const;
   // Pre-order, this module first under the name "" (or `prefix`). The entry for this module
   // shares ownership when it is held by a shared_ptr, else it is a non-owning pointer.
