@@ -26,7 +26,10 @@
 
 #include "seqnn/autograd.h"
 #include "seqnn/error.h"
+#include "seqnn/io/io.h"
+#include "seqnn/nn/nn.h"
 #include "seqnn/ops.h"
+#include "seqnn/optim/optim.h"
 #include "seqnn/random.h"
 #include "seqnn/tensor.h"
 #include "seqnn/threads.h"
