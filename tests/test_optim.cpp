@@ -373,60 +373,6 @@ TEST(Checkpoint, LoadErrorsLeaveTheOptimizerUntouched) {
   EXPECT_EQ(other.lr(), 0.1);
 }
 
-TEST(Checkpoint, ModelOptimizerSchedulerThroughIoCheckpointFile) {
-  // A module with two parameters, trained on synthetic gradients; the checkpoint holds the model,
-  // the optimizer, the scheduler and the gradient generator, as a training CLI would save them.
-  struct Model : nn::Module {
-    explicit Model(Generator& g) : Module("Model") {
-      w = register_parameter("w", randn({4, 3}, DType::F32, &g));
-      b = register_parameter("b", randn({3}, DType::F32, &g));
-    }
-    Tensor w, b;
-  };
-  const auto path = std::filesystem::temp_directory_path() /
-                    ("seqnn_test_optim_" + std::to_string(::getpid()) + ".safetensors");
-  auto train = [](Model& m, Optimizer& opt, LRScheduler& sched, Generator& gen, int steps) {
-    for (int s = 0; s < steps; ++s) {
-      for (auto& p : m.parameters()) p.set_grad(randn(p.shape(), p.dtype(), &gen));
-      clip_grad_norm_(m.parameters(), 1.0);
-      opt.step();
-      sched.step();
-    }
-  };
-
-  Generator init(3), gen(4);
-  Model model(init);
-  AdamW opt(model.parameters(), AdamWOptions(0.05).amsgrad(true));
-  LinearLR sched(opt, 0.1, 1.0, 4);
-  train(model, opt, sched, gen, 6);
-  {
-    OptimizerState os = opt.state_dict();
-    io::Checkpoint ck;
-    ck.tensors = io::prefixed(model.state_dict(), "model.");
-    for (auto& [k, t] : io::prefixed(os.tensors, "optim.")) ck.tensors[k] = t;
-    ck.meta = {{"optim", os.meta}, {"sched", sched.state_dict()}, {"gen", gen.state()}};
-    io::save_checkpoint(path, ck);
-  }
-  train(model, opt, sched, gen, 6);
-
-  Generator other_init(100), other_gen(200);
-  Model resumed(other_init);
-  AdamW opt2(resumed.parameters(), AdamWOptions(0.05).amsgrad(true));
-  LinearLR sched2(opt2, 0.1, 1.0, 4);
-  io::Checkpoint back = io::load_checkpoint(path);
-  std::filesystem::remove(path);
-  resumed.load_state_dict(io::strip_prefix(back.tensors, "model."));
-  opt2.load_state_dict({io::strip_prefix(back.tensors, "optim."), back.meta.at("optim")});
-  sched2.load_state_dict(back.meta.at("sched"));
-  other_gen.set_state(back.meta.at("gen").get<std::string>());
-  train(resumed, opt2, sched2, other_gen, 6);
-
-  EXPECT_EQ(resumed.w.to_vector<float>(), model.w.to_vector<float>());
-  EXPECT_EQ(resumed.b.to_vector<float>(), model.b.to_vector<float>());
-  EXPECT_EQ(opt2.lr(), opt.lr());
-  EXPECT_EQ(opt2.step_count(0), 12);
-}
-
 // ==================================================================== clipping
 
 TEST(ClipGrad, NormTwoOneAndInf) {
