@@ -3,10 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
-#include <unistd.h>
 
-#include "seqnn/io/checkpoint.h"
 #include "seqnn/nn/module.h"
 #include "seqnn/optim/optim.h"
 #include "seqnn/random.h"
