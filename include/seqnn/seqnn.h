@@ -17,8 +17,10 @@
 //       loss.backward();                                   // reverse-mode autograd
 //       opt.step();
 //     }
-//     std::cout << model->named_parameters()["weight"] << "\n";   // ~2
+//     std::cout << model->weight << " " << model->bias << "\n";   // ~2 and ~-1
 //   }
+//
+// (tests/downstream/main.cpp builds exactly this against the installed package.)
 //
 // The layers, from the bottom: Tensor (tensor.h, random.h), the autograd tape (autograd.h),
 // tensor ops with PyTorch's names (ops.h), modules (nn/), optimizers (optim/), files (io/).
