@@ -2,6 +2,7 @@
 // sharing storage, and bad input.
 #include <gtest/gtest.h>
 
+#include "common/check.h"
 #include "common/gradcheck.h"
 #include "kernels/index.h"
 #include "seqnn/ops.h"
@@ -16,19 +17,6 @@ Tensor iota(const Shape& s, DType dt = DType::F64) { return reshape(arange(numel
 Tensor idx(const std::vector<int64_t>& v) { return from_vector(v, {static_cast<int64_t>(v.size())}); }
 
 std::vector<double> vals(const Tensor& t) { return t.to_vector<double>(); }
-
-// Expects fn() to throw seqnn::Error whose message starts with "op:" and contains `part`.
-template <class F>
-void expect_error(F&& fn, const std::string& op, const std::string& part = "") {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an Error from " << op;
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.rfind(op + ":", 0), 0u) << msg;
-    EXPECT_NE(msg.find(part), std::string::npos) << msg << " (missing '" << part << "')";
-  }
-}
 
 }  // namespace
 

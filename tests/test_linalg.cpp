@@ -2,6 +2,7 @@
 // combination and layout, hand-set values, and bad input.
 #include <gtest/gtest.h>
 
+#include "common/check.h"
 #include "common/gradcheck.h"
 #include "seqnn/ops.h"
 
@@ -9,18 +10,6 @@ using namespace seqnn;
 using namespace seqnn::testutil;
 
 namespace {
-
-template <class F>
-void expect_error(F&& fn, const std::string& op, const std::string& part = "") {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an Error from " << op;
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.rfind(op + ":", 0), 0u) << msg;
-    EXPECT_NE(msg.find(part), std::string::npos) << msg << " (missing '" << part << "')";
-  }
-}
 
 // Naive torch.matmul for a, b of >= 2 dims: broadcast batch, triple loop, in double.
 std::vector<double> naive_matmul(const Tensor& a, const Tensor& b, Shape* out_shape) {

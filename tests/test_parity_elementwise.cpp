@@ -2,7 +2,7 @@
 // shapes with size-1 dims, 0-d tensors and empty tensors; forward to 1e-5, gradients to 1e-4.
 #include <gtest/gtest.h>
 
-#include "common/torch_oracle.h"
+#include "common/parity_batch.h"
 #include "seqnn/ops.h"
 
 using namespace seqnn;
@@ -11,63 +11,6 @@ using namespace seqnn::testutil;
 namespace {
 
 using Fn = std::function<Tensor(const TensorList&)>;
-
-struct Case {
-  std::string what;
-  std::string code;  // PyTorch, over the input names
-  std::vector<std::pair<std::string, Tensor>> inputs;
-  Fn f;
-};
-
-// Runs every case in seqnn (backward with a random cotangent when the output is floating) and in
-// one PyTorch process, then compares outputs and the gradient of every floating input.
-void run_cases(const std::vector<Case>& cases, uint64_t seed) {
-  Generator gen(seed);
-  std::vector<OracleCase> oracle;
-  std::vector<Tensor> outs;
-  std::vector<TensorList> ins;
-  for (const Case& c : cases) {
-    OracleCase oc;
-    oc.code = c.code;
-    TensorList in;
-    for (const auto& [name, t] : c.inputs) {
-      Tensor leaf = t.detach().clone();
-      if (leaf.is_floating_point()) leaf.requires_grad_();
-      in.push_back(leaf);
-      oc.inputs.push_back({name, leaf});
-    }
-    Tensor y = c.f(in);
-    if (y.requires_grad()) {
-      Tensor gy = randn(y.shape(), y.dtype(), &gen);
-      y.backward(gy);
-      oc.grad_outs = {gy};
-    }
-    oracle.push_back(oc);
-    outs.push_back(y);
-    ins.push_back(in);
-  }
-  const auto results = run_torch(oracle);
-  ASSERT_EQ(results.size(), cases.size());
-  for (size_t i = 0; i < cases.size(); ++i) {
-    const Case& c = cases[i];
-    const Tensor& ref = results[i].outs.at(0);
-    if (ref.dtype() == DType::Bool) {
-      EXPECT_EQ(outs[i].dtype(), DType::Bool) << c.what;
-      EXPECT_EQ(outs[i].shape(), ref.shape()) << c.what;
-      EXPECT_EQ(outs[i].to_vector<bool>(), ref.to_vector<bool>()) << c.what;
-      continue;
-    }
-    EXPECT_EQ(outs[i].dtype(), ref.dtype()) << c.what;
-    expect_close(outs[i], ref, 1e-5, c.what + " forward");
-    for (size_t k = 0; k < c.inputs.size(); ++k) {
-      if (!ins[i][k].is_floating_point()) continue;
-      const std::string& name = c.inputs[k].first;
-      auto it = results[i].grads.find(name);
-      ASSERT_TRUE(it != results[i].grads.end()) << c.what << ": torch returned no grad for " << name;
-      expect_close(ins[i][k].grad(), it->second, 1e-4, c.what + " d" + name);
-    }
-  }
-}
 
 std::string tag(const std::string& name, DType dt, const Shape& a, const Shape& b = Shape{-1}) {
   std::string s = name + " " + dtype_name(dt) + " " + shape_str(a);
@@ -83,7 +26,7 @@ const std::vector<std::pair<Shape, Shape>> kPairs{{{3, 1, 4}, {5, 4}}, {{2, 3}, 
 
 TEST(ParityElementwise, BinaryArithmeticAndPow) {
   Generator gen(21);
-  std::vector<Case> cases;
+  ParityBatch p(1);
   struct Op {
     std::string name, code;
     Fn f;
@@ -103,14 +46,14 @@ TEST(ParityElementwise, BinaryArithmeticAndPow) {
       for (const auto& [sa, sb] : kPairs) {
         Tensor a = op.positive_a ? uniform(sa, 0.3, 2.5, dt, &gen) : randn(sa, dt, &gen);
         Tensor b = op.positive_b ? uniform(sb, 0.5, 2.0, dt, &gen) : randn(sb, dt, &gen);
-        cases.push_back({tag(op.name, dt, sa, sb), op.code, {{"a", a}, {"b", b}}, op.f});
+        p.add(tag(op.name, dt, sa, sb), op.code, {{"a", a}, {"b", b}}, op.f);
       }
-  run_cases(cases, 1);
+  p.check();
 }
 
 TEST(ParityElementwise, ScalarOperands) {
   Generator gen(22);
-  std::vector<Case> cases;
+  ParityBatch p(2);
   const std::vector<std::tuple<std::string, std::string, Fn>> ops{
       {"add s", "out = x + 1.5", [](const TensorList& t) { return add(t[0], 1.5); }},
       {"sub s", "out = x - 0.25", [](const TensorList& t) { return sub(t[0], 0.25); }},
@@ -124,13 +67,13 @@ TEST(ParityElementwise, ScalarOperands) {
   };
   for (DType dt : {DType::F32, DType::F64})
     for (const auto& [name, code, f] : ops)
-      for (const Shape& s : kShapes) cases.push_back({tag(name, dt, s), code, {{"x", randn(s, dt, &gen)}}, f});
-  run_cases(cases, 2);
+      for (const Shape& s : kShapes) p.add(tag(name, dt, s), code, {{"x", randn(s, dt, &gen)}}, f);
+  p.check();
 }
 
 TEST(ParityElementwise, UnaryAndActivations) {
   Generator gen(23);
-  std::vector<Case> cases;
+  ParityBatch p(3);
   const std::vector<std::tuple<std::string, std::string, Fn, bool>> ops{
       {"neg", "out = torch.neg(x)", [](const TensorList& t) { return neg(t[0]); }, false},
       {"exp", "out = torch.exp(x)", [](const TensorList& t) { return exp(t[0]); }, false},
@@ -160,48 +103,48 @@ TEST(ParityElementwise, UnaryAndActivations) {
     for (const auto& [name, code, f, positive] : ops)
       for (const Shape& s : kShapes) {
         Tensor x = positive ? uniform(s, 0.2, 3.0, dt, &gen) : mul(randn(s, dt, &gen), 2.0);
-        cases.push_back({tag(name, dt, s), code, {{"x", x}}, f});
+        p.add(tag(name, dt, s), code, {{"x", x}}, f);
       }
   // Wide range (saturation of tanh/sigmoid/gelu, large exp) on one larger tensor.
   for (DType dt : {DType::F32, DType::F64})
     for (const auto& [name, code, f, positive] : ops) {
       if (positive) continue;
-      cases.push_back({tag(name + " wide", dt, {257}), code, {{"x", uniform({257}, -9.0, 9.0, dt, &gen)}}, f});
+      p.add(tag(name + " wide", dt, {257}), code, {{"x", uniform({257}, -9.0, 9.0, dt, &gen)}}, f);
     }
-  run_cases(cases, 3);
+  p.check();
 }
 
 TEST(ParityElementwise, MaskedFillAndWhere) {
   Generator gen(24);
-  std::vector<Case> cases;
+  ParityBatch p(4);
   const std::vector<std::pair<Shape, Shape>> mf{{{3, 4}, {3, 4}}, {{3, 4}, {4}}, {{3, 4}, {3, 1}}, {{2, 1, 5}, {}},
                                                {{}, {}},          {{0, 4}, {4}}, {{1}, {1}},       {{4}, {2, 4}}};
   for (DType dt : {DType::F32, DType::F64}) {
     for (const auto& [sx, sm] : mf) {
       Tensor m = bernoulli(sm, 0.4, &gen).to(DType::Bool);
-      cases.push_back({tag("masked_fill", dt, sx, sm), "out = x.masked_fill(m, -1e9)",
+      p.add(tag("masked_fill", dt, sx, sm), "out = x.masked_fill(m, -1e9)",
                        {{"x", randn(sx, dt, &gen)}, {"m", m}},
-                       [](const TensorList& t) { return masked_fill(t[0], t[1], -1e9); }});
-      cases.push_back({tag("masked_fill -inf", dt, sx, sm), "out = x.masked_fill(m, float('-inf'))",
+                       [](const TensorList& t) { return masked_fill(t[0], t[1], -1e9); });
+      p.add(tag("masked_fill -inf", dt, sx, sm), "out = x.masked_fill(m, float('-inf'))",
                        {{"x", randn(sx, dt, &gen)}, {"m", m}},
-                       [](const TensorList& t) { return masked_fill(t[0], t[1], -INFINITY); }});
+                       [](const TensorList& t) { return masked_fill(t[0], t[1], -INFINITY); });
     }
     const std::vector<std::tuple<Shape, Shape, Shape>> wh{{{3, 4}, {3, 4}, {3, 4}}, {{3, 1}, {4}, {3, 4}},
                                                          {{3, 4}, {2, 1, 4}, {}},  {{}, {2, 3}, {3}},
                                                          {{0, 2}, {2}, {1}},       {{1}, {1}, {1}}};
     for (const auto& [sc, sa, sb] : wh) {
       Tensor c = bernoulli(sc, 0.5, &gen).to(DType::Bool);
-      cases.push_back({tag("where", dt, sc, sa) + " " + shape_str(sb), "out = torch.where(c, a, b)",
+      p.add(tag("where", dt, sc, sa) + " " + shape_str(sb), "out = torch.where(c, a, b)",
                        {{"c", c}, {"a", randn(sa, dt, &gen)}, {"b", randn(sb, dt, &gen)}},
-                       [](const TensorList& t) { return where(t[0], t[1], t[2]); }});
+                       [](const TensorList& t) { return where(t[0], t[1], t[2]); });
     }
   }
-  run_cases(cases, 4);
+  p.check();
 }
 
 TEST(ParityElementwise, ComparisonsAndLogicalNot) {
   Generator gen(25);
-  std::vector<Case> cases;
+  ParityBatch p(5);
   const std::vector<std::tuple<std::string, std::string, Fn>> ops{
       {"eq", "out = torch.eq(a, b)", [](const TensorList& t) { return eq(t[0], t[1]); }},
       {"ne", "out = torch.ne(a, b)", [](const TensorList& t) { return ne(t[0], t[1]); }},
@@ -218,7 +161,7 @@ TEST(ParityElementwise, ComparisonsAndLogicalNot) {
       for (const auto& [sa, sb] : kPairs) {
         // small integers: plenty of ties
         Tensor a = randint(0, 3, sa, &gen).to(dt), b = randint(0, 3, sb, &gen).to(dt);
-        cases.push_back({tag(name, dt, sa, sb), code, {{"a", a}, {"b", b}}, f});
+        p.add(tag(name, dt, sa, sb), code, {{"a", a}, {"b", b}}, f);
       }
-  run_cases(cases, 5);
+  p.check();
 }

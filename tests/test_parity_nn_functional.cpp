@@ -3,66 +3,16 @@
 
 #include <cmath>
 
-#include "common/torch_oracle.h"
+#include "common/parity_batch.h"
 #include "seqnn/ops.h"
 
 using namespace seqnn;
 using namespace seqnn::testutil;
 
-namespace {
-
-struct Pending {
-  std::string what;
-  Tensor out;
-  std::vector<std::pair<std::string, Tensor>> leaves;  // gradients compared by name
-};
-
-// Fresh leaf copies of the floating inputs (requires_grad), f over them, backward of a
-// random cotangent; queues the PyTorch twin.
-void add_case(std::vector<OracleCase>& cases, std::vector<Pending>& pend, const std::string& what,
-              const std::vector<std::pair<std::string, Tensor>>& inputs,
-              const std::function<Tensor(const TensorList&)>& f, const std::string& code, nlohmann::json args,
-              Generator& gen) {
-  OracleCase c;
-  Pending p{what, Tensor(), {}};
-  TensorList leaves;
-  for (const auto& [name, t] : inputs) {
-    Tensor l = t.defined() && t.is_floating_point() ? t.clone().detach().requires_grad_() : t;
-    leaves.push_back(l);
-    if (!t.defined()) continue;
-    c.inputs.push_back({name, l});
-    if (l.requires_grad()) p.leaves.push_back({name, l});
-  }
-  p.out = f(leaves);
-  Tensor gy = randn(p.out.shape(), p.out.dtype(), &gen);
-  p.out.backward(gy);
-  c.grad_outs = {gy};
-  c.code = code;
-  c.args = std::move(args);
-  cases.push_back(c);
-  pend.push_back(p);
-}
-
-void compare(const std::vector<OracleCase>& cases, const std::vector<Pending>& pend) {
-  auto res = run_torch(cases);
-  ASSERT_EQ(res.size(), pend.size());
-  for (size_t i = 0; i < pend.size(); ++i) {
-    expect_close(pend[i].out, res[i].outs[0], 1e-5, pend[i].what + " out");
-    for (const auto& [name, leaf] : pend[i].leaves) {
-      ASSERT_TRUE(res[i].grads.count(name)) << pend[i].what << " " << name;
-      expect_close(leaf.grad(), res[i].grads.at(name), 1e-4, pend[i].what + " d" + name);
-    }
-  }
-}
-
-}  // namespace
-
 // Groups of 1 or 2 elements are left to the unit tests: there the exact output (N=1) or input
 // gradient (N=2) is identically zero and float32 PyTorch returns rounding noise around it.
 TEST(ParityNN, LayerNorm) {
-  Generator gen(61);
-  std::vector<OracleCase> cases;
-  std::vector<Pending> pend;
+  ParityBatch p(61);
   for (DType dt : {DType::F32, DType::F64}) {
     for (auto [s, ns] : std::vector<std::pair<Shape, Shape>>{{{4, 5}, {5}},
                                                              {{2, 3, 8}, {8}},
@@ -70,45 +20,39 @@ TEST(ParityNN, LayerNorm) {
                                                              {{1, 1, 6}, {6}},
                                                              {{0, 4}, {4}},
                                                              {{3, 1, 4}, {1, 4}}}) {
-      Tensor x = randn(s, dt, &gen), w = randn(ns, dt, &gen), b = randn(ns, dt, &gen);
+      Tensor x = randn(s, dt, &p.gen), w = randn(ns, dt, &p.gen), b = randn(ns, dt, &p.gen);
       const std::string tag = std::string(dtype_name(dt)) + " " + shape_str(s) + " over " + shape_str(ns);
-      add_case(
-          cases, pend, "layer_norm affine " + tag, {{"x", x}, {"w", w}, {"b", b}},
-          [&](const TensorList& in) { return layer_norm(in[0], ns, in[1], in[2]); },
-          "out = F.layer_norm(x, args['ns'], w, b)", {{"ns", ns}}, gen);
-      add_case(
-          cases, pend, "layer_norm plain " + tag, {{"x", x}},
-          [&](const TensorList& in) { return layer_norm(in[0], ns); }, "out = F.layer_norm(x, args['ns'])",
-          {{"ns", ns}}, gen);
-      add_case(
-          cases, pend, "layer_norm eps=0.1 weight only " + tag, {{"x", x}, {"w", w}},
-          [&](const TensorList& in) { return layer_norm(in[0], ns, in[1], Tensor(), 0.1); },
-          "out = F.layer_norm(x, args['ns'], w, None, 0.1)", {{"ns", ns}}, gen);
+      p.add("layer_norm affine " + tag, "out = F.layer_norm(x, args['ns'], w, b)", {{"x", x}, {"w", w}, {"b", b}},
+            [&](const TensorList& in) { return layer_norm(in[0], ns, in[1], in[2]); }, {{"ns", ns}});
+      p.add("layer_norm plain " + tag, "out = F.layer_norm(x, args['ns'])", {{"x", x}},
+            [&](const TensorList& in) { return layer_norm(in[0], ns); }, {{"ns", ns}});
+      p.add("layer_norm eps=0.1 weight only " + tag, "out = F.layer_norm(x, args['ns'], w, None, 0.1)",
+            {{"x", x}, {"w", w}}, [&](const TensorList& in) { return layer_norm(in[0], ns, in[1], Tensor(), 0.1); },
+            {{"ns", ns}});
     }
   }
-  compare(cases, pend);
+  p.check();
 }
 
 TEST(ParityNN, Embedding) {
-  Generator gen(62);
-  std::vector<OracleCase> cases;
-  std::vector<Pending> pend;
+  ParityBatch p(62);
   for (DType dt : {DType::F32, DType::F64}) {
-    Tensor w = randn({6, 4}, dt, &gen);
+    Tensor w = randn({6, 4}, dt, &p.gen);
     for (Shape is : {Shape{5}, Shape{3, 4}, Shape{2, 1, 3}, Shape{0}}) {
-      Tensor idx = randint(0, 6, is, &gen);
+      Tensor idx = randint(0, 6, is, &p.gen);
       for (int64_t pad : {-100, 2, -1}) {  // -100: none
         const std::string tag = std::string(dtype_name(dt)) + " idx " + shape_str(is) + " pad " + std::to_string(pad);
-        add_case(
-            cases, pend, "embedding " + tag, {{"idx", idx}, {"w", w}},
+        p.add(
+            "embedding " + tag, "p = args['pad']\nout = F.embedding(idx, w, padding_idx=None if p == -100 else p)",
+            {{"idx", idx}, {"w", w}},
             [&](const TensorList& in) {
               return embedding(in[0], in[1], pad == -100 ? std::nullopt : std::optional<int64_t>(pad));
             },
-            "p = args['pad']\nout = F.embedding(idx, w, padding_idx=None if p == -100 else p)", {{"pad", pad}}, gen);
+            {{"pad", pad}});
       }
     }
   }
-  compare(cases, pend);
+  p.check();
 }
 
 // Dropout's RNG stream differs from PyTorch's by design; compare the statistics and the

@@ -25,6 +25,25 @@ namespace {
 
 // ==================================================================== shared helpers
 
+// The data of an optional tensor (weight, pos_weight, a gradient not wanted), or nullptr.
+template <class T>
+T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+
+// A gradient buffer shaped like x when x requires grad; undefined otherwise.
+Tensor grad_buffer(const Tensor& x) { return x.requires_grad() ? empty(x.shape(), x.dtype()) : Tensor(); }
+
+void check_floating_input(const Tensor& input, const char* op) {
+  check(is_floating(input.dtype()), op, "input must be floating (float32/float64), got ", dtype_name(input.dtype()));
+}
+
+// mse_loss, binary_cross_entropy_with_logits: one loss per element of a same-shaped target.
+void check_elementwise_target(const Tensor& input, const Tensor& target, const char* op) {
+  check_floating_input(input, op);
+  check(target.shape() == input.shape(), op, "target ", target.shape(), " must match input ", input.shape());
+}
+
 struct ClassLayout {
   int64_t N = 1, C = 1, K = 1;
   Shape row_shape;  // shape of an index target / of the none-reduced loss
@@ -113,7 +132,7 @@ RowGrad row_grad(const Tensor& g, Reduction red, double denom) {
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyOptions& o) {
   const char* op = "cross_entropy";
   check(target.defined() && input.defined(), op, "input and target must be defined");
-  check(is_floating(input.dtype()), op, "input must be floating (float32/float64), got ", dtype_name(input.dtype()));
+  check_floating_input(input, op);
   const ClassLayout l = class_layout(input, op);
   const double ls = o.label_smoothing();
   check(ls >= 0 && ls <= 1, op, "label_smoothing must be in [0, 1], got ", ls);
@@ -132,21 +151,19 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
     check(o.ignore_index() < 0, op, "ignore_index (", o.ignore_index(), ") is not supported for probability targets");
     const Tensor tc = target.contiguous();
     dispatch_float(input.dtype(), op, [&]<class T>() {
-      kernels::ce_prob_forward<T>(xc.data_ptr<T>(), tc.data_ptr<T>(), wc.defined() ? wc.data_ptr<T>() : nullptr, l.N,
-                                  l.C, l.K, ls, lse.data_ptr<T>(), rows.data_ptr<T>());
+      kernels::ce_prob_forward<T>(xc.data_ptr<T>(), tc.data_ptr<T>(), data_or_null<T>(wc), l.N, l.C, l.K, ls,
+                                  lse.data_ptr<T>(), rows.data_ptr<T>());
     });
     const double denom = static_cast<double>(R);
     Tensor out = reduce_loss(rows, red, denom, l.row_shape);
     // dx_c = g (p_c Q - q_c);  dt_c = g w_c (1-ls) (lse - x_c)
     autograd::record(op, {xc, tc}, {out}, [=](const TensorList& g) {
       const RowGrad gr = row_grad(g[0], red, denom);
-      const bool need_x = xc.requires_grad(), need_t = tc.requires_grad();
-      Tensor dx = need_x ? empty(xc.shape(), xc.dtype()) : Tensor();
-      Tensor dt = need_t ? empty(tc.shape(), tc.dtype()) : Tensor();
+      Tensor dx = grad_buffer(xc), dt = grad_buffer(tc);
       dispatch_float(xc.dtype(), op, [&]<class T>() {
-        kernels::ce_prob_backward<T>(xc.data_ptr<T>(), tc.data_ptr<T>(), wc.defined() ? wc.data_ptr<T>() : nullptr,
-                                     l.N, l.C, l.K, ls, lse.data_ptr<T>(), gr.values.data_ptr<T>(), gr.stride,
-                                     need_x ? dx.data_ptr<T>() : nullptr, need_t ? dt.data_ptr<T>() : nullptr);
+        kernels::ce_prob_backward<T>(xc.data_ptr<T>(), tc.data_ptr<T>(), data_or_null<T>(wc), l.N, l.C, l.K, ls,
+                                     lse.data_ptr<T>(), gr.values.data_ptr<T>(), gr.stride, data_or_null<T>(dx),
+                                     data_or_null<T>(dt));
       });
       return TensorList{dx, dt};
     });
@@ -158,9 +175,8 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
   const Tensor tc = checked_index_target(target, input, l, ignore, op);
   Tensor row_w = empty({R}, input.dtype());
   dispatch_float(input.dtype(), op, [&]<class T>() {
-    kernels::ce_index_forward<T>(xc.data_ptr<T>(), tc.data_ptr<int64_t>(), wc.defined() ? wc.data_ptr<T>() : nullptr,
-                                 l.N, l.C, l.K, ignore, ls, lse.data_ptr<T>(), rows.data_ptr<T>(),
-                                 row_w.data_ptr<T>());
+    kernels::ce_index_forward<T>(xc.data_ptr<T>(), tc.data_ptr<int64_t>(), data_or_null<T>(wc), l.N, l.C, l.K, ignore,
+                                 ls, lse.data_ptr<T>(), rows.data_ptr<T>(), row_w.data_ptr<T>());
   });
   const double denom = red == Reduction::Mean ? total(row_w) : 1.0;
   Tensor out = reduce_loss(rows, red, denom, l.row_shape);
@@ -169,9 +185,9 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
     const RowGrad gr = row_grad(g[0], red, denom);
     Tensor dx = empty(xc.shape(), xc.dtype());
     dispatch_float(xc.dtype(), op, [&]<class T>() {
-      kernels::ce_index_backward<T>(xc.data_ptr<T>(), tc.data_ptr<int64_t>(),
-                                    wc.defined() ? wc.data_ptr<T>() : nullptr, l.N, l.C, l.K, ignore, ls,
-                                    lse.data_ptr<T>(), gr.values.data_ptr<T>(), gr.stride, dx.data_ptr<T>());
+      kernels::ce_index_backward<T>(xc.data_ptr<T>(), tc.data_ptr<int64_t>(), data_or_null<T>(wc), l.N, l.C, l.K,
+                                    ignore, ls, lse.data_ptr<T>(), gr.values.data_ptr<T>(), gr.stride,
+                                    dx.data_ptr<T>());
     });
     return TensorList{dx};
   });
@@ -183,7 +199,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
 Tensor nll_loss(const Tensor& input, const Tensor& target, const NLLLossOptions& o) {
   const char* op = "nll_loss";
   check(target.defined() && input.defined(), op, "input and target must be defined");
-  check(is_floating(input.dtype()), op, "input must be floating (float32/float64), got ", dtype_name(input.dtype()));
+  check_floating_input(input, op);
   check(o.label_smoothing() == 0, op, "label_smoothing must be 0 for nll_loss, got ", o.label_smoothing());
   const ClassLayout l = class_layout(input, op);
   check_weight(o.weight(), input, l.C, op);
@@ -195,8 +211,8 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const NLLLossOptions&
   const Reduction red = o.reduction();
   Tensor rows = empty({R}, input.dtype()), row_w = empty({R}, input.dtype());
   dispatch_float(input.dtype(), op, [&]<class T>() {
-    kernels::nll_forward<T>(xc.data_ptr<T>(), tc.data_ptr<int64_t>(), wc.defined() ? wc.data_ptr<T>() : nullptr, l.N,
-                            l.C, l.K, ignore, rows.data_ptr<T>(), row_w.data_ptr<T>());
+    kernels::nll_forward<T>(xc.data_ptr<T>(), tc.data_ptr<int64_t>(), data_or_null<T>(wc), l.N, l.C, l.K, ignore,
+                            rows.data_ptr<T>(), row_w.data_ptr<T>());
   });
   const double denom = red == Reduction::Mean ? total(row_w) : 1.0;
   Tensor out = reduce_loss(rows, red, denom, l.row_shape);
@@ -205,8 +221,8 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const NLLLossOptions&
     const RowGrad gr = row_grad(g[0], red, denom);
     Tensor dx = empty(xc.shape(), xc.dtype());
     dispatch_float(xc.dtype(), op, [&]<class T>() {
-      kernels::nll_backward<T>(tc.data_ptr<int64_t>(), wc.defined() ? wc.data_ptr<T>() : nullptr, l.N, l.C, l.K,
-                               ignore, gr.values.data_ptr<T>(), gr.stride, dx.data_ptr<T>());
+      kernels::nll_backward<T>(tc.data_ptr<int64_t>(), data_or_null<T>(wc), l.N, l.C, l.K, ignore,
+                               gr.values.data_ptr<T>(), gr.stride, dx.data_ptr<T>());
     });
     return TensorList{dx};
   });
@@ -218,8 +234,7 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const NLLLossOptions&
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction red) {
   const char* op = "mse_loss";
   check_same_dtype(op, {&input, &target});
-  check(is_floating(input.dtype()), op, "input must be floating (float32/float64), got ", dtype_name(input.dtype()));
-  check(target.shape() == input.shape(), op, "target ", target.shape(), " must match input ", input.shape());
+  check_elementwise_target(input, target, op);
   const Tensor xc = input.contiguous(), tc = target.contiguous();
   const int64_t n = xc.numel();
   Tensor elems = empty(xc.shape(), xc.dtype());
@@ -231,12 +246,10 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction red) {
   // dx = 2 (x - t) g,  dt = -dx
   autograd::record(op, {xc, tc}, {out}, [=](const TensorList& g) {
     const RowGrad gr = row_grad(g[0], red, denom);
-    const bool need_x = xc.requires_grad(), need_t = tc.requires_grad();
-    Tensor dx = need_x ? empty(xc.shape(), xc.dtype()) : Tensor();
-    Tensor dt = need_t ? empty(tc.shape(), tc.dtype()) : Tensor();
+    Tensor dx = grad_buffer(xc), dt = grad_buffer(tc);
     dispatch_float(xc.dtype(), op, [&]<class T>() {
       kernels::mse_backward<T>(xc.data_ptr<T>(), tc.data_ptr<T>(), gr.values.data_ptr<T>(), gr.stride,
-                               need_x ? dx.data_ptr<T>() : nullptr, need_t ? dt.data_ptr<T>() : nullptr, n);
+                               data_or_null<T>(dx), data_or_null<T>(dt), n);
     });
     return TensorList{dx, dt};
   });
@@ -249,8 +262,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
                                         const Tensor& pos_weight) {
   const char* op = "binary_cross_entropy_with_logits";
   check_same_dtype(op, {&input, &target, &pos_weight});
-  check(is_floating(input.dtype()), op, "input must be floating (float32/float64), got ", dtype_name(input.dtype()));
-  check(target.shape() == input.shape(), op, "target ", target.shape(), " must match input ", input.shape());
+  check_elementwise_target(input, target, op);
   const int64_t L = input.dim() ? input.size(-1) : 1;
   Tensor pw;  // (L), pos_weight of one element broadcast to L
   if (pos_weight.defined()) {
@@ -262,21 +274,17 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   const int64_t n = xc.numel();
   Tensor elems = empty(xc.shape(), xc.dtype());
   dispatch_float(xc.dtype(), op, [&]<class T>() {
-    kernels::bce_logits_forward<T>(xc.data_ptr<T>(), tc.data_ptr<T>(), pw.defined() ? pw.data_ptr<T>() : nullptr, n,
-                                   L, elems.data_ptr<T>());
+    kernels::bce_logits_forward<T>(xc.data_ptr<T>(), tc.data_ptr<T>(), data_or_null<T>(pw), n, L, elems.data_ptr<T>());
   });
   const double denom = static_cast<double>(n);
   Tensor out = reduce_loss(elems, red, denom, xc.shape());
   // dx = g (lw sigmoid(x) - pw t),  dt = g (-x + (pw - 1) softplus(-x))
   autograd::record(op, {xc, tc}, {out}, [=](const TensorList& g) {
     const RowGrad gr = row_grad(g[0], red, denom);
-    const bool need_x = xc.requires_grad(), need_t = tc.requires_grad();
-    Tensor dx = need_x ? empty(xc.shape(), xc.dtype()) : Tensor();
-    Tensor dt = need_t ? empty(tc.shape(), tc.dtype()) : Tensor();
+    Tensor dx = grad_buffer(xc), dt = grad_buffer(tc);
     dispatch_float(xc.dtype(), op, [&]<class T>() {
-      kernels::bce_logits_backward<T>(xc.data_ptr<T>(), tc.data_ptr<T>(), pw.defined() ? pw.data_ptr<T>() : nullptr,
-                                      n, L, gr.values.data_ptr<T>(), gr.stride, need_x ? dx.data_ptr<T>() : nullptr,
-                                      need_t ? dt.data_ptr<T>() : nullptr);
+      kernels::bce_logits_backward<T>(xc.data_ptr<T>(), tc.data_ptr<T>(), data_or_null<T>(pw), n, L,
+                                      gr.values.data_ptr<T>(), gr.stride, data_or_null<T>(dx), data_or_null<T>(dt));
     });
     return TensorList{dx, dt};
   });
