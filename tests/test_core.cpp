@@ -26,6 +26,8 @@ TEST(Tensor, FactoriesAndMetadata) {
   Tensor z = zeros({2, 0, 3});  // zero-size dims: contiguous, fillable, viewable
   EXPECT_TRUE(z.is_contiguous());
   EXPECT_EQ(z.numel(), 0);
+  EXPECT_TRUE(empty({0}, DType::Bool).to_vector<bool>().empty());
+  EXPECT_EQ(from_vector(std::vector<bool>{true, false}, {2}).to_vector<bool>(), (std::vector<bool>{true, false}));
   EXPECT_EQ(reshape(z, {0, 5}).shape(), (Shape{0, 5}));
   EXPECT_EQ(transpose(z, 0, 2).contiguous().shape(), (Shape{3, 0, 2}));
   EXPECT_THROW(t.data_ptr<double>(), Error);

@@ -236,10 +236,10 @@ template <class T>
 std::vector<T> Tensor::to_vector() const {
   std::vector<T> out(static_cast<size_t>(numel()));
   if constexpr (std::is_same_v<T, bool>) {
-    std::vector<uint8_t> tmp(out.size());
+    if (out.empty()) return out;  // memcpy from/to null is undefined even for 0 bytes
     Tensor b = raw_copy(*this, DType::Bool);
-    std::memcpy(tmp.data(), b.raw_data(), tmp.size());
-    for (size_t i = 0; i < out.size(); ++i) out[i] = tmp[i] != 0;
+    const bool* p = b.data_ptr<bool>();
+    for (size_t i = 0; i < out.size(); ++i) out[i] = p[i];
   } else {
     copy_any_to(*this, out.data());
   }
