@@ -151,7 +151,7 @@ void add_case(ParityBatch& p, const Config& c, DType dt, const std::string& code
   auto f = [=](const TensorList& t) {
     std::vector<RecurrentWeights> ws(slot.size());
     for (size_t d = 0; d < slot.size(); ++d) {
-      Tensor* fields[8] = {&ws[d].w_ih, &ws[d].w_hh, &ws[d].b_ih, &ws[d].b_hh,
+      Tensor* fields[8] = {&ws[d].w_ih, &ws[d].w_hh,   &ws[d].b_ih, &ws[d].b_hh,
                            &ws[d].w_hr, &ws[d].w_peep, &ws[d].w_ho, &ws[d].b_ho};
       for (int i = 0; i < 8; ++i)
         if (slot[d][i] >= 0) *fields[i] = t[slot[d][i]];
@@ -174,11 +174,10 @@ void add_case(ParityBatch& p, const Config& c, DType dt, const std::string& code
                          {"nl", c.spec.activation == Activation::Relu ? "relu" : "tanh"},
                          {"act", act_name(c.spec.activation)},
                          {"oact", act_name(c.spec.output_activation)}};
-  std::string name = cname + (c.peep ? " peephole" : "") + " " + dtype_name(dt) + " T" + std::to_string(c.T) +
-                     " B" + std::to_string(c.B) + " I" + std::to_string(c.I) + " H" + std::to_string(c.H) + " P" +
+  std::string name = cname + (c.peep ? " peephole" : "") + " " + dtype_name(dt) + " T" + std::to_string(c.T) + " B" +
+                     std::to_string(c.B) + " I" + std::to_string(c.I) + " H" + std::to_string(c.H) + " P" +
                      std::to_string(c.P) + " D" + std::to_string(c.D) + (c.bias ? "" : " nobias") +
-                     (c.init ? " h0" : "") + (c.len.empty() ? "" : " ragged") + " act " +
-                     act_name(c.spec.activation);
+                     (c.init ? " h0" : "") + (c.len.empty() ? "" : " ragged") + " act " + act_name(c.spec.activation);
   p.add(name, code, in, f, args);
 }
 

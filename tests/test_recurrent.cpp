@@ -144,8 +144,8 @@ RefResult reference(const Variant& v, const Tensor& x, const Tensor& h0, const T
       std::vector<std::vector<T>> cs(1, std::vector<T>(C0.begin() + (d * B + b) * H, C0.begin() + (d * B + b + 1) * H));
       for (int64_t t : ts) {
         std::vector<T> h(R), c(H);
-        kernels::ref::cell_forward<T>(v.spec, dims, p, X.data() + (t * B + b) * I, hs.back().data(),
-                                      cs.back().data(), h.data(), c.data());
+        kernels::ref::cell_forward<T>(v.spec, dims, p, X.data() + (t * B + b) * I, hs.back().data(), cs.back().data(),
+                                      h.data(), c.data());
         for (int64_t k = 0; k < R; ++k) res.out[(t * B + b) * D * R + d * R + k] = h[k];
         hs.push_back(h);
         cs.push_back(c);
@@ -254,14 +254,16 @@ TEST(RecurrentLayer, Gradcheck) {
           const bool lstm = v.spec.cell == CellType::LSTM;
           const std::vector<int64_t> len = {3, 5, 1};  // a full-length row, a length-1 row
           const Tensor lengths = ragged ? from_vector(len, {B}) : Tensor();
-          TensorList in{randn({T_, B, I}, DType::F64, &gen),
-                        init ? randn({D, B, R}, DType::F64, &gen) : Tensor(),
+          TensorList in{randn({T_, B, I}, DType::F64, &gen), init ? randn({D, B, R}, DType::F64, &gen) : Tensor(),
                         init && lstm ? randn({D, B, H}, DType::F64, &gen) : Tensor()};
           for (const Tensor& t : flat(make_weights(v, I, H, PO, D, DType::F64, gen))) in.push_back(t);
           const std::string what = v.name + " D" + std::to_string(D) + (init ? " h0" : "") + (ragged ? " ragged" : "");
-          gradcheck(what, [&](const TensorList& a) {
-            return all_outputs(recurrent_layer(v.spec, a[0], a[1], a[2], unflat(a, 3, D), lengths));
-          }, in);
+          gradcheck(
+              what,
+              [&](const TensorList& a) {
+                return all_outputs(recurrent_layer(v.spec, a[0], a[1], a[2], unflat(a, 3, D), lengths));
+              },
+              in);
         }
       }
     }
@@ -277,15 +279,16 @@ TEST(RecurrentLayer, GradcheckSubsetOfOutputs) {
                 randn({2, 2, 4}, DType::F64, &gen)};
   for (const Tensor& t : flat(make_weights(v, 3, 4, 0, 2, DType::F64, gen))) in.push_back(t);
   const Tensor lengths = from_vector(std::vector<int64_t>{2, 4}, {2});
-  gradcheck("h_n only", [&](const TensorList& a) {
-    return recurrent_layer(spec, a[0], a[1], a[2], unflat(a, 3, 2), lengths).h_n;
-  }, in);
-  gradcheck("c_n only", [&](const TensorList& a) {
-    return recurrent_layer(spec, a[0], a[1], a[2], unflat(a, 3, 2), lengths).c_n;
-  }, in);
-  gradcheck("output only", [&](const TensorList& a) {
-    return recurrent_layer(spec, a[0], a[1], a[2], unflat(a, 3, 2), lengths).output;
-  }, in);
+  gradcheck(
+      "h_n only",
+      [&](const TensorList& a) { return recurrent_layer(spec, a[0], a[1], a[2], unflat(a, 3, 2), lengths).h_n; }, in);
+  gradcheck(
+      "c_n only",
+      [&](const TensorList& a) { return recurrent_layer(spec, a[0], a[1], a[2], unflat(a, 3, 2), lengths).c_n; }, in);
+  gradcheck(
+      "output only",
+      [&](const TensorList& a) { return recurrent_layer(spec, a[0], a[1], a[2], unflat(a, 3, 2), lengths).output; },
+      in);
 }
 
 // ==================================================================== the notes' hand-set LSTM
@@ -323,7 +326,8 @@ TEST(RecurrentLayer, RaggedMatchesTruncatedRuns) {
   Variant v{"LSTM", spec};
   auto ws = make_weights(v, 3, 4, 0, 2, DType::F64, gen);
   const Tensor x = randn({5, 2, 3}, DType::F64, &gen);
-  const RecurrentOutput o = recurrent_layer(spec, x, Tensor(), Tensor(), ws, from_vector(std::vector<int64_t>{2, 5}, {2}));
+  const RecurrentOutput o =
+      recurrent_layer(spec, x, Tensor(), Tensor(), ws, from_vector(std::vector<int64_t>{2, 5}, {2}));
   // row 0 alone, 2 steps
   const auto xv = x.to_vector<double>();
   std::vector<double> x0;
@@ -349,9 +353,8 @@ TEST(RecurrentLayer, BadInput) {
   auto ws = make_weights(v, 3, 4, 0, 1, DType::F32, gen);
   const Tensor x = randn({5, 2, 3}, DType::F32, &gen);
   auto run = [&](const RecurrentSpec& s, const Tensor& xx, const Tensor& h0, const Tensor& c0,
-                 const std::vector<RecurrentWeights>& w, const Tensor& len = Tensor()) {
-    return [=]() { recurrent_layer(s, xx, h0, c0, w, len); };
-  };
+                 const std::vector<RecurrentWeights>& w,
+                 const Tensor& len = Tensor()) { return [=]() { recurrent_layer(s, xx, h0, c0, w, len); }; };
   const std::string op = "recurrent_layer";
   expect_error(run(lstm, randn({5, 3}, DType::F32, &gen), {}, {}, ws), op, "must be 3-d (T,B,I)");
   expect_error(run(lstm, randn({5, 2, 4}, DType::F32, &gen), {}, {}, ws), op, "w_ih (16,3) must be (16,4)");
@@ -363,7 +366,8 @@ TEST(RecurrentLayer, BadInput) {
   expect_error(run(lstm, x, zeros({1, 2, 4}, DType::F64), {}, ws), op, "dtype mismatch");
   expect_error(run(lstm, x, {}, {}, ws, from_vector(std::vector<int64_t>{0, 5}, {2})), op, "in [1, T=5], got 0");
   expect_error(run(lstm, x, {}, {}, ws, from_vector(std::vector<int64_t>{6, 5}, {2})), op, "in [1, T=5], got 6");
-  expect_error(run(lstm, x, {}, {}, ws, from_vector(std::vector<int64_t>{5, 5, 5}, {3})), op, "lengths (3) must be (B=2)");
+  expect_error(run(lstm, x, {}, {}, ws, from_vector(std::vector<int64_t>{5, 5, 5}, {3})), op,
+               "lengths (3) must be (B=2)");
   expect_error(run(lstm, x, {}, {}, ws, from_vector(std::vector<double>{5, 5}, {2})), op, "lengths must be int64");
   auto wbad = ws;
   wbad[0].w_hh = zeros({16, 5});

@@ -113,8 +113,8 @@ struct CellDims {
 // Parameter pointers in PyTorch layouts (see seqnn/recurrent.h); null = absent.
 template <class T>
 struct CellParams {
-  const T *w_ih = nullptr, *w_hh = nullptr, *b_ih = nullptr, *b_hh = nullptr, *w_hr = nullptr,
-          *w_peep = nullptr, *w_ho = nullptr, *b_ho = nullptr;
+  const T *w_ih = nullptr, *w_hh = nullptr, *b_ih = nullptr, *b_hh = nullptr, *w_hr = nullptr, *w_peep = nullptr,
+          *w_ho = nullptr, *b_ho = nullptr;
 };
 // Gradients of the parameters, accumulated (+=); null = not wanted (must be non-null where the
 // parameter is present).

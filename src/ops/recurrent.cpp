@@ -13,13 +13,14 @@
 // Buffers per direction (sorted batch order): Hst (T+1,B,R) holds the states; time t reads slot
 // in(t) and writes slot out(t): forward in = t, out = t+1; reverse in = t+1, out = t. So
 // H_prev(T*B,R) = Hst + in(0) slot offset is one contiguous block for dW_hh = dG^T H_prev.
+#include "kernels/recurrent.h"
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
 #include <numeric>
 
 #include "kernels/gemm.h"
-#include "kernels/recurrent.h"
 #include "ops/dispatch.h"
 #include "seqnn/ops.h"
 #include "seqnn/recurrent.h"
@@ -53,9 +54,9 @@ struct Layout {
 struct Saved {
   RecurrentSpec spec;
   Layout L{};
-  std::vector<int64_t> perm;  // sorted position -> batch index; empty = identity
-  std::vector<int64_t> nact;  // (T) rows active at step t (a prefix of the sorted batch)
-  Tensor xs;                  // (T,B,I) x in sorted order
+  std::vector<int64_t> perm;        // sorted position -> batch index; empty = identity
+  std::vector<int64_t> nact;        // (T) rows active at step t (a prefix of the sorted batch)
+  Tensor xs;                        // (T,B,I) x in sorted order
   std::vector<RecurrentWeights> w;  // contiguous
   struct Dir {
     Tensor G;    // (T,B,GH) activated gates (Jordan: a_t)
@@ -118,8 +119,8 @@ Layout check_args(const RecurrentSpec& spec, const Tensor& x, const Tensor& h0, 
   check(spec.cell != CellType::GRU || spec.activation == Activation::Tanh, op,
         "GRU's candidate activation is tanh; activation must be Tanh");
   const RecurrentWeights& w0 = weights[0];
-  check(w0.w_ih.defined() && w0.w_ih.dim() == 2 && w0.w_ih.size(0) % L.G == 0 && w0.w_ih.size(0) >= L.G, op,
-        "w_ih ", w0.w_ih.defined() ? w0.w_ih.shape() : Shape{}, " must be (G*H,I) with G=", L.G, " for cell ", cell);
+  check(w0.w_ih.defined() && w0.w_ih.dim() == 2 && w0.w_ih.size(0) % L.G == 0 && w0.w_ih.size(0) >= L.G, op, "w_ih ",
+        w0.w_ih.defined() ? w0.w_ih.shape() : Shape{}, " must be (G*H,I) with G=", L.G, " for cell ", cell);
   L.H = w0.w_ih.size(0) / L.G;
   L.proj = w0.w_hr.defined();
   L.peep = w0.w_peep.defined();
@@ -139,8 +140,10 @@ Layout check_args(const RecurrentSpec& spec, const Tensor& x, const Tensor& h0, 
     const RecurrentWeights& w = weights[d];
     const std::string dn = "direction " + std::to_string(d) + ": ";
     auto shp = [](const Tensor& t) { return t.defined() ? t.shape() : Shape{}; };
-    check(!w.w_hr.defined() || spec.cell == CellType::LSTM, op, dn, "projection w_hr is for LSTM only, got cell ", cell);
-    check(!w.w_peep.defined() || spec.cell == CellType::LSTM, op, dn, "peephole w_peep is for LSTM only, got cell ", cell);
+    check(!w.w_hr.defined() || spec.cell == CellType::LSTM, op, dn, "projection w_hr is for LSTM only, got cell ",
+          cell);
+    check(!w.w_peep.defined() || spec.cell == CellType::LSTM, op, dn, "peephole w_peep is for LSTM only, got cell ",
+          cell);
     check(spec.cell == CellType::Jordan || (!w.w_ho.defined() && !w.b_ho.defined()), op, dn,
           "w_ho/b_ho are for Jordan only, got cell ", cell);
     check(w.w_ih.defined() && w.w_ih.shape() == ghi, op, dn, "w_ih ", shp(w.w_ih), " must be ", ghi,
@@ -151,22 +154,19 @@ Layout check_args(const RecurrentSpec& spec, const Tensor& x, const Tensor& h0, 
     check(w.w_hr.defined() == L.proj && w.w_peep.defined() == L.peep, op, dn,
           "both directions must have the same variant (projection, peephole)");
     if (L.proj)
-      check(w.w_hr.dim() == 2 && w.w_hr.size(0) >= 1 && w.w_hr.size(1) == L.H && w.w_hr.size(0) == L.R, op, dn,
-            "w_hr ", shp(w.w_hr), " must be (P,H=", L.H, ")");
-    if (L.peep)
-      check(w.w_peep.shape() == Shape{3, L.H}, op, dn, "w_peep ", shp(w.w_peep), " must be (3,H=", L.H, ")");
+      check(w.w_hr.dim() == 2 && w.w_hr.size(0) >= 1 && w.w_hr.size(1) == L.H && w.w_hr.size(0) == L.R, op, dn, "w_hr ",
+            shp(w.w_hr), " must be (P,H=", L.H, ")");
+    if (L.peep) check(w.w_peep.shape() == Shape{3, L.H}, op, dn, "w_peep ", shp(w.w_peep), " must be (3,H=", L.H, ")");
     if (spec.cell == CellType::Jordan) {
-      check(w.w_ho.defined() && w.w_ho.shape() == Shape{L.R, L.H}, op, dn, "w_ho ", shp(w.w_ho), " must be (O=",
-            L.R, ",H=", L.H, ")");
-      check(!w.b_ho.defined() || w.b_ho.shape() == Shape{L.R}, op, dn, "b_ho ", shp(w.b_ho), " must be (O=", L.R,
-            ")");
+      check(w.w_ho.defined() && w.w_ho.shape() == Shape{L.R, L.H}, op, dn, "w_ho ", shp(w.w_ho), " must be (O=", L.R,
+            ",H=", L.H, ")");
+      check(!w.b_ho.defined() || w.b_ho.shape() == Shape{L.R}, op, dn, "b_ho ", shp(w.b_ho), " must be (O=", L.R, ")");
     }
     check_same_dtype(op.c_str(), {&x, &w.w_ih, &w.w_hh, &w.b_ih, &w.b_hh, &w.w_hr, &w.w_peep, &w.w_ho, &w.b_ho});
   }
   check_same_dtype(op.c_str(), {&x, &h0, &c0});
   const Shape hs{L.D, L.B, L.R}, cs{L.D, L.B, L.H};
-  check(!h0.defined() || h0.shape() == hs, op, "h0 ", h0.defined() ? h0.shape() : Shape{}, " must be (D,B,R) = ",
-        hs);
+  check(!h0.defined() || h0.shape() == hs, op, "h0 ", h0.defined() ? h0.shape() : Shape{}, " must be (D,B,R) = ", hs);
   check(!c0.defined() || spec.cell == CellType::LSTM, op, "c0 is for LSTM only, got cell ", cell);
   check(!c0.defined() || c0.shape() == cs, op, "c0 ", c0.defined() ? c0.shape() : Shape{}, " must be (D,B,H) = ", cs);
   if (lengths.defined()) {
@@ -423,8 +423,8 @@ TensorList backward_impl(const Saved& S, const TensorList& grads, bool need_x, b
     if (db_hh.defined()) kernels::column_sum<T>(dGh, db_hh.data_ptr<T>(), TB, GH);
     // dW_hr = dH^T M
     if (L.proj)
-      kernels::gemm<T>(true, false, R, H, TB, T(1), gd.dHs.data(), R, D.M.data_ptr<T>(), H, T(0),
-                       dw_hr.data_ptr<T>(), H);
+      kernels::gemm<T>(true, false, R, H, TB, T(1), gd.dHs.data(), R, D.M.data_ptr<T>(), H, T(0), dw_hr.data_ptr<T>(),
+                       H);
     // dw_ci = sum di~ c_{t-1}, dw_cf = sum df~ c_{t-1}, dw_co = sum do~ c_t
     if (L.peep) {
       const T* Cst = D.Cst.data_ptr<T>();
@@ -433,8 +433,8 @@ TensorList backward_impl(const Saved& S, const TensorList& grads, bool need_x, b
     }
     // dW_ho = dQ^T A;  db_ho = column sums of dQ
     if (L.cell == CellType::Jordan) {
-      kernels::gemm<T>(true, false, R, H, TB, T(1), gd.dYp.data(), R, D.G.data_ptr<T>(), H, T(0),
-                       dw_ho.data_ptr<T>(), H);
+      kernels::gemm<T>(true, false, R, H, TB, T(1), gd.dYp.data(), R, D.G.data_ptr<T>(), H, T(0), dw_ho.data_ptr<T>(),
+                       H);
       if (db_ho.defined()) kernels::column_sum<T>(gd.dYp.data(), db_ho.data_ptr<T>(), TB, R);
     }
     // dX = sum over directions dG W_ih
@@ -494,8 +494,7 @@ RecurrentOutput recurrent_layer(const RecurrentSpec& spec, const Tensor& x, cons
   TensorList inputs{xc, h0c, c0c};
   for (const RecurrentWeights& w : weights) {
     auto cc = [](const Tensor& t) { return t.defined() ? t.contiguous() : Tensor(); };
-    S->w.push_back({cc(w.w_ih), cc(w.w_hh), cc(w.b_ih), cc(w.b_hh), cc(w.w_hr), cc(w.w_peep), cc(w.w_ho),
-                    cc(w.b_ho)});
+    S->w.push_back({cc(w.w_ih), cc(w.w_hh), cc(w.b_ih), cc(w.b_hh), cc(w.w_hr), cc(w.w_peep), cc(w.w_ho), cc(w.b_ho)});
     const RecurrentWeights& s = S->w.back();
     for (const Tensor* t : {&s.w_ih, &s.w_hh, &s.b_ih, &s.b_hh, &s.w_hr, &s.w_peep, &s.w_ho, &s.b_ho})
       inputs.push_back(*t);

@@ -4,9 +4,9 @@
 // activation a template parameter (no branch per element), so they vectorise. Steps are small
 // (n*H ~ thousands of elements) and run inside the op's per-direction parallel region, so the
 // kernels are serial.
-#include <cstring>
-
 #include "kernels/recurrent.h"
+
+#include <cstring>
 
 namespace seqnn::kernels {
 
@@ -84,10 +84,10 @@ void lstm_cell_backward(const T* dh, T* dc, const T* g, const T* c, const T* c_p
   with_activation(act, [&]<Activation A>() {
     for (int64_t b = 0; b < n; ++b) {
       const T* __restrict gi = g + b * 4 * H;
-      const T *__restrict gf = gi + H, *__restrict gu = gi + 2 * H, *__restrict go = gi + 3 * H;
+      const T* __restrict gf = gi + H, * __restrict gu = gi + 2 * H, * __restrict go = gi + 3 * H;
       T* __restrict di = dg + b * 4 * H;
-      T *__restrict df = di + H, *__restrict du = di + 2 * H, *__restrict dout = di + 3 * H;
-      const T *__restrict dhr = dh + b * H, *__restrict cr = c + b * H, *__restrict cp = c_prev + b * H;
+      T* __restrict df = di + H, * __restrict du = di + 2 * H, * __restrict dout = di + 3 * H;
+      const T* __restrict dhr = dh + b * H, * __restrict cr = c + b * H, * __restrict cp = c_prev + b * H;
       T* __restrict dcr = dc + b * H;
       const T zero(0);
       for (int64_t j = 0; j < H; ++j) {
@@ -114,11 +114,11 @@ template <class T>
 void gru_cell_forward(T* g, const T* s, const T* b_hn, const T* h_prev, T* h, T* hn, int64_t n, int64_t H) {
   for (int64_t b = 0; b < n; ++b) {
     T* __restrict gr = g + b * 3 * H;
-    T *__restrict gz = gr + H, *__restrict gn = gr + 2 * H;
+    T* __restrict gz = gr + H, * __restrict gn = gr + 2 * H;
     const T* __restrict sr = s + b * 3 * H;
-    const T *__restrict sz = sr + H, *__restrict sn = sr + 2 * H;
+    const T* __restrict sz = sr + H, * __restrict sn = sr + 2 * H;
     const T* __restrict hp = h_prev + b * H;
-    T *__restrict hr = h + b * H, *__restrict hnr = hn + b * H;
+    T* __restrict hr = h + b * H, * __restrict hnr = hn + b * H;
     for (int64_t j = 0; j < H; ++j) {
       const T r = rnn_sigmoid(gr[j] + sr[j]), z = rnn_sigmoid(gz[j] + sz[j]);
       const T a = sn[j] + (b_hn ? b_hn[j] : T(0));
@@ -135,8 +135,8 @@ void gru_cell_backward(const T* dh, const T* g, const T* hn, const T* h_prev, T*
                        int64_t H) {
   for (int64_t b = 0; b < n; ++b) {
     const T* __restrict gr = g + b * 3 * H;
-    const T *__restrict gz = gr + H, *__restrict gn = gr + 2 * H;
-    const T *__restrict hnr = hn + b * H, *__restrict hp = h_prev + b * H;
+    const T* __restrict gz = gr + H, * __restrict gn = gr + 2 * H;
+    const T* __restrict hnr = hn + b * H, * __restrict hp = h_prev + b * H;
     const T* dhr = dh + b * H;  // may alias dh_prev
     T* dhp = dh_prev + b * H;
     T* __restrict ir = dgi + b * 3 * H;
@@ -167,10 +167,10 @@ void column_sum(const T* a, T* out, int64_t rows, int64_t cols) {
 template <class T>
 void lstm_peephole_grad(const T* dg, const T* c_prev, const T* c, T* dpeep, int64_t rows, int64_t H) {
   std::memset(dpeep, 0, sizeof(T) * 3 * H);
-  T *__restrict wi = dpeep, *__restrict wf = dpeep + H, *__restrict wo = dpeep + 2 * H;
+  T* __restrict wi = dpeep, * __restrict wf = dpeep + H, * __restrict wo = dpeep + 2 * H;
   for (int64_t r = 0; r < rows; ++r) {
     const T* __restrict d = dg + r * 4 * H;
-    const T *__restrict cp = c_prev + r * H, *__restrict cr = c + r * H;
+    const T* __restrict cp = c_prev + r * H, * __restrict cr = c + r * H;
     for (int64_t j = 0; j < H; ++j) {
       wi[j] += d[j] * cp[j];
       wf[j] += d[H + j] * cp[j];
@@ -183,18 +183,26 @@ void lstm_peephole_grad(const T* dg, const T* c_prev, const T* c, T* dpeep, int6
 
 template void rnn_cell_forward<float>(const float*, float*, int64_t, Activation);
 template void rnn_cell_backward<float>(const float*, const float*, float*, int64_t, Activation);
-template void lstm_cell_forward<float>(float*, const float*, float*, float*, const float*, int64_t, int64_t, Activation);
-template void lstm_cell_backward<float>(const float*, float*, const float*, const float*, const float*, const float*, float*, int64_t, int64_t, Activation);
-template void gru_cell_forward<float>(float*, const float*, const float*, const float*, float*, float*, int64_t, int64_t);
-template void gru_cell_backward<float>(const float*, const float*, const float*, const float*, float*, float*, float*, int64_t, int64_t);
+template void lstm_cell_forward<float>(float*, const float*, float*, float*, const float*, int64_t, int64_t,
+                                       Activation);
+template void lstm_cell_backward<float>(const float*, float*, const float*, const float*, const float*, const float*,
+                                        float*, int64_t, int64_t, Activation);
+template void gru_cell_forward<float>(float*, const float*, const float*, const float*, float*, float*, int64_t,
+                                      int64_t);
+template void gru_cell_backward<float>(const float*, const float*, const float*, const float*, float*, float*, float*,
+                                       int64_t, int64_t);
 template void column_sum<float>(const float*, float*, int64_t, int64_t);
 template void lstm_peephole_grad<float>(const float*, const float*, const float*, float*, int64_t, int64_t);
 template void rnn_cell_forward<double>(const double*, double*, int64_t, Activation);
 template void rnn_cell_backward<double>(const double*, const double*, double*, int64_t, Activation);
-template void lstm_cell_forward<double>(double*, const double*, double*, double*, const double*, int64_t, int64_t, Activation);
-template void lstm_cell_backward<double>(const double*, double*, const double*, const double*, const double*, const double*, double*, int64_t, int64_t, Activation);
-template void gru_cell_forward<double>(double*, const double*, const double*, const double*, double*, double*, int64_t, int64_t);
-template void gru_cell_backward<double>(const double*, const double*, const double*, const double*, double*, double*, double*, int64_t, int64_t);
+template void lstm_cell_forward<double>(double*, const double*, double*, double*, const double*, int64_t, int64_t,
+                                        Activation);
+template void lstm_cell_backward<double>(const double*, double*, const double*, const double*, const double*,
+                                         const double*, double*, int64_t, int64_t, Activation);
+template void gru_cell_forward<double>(double*, const double*, const double*, const double*, double*, double*, int64_t,
+                                       int64_t);
+template void gru_cell_backward<double>(const double*, const double*, const double*, const double*, double*, double*,
+                                        double*, int64_t, int64_t);
 template void column_sum<double>(const double*, double*, int64_t, int64_t);
 template void lstm_peephole_grad<double>(const double*, const double*, const double*, double*, int64_t, int64_t);
 

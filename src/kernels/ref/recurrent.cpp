@@ -1,10 +1,10 @@
 // Naive reference of one step of each recurrent cell (math in seqnn/recurrent.h): matmuls as
 // loops, row by row, activation derivatives taken from the pre-activation (the fast kernels take
 // them from the output), backward by recomputing the forward. Used only by tests.
+#include "kernels/recurrent.h"
+
 #include <cmath>
 #include <vector>
-
-#include "kernels/recurrent.h"
 
 namespace seqnn::kernels::ref {
 
