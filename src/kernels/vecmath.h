@@ -235,6 +235,11 @@ double vexp_shift_sum(const double* x, double shift, double* y, int64_t n);
 void vexp_sub(const float* x, const float* shift, float* y, int64_t n);
 void vexp_sub(const double* x, const double* shift, double* y, int64_t n);
 
+// max_i x_i (n >= 1; NaN in x gives an unspecified element or NaN, as softmax only needs a
+// shift that makes the row NaN when any element is).
+float vmax(const float* x, int64_t n);
+double vmax(const double* x, int64_t n);
+
 // Activations with their transcendental inside (same formulas as kernels/elementwise.h).
 //   gelu       y = x/2 (1 + erf(x/sqrt2))          dx = dy (Phi(x) + x phi(x))
 //   gelu_tanh  y = x/2 (1 + tanh(u)), u = sqrt(2/pi)(x + 0.044715 x^3)

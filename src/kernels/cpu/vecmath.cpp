@@ -147,6 +147,15 @@ struct ExpSub {
   }
 };
 
+struct Max {
+  AI float run(const float* x, int64_t n) {
+    float m = x[0];
+#pragma omp simd reduction(max : m)
+    for (int64_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
+    return m;
+  }
+};
+
 // gelu constants: 1/sqrt(2), 1/sqrt(2 pi), sqrt(2/pi), and the cubic coefficient.
 constexpr float kSqrt1_2 = 0.70710678118654752440f;
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
@@ -232,6 +241,7 @@ double vexp_shift_sum(const float* x, float shift, float* y, int64_t n) {
   return dispatch<ExpShiftSum>(x, shift, y, n);
 }
 void vexp_sub(const float* x, const float* shift, float* y, int64_t n) { dispatch<ExpSub>(x, shift, y, n); }
+float vmax(const float* x, int64_t n) { return dispatch<Max>(x, n); }
 void vgelu(const float* x, float* y, int64_t n) { dispatch<Gelu>(x, y, n); }
 void vgelu_backward(const float* dy, const float* x, float* dx, int64_t n) { dispatch<GeluBackward>(dy, x, dx, n); }
 void vgelu_tanh(const float* x, float* y, int64_t n) { dispatch<GeluTanh>(x, y, n); }
@@ -293,6 +303,11 @@ double vexp_shift_sum(const double* x, double shift, double* y, int64_t n) {
     s += e;
   }
   return s;
+}
+double vmax(const double* x, int64_t n) {
+  double m = x[0];
+  for (int64_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
 }
 void vexp_sub(const double* x, const double* shift, double* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i] - shift[i]);
