@@ -290,3 +290,49 @@ TEST(Vecmath, DoubleKernelsAreStd) {
   k::vexp(v, y, 6);
   for (int i = 0; i < 6; ++i) EXPECT_EQ(y[i], std::exp(v[i]));
 }
+
+// ==================================================================== sums and softmax rows
+
+TEST_F(VecmathIsa, SumsAreAccurateAndIsaIndependent) {
+  for (int64_t n : {0, 1, 5, 31, 32, 33, 1000, 100003}) {
+    std::vector<float> x(n);
+    std::vector<double> xd(n);
+    long double ref = 0, ref_sq = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      x[i] = static_cast<float>(std::sin(1.3 * i) * 3 + 0.5);
+      xd[i] = x[i];
+      ref += x[i];
+    }
+    const double mu = n ? static_cast<double>(ref / n) : 0.0;
+    for (int64_t i = 0; i < n; ++i) ref_sq += (x[i] - static_cast<long double>(mu)) * (x[i] - mu);
+    const double s = k::vsum(x.data(), n), sq = k::vsum_sq_dev(x.data(), mu, n);
+    EXPECT_NEAR(s, static_cast<double>(ref), 1e-12 * (1 + n));
+    EXPECT_NEAR(sq, static_cast<double>(ref_sq), 1e-12 * (1 + static_cast<double>(ref_sq)));
+    EXPECT_EQ(k::vsum(xd.data(), n), s);  // same partial sums for float and double input
+    for (const auto& isa : isas()) {
+      ASSERT_TRUE(k::vecmath_set_isa(isa.c_str()));
+      EXPECT_EQ(k::vsum(x.data(), n), s) << isa << " n=" << n;  // bit-identical on every path
+    }
+    k::vecmath_set_isa(best_.c_str());
+  }
+}
+
+TEST(Vecmath, SoftmaxRowsMatchDouble) {
+  for (int64_t D : {1, 7, 64, 1000}) {
+    const int64_t rows = 5;
+    std::vector<float> x(rows * D), y(rows * D);
+    for (int64_t i = 0; i < rows * D; ++i) x[i] = static_cast<float>(std::cos(0.7 * i) * 20);
+    for (bool log : {false, true}) {
+      k::vsoftmax_rows(x.data(), y.data(), rows, D, log);
+      for (int64_t r = 0; r < rows; ++r) {
+        double m = x[r * D], s = 0;
+        for (int64_t d = 0; d < D; ++d) m = std::max(m, double(x[r * D + d]));
+        for (int64_t d = 0; d < D; ++d) s += std::exp(x[r * D + d] - m);
+        for (int64_t d = 0; d < D; ++d) {
+          const double want = log ? (x[r * D + d] - m) - std::log(s) : std::exp(x[r * D + d] - m) / s;
+          EXPECT_NEAR(y[r * D + d], want, 1e-6 * (1 + std::fabs(want))) << "D=" << D << " log=" << log;
+        }
+      }
+    }
+  }
+}

@@ -240,6 +240,18 @@ void vexp_sub(const double* x, const double* shift, double* y, int64_t n);
 float vmax(const float* x, int64_t n);
 double vmax(const double* x, int64_t n);
 
+// Deterministic double-accumulated sums (32 interleaved partial sums combined pairwise, so the
+// result does not depend on the ISA path).   x: (n)
+double vsum(const float* x, int64_t n);
+double vsum(const double* x, int64_t n);
+// sum_i (x_i - mu)^2, the same way.   x: (n)
+double vsum_sq_dev(const float* x, double mu, int64_t n);
+double vsum_sq_dev(const double* x, double mu, int64_t n);
+
+// Softmax (log = false) or log-softmax over each of `rows` contiguous rows of D >= 1 elements,
+// float only (the double path stays in kernels/cpu/softmax.cpp).   x, y: (rows, D)
+void vsoftmax_rows(const float* x, float* y, int64_t rows, int64_t D, bool log);
+
 // Activations with their transcendental inside (same formulas as kernels/elementwise.h).
 //   gelu       y = x/2 (1 + erf(x/sqrt2))          dx = dy (Phi(x) + x phi(x))
 //   gelu_tanh  y = x/2 (1 + tanh(u)), u = sqrt(2/pi)(x + 0.044715 x^3)

@@ -3,6 +3,7 @@
 // accumulated in double.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/parallel.h"
 #include "kernels/softmax.h"
@@ -89,7 +90,11 @@ void softmax_forward(const T* x, T* y, int64_t O, int64_t D, int64_t I, bool log
   if (D == 0 || O == 0 || I == 0) return;
   if (I == 1) {
     parallel_for(O, std::max<int64_t>(1, kGrain / D), [&](int64_t b, int64_t e) {
-      for (int64_t o = b; o < e; ++o) row_forward(x + o * D, y + o * D, D, log);
+      if constexpr (std::is_same_v<T, float>) {
+        vsoftmax_rows(x + b * D, y + b * D, e - b, D, log);  // one dispatch per chunk of rows
+      } else {
+        for (int64_t o = b; o < e; ++o) row_forward(x + o * D, y + o * D, D, log);
+      }
     });
     return;
   }

@@ -122,24 +122,6 @@ struct Erf {
   }
 };
 
-// y = exp(x - shift), sum in double
-struct ExpShiftSum {
-  AI double run(const float* x, float shift, float* y, int64_t n) {
-    double s = 0;
-    if (y) {
-#pragma omp simd reduction(+ : s)
-      for (int64_t i = 0; i < n; ++i) {
-        const float e = vm::exp(x[i] - shift);
-        y[i] = e;
-        s += static_cast<double>(e);
-      }
-    } else {
-#pragma omp simd reduction(+ : s)
-      for (int64_t i = 0; i < n; ++i) s += static_cast<double>(vm::exp(x[i] - shift));
-    }
-    return s;
-  }
-};
 struct ExpSub {
   AI void run(const float* x, const float* shift, float* y, int64_t n) {
 #pragma omp simd
@@ -147,12 +129,93 @@ struct ExpSub {
   }
 };
 
+// 32 partial sums: lanes of 2-4 independent vector accumulators on every ISA
+constexpr int kLanes = 32;
+
+template <class T>
+struct Sum {
+  AI double run(const T* x, int64_t n) {
+    double acc[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+      for (int j = 0; j < kLanes; ++j) acc[j] += static_cast<double>(x[i + j]);
+    for (int j = 0; i < n; ++i, ++j) acc[j] += static_cast<double>(x[i]);
+    for (int w = kLanes / 2; w >= 1; w /= 2)
+      for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
+    return acc[0];
+  }
+};
+template <class T>
+struct SumSqDev {
+  AI double run(const T* x, double mu, int64_t n) {
+    double acc[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+      for (int j = 0; j < kLanes; ++j) {
+        const double c = static_cast<double>(x[i + j]) - mu;
+        acc[j] += c * c;
+      }
+    for (int j = 0; i < n; ++i, ++j) {
+      const double c = static_cast<double>(x[i]) - mu;
+      acc[j] += c * c;
+    }
+    for (int w = kLanes / 2; w >= 1; w /= 2)
+      for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
+    return acc[0];
+  }
+};
+
+// max over 32 interleaved lanes (a plain max reduction is not vectorised without fast-math)
 struct Max {
   AI float run(const float* x, int64_t n) {
-    float m = x[0];
-#pragma omp simd reduction(max : m)
-    for (int64_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
-    return m;
+    float acc[kLanes];
+    for (int j = 0; j < kLanes; ++j) acc[j] = x[0];
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+      for (int j = 0; j < kLanes; ++j) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
+    for (int j = 0; i < n; ++i, ++j) acc[j] = x[i] > acc[j] ? x[i] : acc[j];
+    for (int w = kLanes / 2; w >= 1; w /= 2)
+      for (int j = 0; j < w; ++j) acc[j] = acc[j + w] > acc[j] ? acc[j + w] : acc[j];
+    return acc[0];
+  }
+};
+
+// y = exp(x - shift) (into a stack block when y is null), summed in double by Sum, block by block
+struct ExpShiftSum {
+  AI double run(const float* x, float shift, float* y, int64_t n) {
+    constexpr int64_t kBlock = 512;
+    float buf[kBlock];
+    double s = 0;
+    for (int64_t b = 0; b < n; b += kBlock) {
+      const int64_t len = n - b < kBlock ? n - b : kBlock;
+      float* out = y ? y + b : buf;
+      const float* in = x + b;
+#pragma omp simd
+      for (int64_t i = 0; i < len; ++i) out[i] = vm::exp(in[i] - shift);
+      s += Sum<float>::run(out, len);
+    }
+    return s;
+  }
+};
+
+// softmax rows: m = max, e = exp(x - m), s = sum e (double); y = e / s or (x - m) - log s
+struct SoftmaxRows {
+  AI void run(const float* x, float* y, int64_t rows, int64_t D, bool log) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = x + r * D;
+      float* yr = y + r * D;
+      const float m = Max::run(xr, D);
+      const double s = ExpShiftSum::run(xr, m, log ? nullptr : yr, D);
+      if (log) {
+        const float ls = static_cast<float>(std::log(s));
+#pragma omp simd
+        for (int64_t d = 0; d < D; ++d) yr[d] = (xr[d] - m) - ls;
+      } else {
+        const float inv = static_cast<float>(1.0 / s);
+#pragma omp simd
+        for (int64_t d = 0; d < D; ++d) yr[d] *= inv;
+      }
+    }
   }
 };
 
@@ -242,6 +305,13 @@ double vexp_shift_sum(const float* x, float shift, float* y, int64_t n) {
 }
 void vexp_sub(const float* x, const float* shift, float* y, int64_t n) { dispatch<ExpSub>(x, shift, y, n); }
 float vmax(const float* x, int64_t n) { return dispatch<Max>(x, n); }
+double vsum(const float* x, int64_t n) { return dispatch<Sum<float>>(x, n); }
+double vsum(const double* x, int64_t n) { return dispatch<Sum<double>>(x, n); }
+double vsum_sq_dev(const float* x, double mu, int64_t n) { return dispatch<SumSqDev<float>>(x, mu, n); }
+double vsum_sq_dev(const double* x, double mu, int64_t n) { return dispatch<SumSqDev<double>>(x, mu, n); }
+void vsoftmax_rows(const float* x, float* y, int64_t rows, int64_t D, bool log) {
+  dispatch<SoftmaxRows>(x, y, rows, D, log);
+}
 void vgelu(const float* x, float* y, int64_t n) { dispatch<Gelu>(x, y, n); }
 void vgelu_backward(const float* dy, const float* x, float* dx, int64_t n) { dispatch<GeluBackward>(dy, x, dx, n); }
 void vgelu_tanh(const float* x, float* y, int64_t n) { dispatch<GeluTanh>(x, y, n); }
