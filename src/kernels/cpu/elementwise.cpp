@@ -8,6 +8,7 @@
 
 #include "kernels/elementwise.h"
 #include "kernels/parallel.h"
+#include "kernels/vecmath.h"
 
 namespace seqnn::kernels {
 
@@ -226,6 +227,19 @@ void map(int64_t n, int64_t grain, const T* x, T* y, const F& f) {
   });
 }
 
+// An array kernel of kernels/vecmath.h (vectorised for float, std:: for double) over the
+// threads' chunks: k(x + b, y + b, e - b, extra...).
+template <class T, class K, class... A>
+void chunked(int64_t n, int64_t grain, const T* x, T* y, const K& k, A... extra) {
+  parallel_for(n, grain, [&](int64_t b, int64_t e) { k(x + b, y + b, e - b, extra...); });
+}
+
+// The same for a backward kernel k(dy + b, x + b, dx + b, e - b, extra...).
+template <class T, class K, class... A>
+void chunked_grad(int64_t n, int64_t grain, const T* dy, const T* x, T* dx, const K& k, A... extra) {
+  parallel_for(n, grain, [&](int64_t b, int64_t e) { k(dy + b, x + b, dx + b, e - b, extra...); });
+}
+
 // dx[i] = f(dy[i], s[i]) with s the saved input or output.
 template <class T, class F>
 void map_grad(int64_t n, int64_t grain, const T* dy, const T* s, T* dx, const F& f) {
@@ -234,11 +248,8 @@ void map_grad(int64_t n, int64_t grain, const T* dy, const T* s, T* dx, const F&
   });
 }
 
-// gelu constants: 1/sqrt(2), 1/sqrt(2 pi), sqrt(2/pi), and the cubic coefficient.
-constexpr double kSqrt1_2 = 0.70710678118654752440;
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;
-constexpr double kSqrt2OverPi = 0.79788456080286535588;
-constexpr double kKappa = 0.044715;
+// exp, log, tanh, sigmoid, gelu and elu run the array kernels of kernels/vecmath.h (the
+// formulas are written next to each case and in vecmath.cpp).
 
 template <class T>
 T pow_scalar(T x, T p) {
@@ -256,26 +267,24 @@ void unary_forward(UnaryOp op, const UnaryParams& p, int64_t n, const T* x, T* y
   const T lo = static_cast<T>(p.lo), hi = static_cast<T>(p.hi);
   switch (op) {
     case UnaryOp::Neg: return map(n, kGrainCheap, x, y, [](T v) { return -v; });
-    case UnaryOp::Exp: return map(n, kGrainMath, x, y, [](T v) { return std::exp(v); });
-    case UnaryOp::Log: return map(n, kGrainMath, x, y, [](T v) { return std::log(v); });
+    case UnaryOp::Exp: return chunked(n, kGrainMath, x, y, [](const T* a, T* b, int64_t m) { vexp(a, b, m); });
+    case UnaryOp::Log: return chunked(n, kGrainMath, x, y, [](const T* a, T* b, int64_t m) { vlog(a, b, m); });
     case UnaryOp::Sqrt: return map(n, kGrainCheap, x, y, [](T v) { return std::sqrt(v); });
     case UnaryOp::Abs: return map(n, kGrainCheap, x, y, [](T v) { return std::abs(v); });
-    case UnaryOp::Tanh: return map(n, kGrainMath, x, y, [](T v) { return std::tanh(v); });
+    case UnaryOp::Tanh: return chunked(n, kGrainMath, x, y, [](const T* a, T* b, int64_t m) { vtanh(a, b, m); });
     // 1 / (1 + e^-x)
-    case UnaryOp::Sigmoid: return map(n, kGrainMath, x, y, [](T v) { return T(1) / (T(1) + std::exp(-v)); });
+    case UnaryOp::Sigmoid:
+      return chunked(n, kGrainMath, x, y, [](const T* a, T* b, int64_t m) { vsigmoid(a, b, m); });
     // max(x, 0), NaN propagates
     case UnaryOp::Relu: return map(n, kGrainCheap, x, y, [](T v) { return v < T(0) ? T(0) : v; });
     // x * Phi(x) = x/2 * (1 + erf(x / sqrt 2))
-    case UnaryOp::Gelu:
-      return map(n, kGrainMath, x, y, [](T v) { return T(0.5) * v * (T(1) + std::erf(v * T(kSqrt1_2))); });
+    case UnaryOp::Gelu: return chunked(n, kGrainMath, x, y, [](const T* a, T* b, int64_t m) { vgelu(a, b, m); });
     // x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))
     case UnaryOp::GeluTanh:
-      return map(n, kGrainMath, x, y, [](T v) {
-        const T inner = T(kSqrt2OverPi) * (v + T(kKappa) * v * v * v);
-        return T(0.5) * v * (T(1) + std::tanh(inner));
-      });
+      return chunked(n, kGrainMath, x, y, [](const T* a, T* b, int64_t m) { vgelu_tanh(a, b, m); });
     // x > 0 ? x : alpha (e^x - 1)
-    case UnaryOp::Elu: return map(n, kGrainMath, x, y, [alpha](T v) { return v > T(0) ? v : alpha * std::expm1(v); });
+    case UnaryOp::Elu:
+      return chunked(n, kGrainMath, x, y, [](const T* a, T* b, int64_t m, T al) { velu(a, b, m, al); }, alpha);
     case UnaryOp::Pow: return map(n, kGrainMath, x, y, [ex](T v) { return pow_scalar(v, ex); });
     // min(max(x, lo), hi), NaN propagates
     case UnaryOp::Clamp: return map(n, kGrainCheap, x, y, [lo, hi](T v) { return std::min(std::max(v, lo), hi); });
@@ -314,22 +323,17 @@ void unary_backward(UnaryOp op, const UnaryParams& p, int64_t n, const T* dy, co
     case UnaryOp::Relu: return map_grad(n, kGrainCheap, dy, x, dx, [](T g, T v) { return v > T(0) ? g : T(0); });
     // d (x Phi(x)) = Phi(x) + x phi(x)
     case UnaryOp::Gelu:
-      return map_grad(n, kGrainMath, dy, x, dx, [](T g, T v) {
-        const T cdf = T(0.5) * (T(1) + std::erf(v * T(kSqrt1_2)));
-        const T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
-        return g * (cdf + v * pdf);
-      });
+      return chunked_grad(n, kGrainMath, dy, x, dx,
+                          [](const T* g, const T* v, T* d, int64_t m) { vgelu_backward(g, v, d, m); });
     // d (x/2 (1 + tanh u)) = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) u',  u' = sqrt(2/pi) (1 + 3 kappa x^2)
     case UnaryOp::GeluTanh:
-      return map_grad(n, kGrainMath, dy, x, dx, [](T g, T v) {
-        const T v2 = v * v;
-        const T t = std::tanh(T(kSqrt2OverPi) * (v + T(kKappa) * v2 * v));
-        const T du = T(kSqrt2OverPi) * (T(1) + T(3 * kKappa) * v2);
-        return g * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du);
-      });
+      return chunked_grad(n, kGrainMath, dy, x, dx,
+                          [](const T* g, const T* v, T* d, int64_t m) { vgelu_tanh_backward(g, v, d, m); });
     // d elu = 1 for x > 0, alpha e^x for x <= 0
     case UnaryOp::Elu:
-      return map_grad(n, kGrainMath, dy, x, dx, [alpha](T g, T v) { return v > T(0) ? g : g * alpha * std::exp(v); });
+      return chunked_grad(
+          n, kGrainMath, dy, x, dx, [](const T* g, const T* v, T* d, int64_t m, T al) { velu_backward(g, v, d, m, al); },
+          alpha);
     // d x^p = p x^(p-1); 0 when p == 0
     case UnaryOp::Pow:
       return map_grad(n, kGrainMath, dy, x, dx, [ex](T g, T v) {

@@ -1,11 +1,14 @@
 // Fast loss kernels (math in kernels/loss.h). Rows r = (n,k) run in parallel; a row's C
 // logits sit at stride K (contiguous for the (N,C) layout). Row sums accumulate in double.
+// Contiguous rows (K == 1) and the BCE terms run the array kernels of kernels/vecmath.h
+// (vectorised exp / sigmoid / softplus for float).
 #include "kernels/loss.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "kernels/parallel.h"
+#include "kernels/vecmath.h"
 
 namespace seqnn::kernels {
 
@@ -15,14 +18,14 @@ constexpr int64_t kGrain = 16384;
 // log sum_c exp(x[c*K]) with the max subtracted.  x: (C) at stride K, C >= 1
 template <class T>
 double row_lse(const T* x, int64_t C, int64_t K) {
+  if (K == 1) {
+    const T m = vmax(x, C);
+    return static_cast<double>(m) + std::log(vexp_shift_sum(x, m, static_cast<T*>(nullptr), C));
+  }
   T m = x[0];
   for (int64_t c = 1; c < C; ++c) m = x[c * K] > m ? x[c * K] : m;
   double s = 0;
-  if (K == 1) {
-    for (int64_t c = 0; c < C; ++c) s += std::exp(x[c] - m);
-  } else {
-    for (int64_t c = 0; c < C; ++c) s += std::exp(x[c * K] - m);
-  }
+  for (int64_t c = 0; c < C; ++c) s += std::exp(x[c * K] - m);
   return static_cast<double>(m) + std::log(s);
 }
 
@@ -83,7 +86,14 @@ void ce_index_backward(const T* x, const int64_t* target, const T* weight, int64
     const T Q = static_cast<T>((1 - ls) * wt + ls / C * wsum);
     const T sm = static_cast<T>(ls / C);
     // dx_c = g (p_c Q - q_c),  q_c = (1-ls) w_t [c==t] + (ls/C) w_c
-    if (weight) {
+    if (K == 1) {  // p_c = exp(x_c - lse) into dr first
+      vexp_shift_sum(xr, l, dr, C);
+      if (weight) {
+        for (int64_t c = 0; c < C; ++c) dr[c] = g * (dr[c] * Q - sm * weight[c]);
+      } else {
+        for (int64_t c = 0; c < C; ++c) dr[c] = g * (dr[c] * Q - sm);
+      }
+    } else if (weight) {
       for (int64_t c = 0; c < C; ++c) dr[c * K] = g * (std::exp(xr[c * K] - l) * Q - sm * weight[c]);
     } else {
       for (int64_t c = 0; c < C; ++c) dr[c * K] = g * (std::exp(xr[c * K] - l) * Q - sm);
@@ -118,9 +128,16 @@ void ce_prob_backward(const T* x, const T* target, const T* weight, int64_t N, i
     if (dx) {
       double Q = 0;
       for (int64_t c = 0; c < C; ++c) Q += (weight ? weight[c] : T(1)) * (tr[c * K] * keep + sm);
-      for (int64_t c = 0; c < C; ++c) {
-        const T q = (weight ? weight[c] : T(1)) * (tr[c * K] * keep + sm);
-        dx[base + c * K] = g * (std::exp(xr[c * K] - l) * static_cast<T>(Q) - q);
+      if (K == 1) {
+        T* dr = dx + base;
+        vexp_shift_sum(xr, l, dr, C);
+        for (int64_t c = 0; c < C; ++c)
+          dr[c] = g * (dr[c] * static_cast<T>(Q) - (weight ? weight[c] : T(1)) * (tr[c] * keep + sm));
+      } else {
+        for (int64_t c = 0; c < C; ++c) {
+          const T q = (weight ? weight[c] : T(1)) * (tr[c * K] * keep + sm);
+          dx[base + c * K] = g * (std::exp(xr[c * K] - l) * static_cast<T>(Q) - q);
+        }
       }
     }
     if (dtarget)
@@ -182,10 +199,11 @@ void mse_backward(const T* x, const T* t, const T* grow, int64_t grow_stride, T*
 template <class T>
 void bce_logits_forward(const T* x, const T* t, const T* pw, int64_t n, int64_t L, T* loss) {
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) loss[i] = -x[i];
+    vsoftplus(loss + b, loss + b, e - b);  // softplus(-x) = log1p(e^-|x|) + max(-x, 0)
     for (int64_t i = b; i < e; ++i) {
       const T lw = pw ? 1 + (pw[i % L] - 1) * t[i] : T(1);
-      const T sp = std::log1p(std::exp(-std::abs(x[i]))) + std::max(-x[i], T(0));  // softplus(-x)
-      loss[i] = (1 - t[i]) * x[i] + lw * sp;
+      loss[i] = (1 - t[i]) * x[i] + lw * loss[i];
     }
   });
 }
@@ -194,15 +212,19 @@ template <class T>
 void bce_logits_backward(const T* x, const T* t, const T* pw, int64_t n, int64_t L, const T* grow, int64_t grow_stride,
                          T* dx, T* dt) {
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const T p = pw ? pw[i % L] : T(1), g = grow[i * grow_stride];
-      if (dx) {
-        const T sig = 1 / (1 + std::exp(-x[i]));
-        dx[i] = g * ((1 + (p - 1) * t[i]) * sig - p * t[i]);
+    if (dx) {
+      vsigmoid(x + b, dx + b, e - b);  // sigmoid(x) = 1 / (1 + e^-x)
+      for (int64_t i = b; i < e; ++i) {
+        const T p = pw ? pw[i % L] : T(1), g = grow[i * grow_stride];
+        dx[i] = g * ((1 + (p - 1) * t[i]) * dx[i] - p * t[i]);
       }
-      if (dt) {
-        const T sp = std::log1p(std::exp(-std::abs(x[i]))) + std::max(-x[i], T(0));
-        dt[i] = g * (-x[i] + (p - 1) * sp);
+    }
+    if (dt) {
+      for (int64_t i = b; i < e; ++i) dt[i] = -x[i];
+      vsoftplus(dt + b, dt + b, e - b);  // softplus(-x)
+      for (int64_t i = b; i < e; ++i) {
+        const T p = pw ? pw[i % L] : T(1), g = grow[i * grow_stride];
+        dt[i] = g * (-x[i] + (p - 1) * dt[i]);
       }
     }
   });

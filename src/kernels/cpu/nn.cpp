@@ -9,6 +9,7 @@
 
 #include "kernels/nn.h"
 #include "kernels/parallel.h"
+#include "kernels/vecmath.h"
 
 namespace seqnn::kernels {
 
@@ -26,14 +27,9 @@ void layer_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rs
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * N;
       T* yr = y + r * N;
-      double s = 0;
-      for (int64_t j = 0; j < N; ++j) s += xr[j];
-      const double mu = s / N;
-      double ss = 0;
-      for (int64_t j = 0; j < N; ++j) {
-        const double c = xr[j] - mu;
-        ss += c * c;
-      }
+      // mean and biased variance, double-accumulated (vecmath's vectorised sums)
+      const double mu = vsum(xr, N) / N;
+      const double ss = vsum_sq_dev(xr, mu, N);
       const T m = static_cast<T>(mu), rs = static_cast<T>(1.0 / std::sqrt(ss / N + eps));
       mean[r] = m;
       rstd[r] = rs;

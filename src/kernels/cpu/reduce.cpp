@@ -1,13 +1,14 @@
 // Fast reduction kernels (see kernels/reduce.h for the layouts and the math).
 //
 // Sums accumulate in double whatever T is (the rounding of a long float32 sum would otherwise
-// dominate the error budget). Rows (I == 1) use four independent accumulators so the loop
-// vectorises; columns (I > 1) are processed in stack-held chunks of kCols accumulators.
+// dominate the error budget). Rows (I == 1) use vecmath's vsum (32 interleaved partial sums,
+// vectorised for the CPU's ISA, deterministic); columns (I > 1) are processed in stack-held chunks of kCols accumulators.
 #include <cmath>
 #include <limits>
 
 #include "kernels/parallel.h"
 #include "kernels/reduce.h"
+#include "kernels/vecmath.h"
 
 namespace seqnn::kernels {
 
@@ -18,16 +19,7 @@ constexpr int64_t kSplit = 64;     // fixed split of one long row (deterministic
 
 template <class T>
 double row_sum(const T* x, int64_t n) {  // x: (n)
-  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  int64_t r = 0;
-  for (; r + 4 <= n; r += 4) {
-    a0 += x[r];
-    a1 += x[r + 1];
-    a2 += x[r + 2];
-    a3 += x[r + 3];
-  }
-  for (; r < n; ++r) a0 += x[r];
-  return (a0 + a1) + (a2 + a3);
+  return vsum(x, n);                      // 32 interleaved double partial sums, vectorised
 }
 }  // namespace
 

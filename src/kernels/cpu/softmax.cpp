@@ -1,9 +1,13 @@
-// Fast softmax / log-softmax kernels (math in kernels/softmax.h).
+// Fast softmax / log-softmax kernels (math in kernels/softmax.h). The exponentials and the
+// row max run the array kernels of kernels/vecmath.h (vectorised for float); row sums are
+// accumulated in double.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/parallel.h"
 #include "kernels/softmax.h"
+#include "kernels/vecmath.h"
 
 namespace seqnn::kernels {
 
@@ -14,20 +18,12 @@ constexpr int64_t kCols = 64;      // columns per stack chunk (general layout)
 // ---------------------------------------------------------------- one contiguous row
 template <class T>
 void row_forward(const T* x, T* y, int64_t D, bool log) {  // x: (D)  y: (D)
-  T m = x[0];
-  for (int64_t d = 1; d < D; ++d) m = x[d] > m ? x[d] : m;
+  const T m = vmax(x, D);
   if (log) {
-    T s = 0;
-    for (int64_t d = 0; d < D; ++d) s += std::exp(x[d] - m);
-    const T ls = std::log(s);
+    const T ls = static_cast<T>(std::log(vexp_shift_sum(x, m, static_cast<T*>(nullptr), D)));
     for (int64_t d = 0; d < D; ++d) y[d] = (x[d] - m) - ls;
   } else {
-    T s = 0;
-    for (int64_t d = 0; d < D; ++d) {
-      y[d] = std::exp(x[d] - m);
-      s += y[d];
-    }
-    const T inv = T(1) / s;
+    const T inv = static_cast<T>(1.0 / vexp_shift_sum(x, m, y, D));
     for (int64_t d = 0; d < D; ++d) y[d] *= inv;
   }
 }
@@ -37,7 +33,8 @@ void row_backward(const T* y, const T* g, T* dx, int64_t D, bool log) {  // all 
   T s = 0;
   if (log) {
     for (int64_t d = 0; d < D; ++d) s += g[d];
-    for (int64_t d = 0; d < D; ++d) dx[d] = g[d] - std::exp(y[d]) * s;
+    vexp(y, dx, D);
+    for (int64_t d = 0; d < D; ++d) dx[d] = g[d] - dx[d] * s;
   } else {
     for (int64_t d = 0; d < D; ++d) s += g[d] * y[d];
     for (int64_t d = 0; d < D; ++d) dx[d] = y[d] * (g[d] - s);
@@ -52,12 +49,11 @@ void cols_forward(const T* x, T* y, int64_t D, int64_t I, int64_t w, bool log) {
   for (int64_t j = 0; j < w; ++j) m[j] = x[j], s[j] = 0;
   for (int64_t d = 1; d < D; ++d)
     for (int64_t j = 0; j < w; ++j) m[j] = x[d * I + j] > m[j] ? x[d * I + j] : m[j];
-  for (int64_t d = 0; d < D; ++d)
-    for (int64_t j = 0; j < w; ++j) {
-      const T e = std::exp(x[d * I + j] - m[j]);
-      if (!log) y[d * I + j] = e;
-      s[j] += e;
-    }
+  // e = exp(x - m) into y (for log_softmax y is scratch, overwritten below)
+  for (int64_t d = 0; d < D; ++d) {
+    vexp_sub(x + d * I, m, y + d * I, w);
+    for (int64_t j = 0; j < w; ++j) s[j] += y[d * I + j];
+  }
   if (log) {
     for (int64_t j = 0; j < w; ++j) s[j] = std::log(s[j]);
     for (int64_t d = 0; d < D; ++d)
@@ -75,11 +71,15 @@ void cols_backward(const T* y, const T* g, T* dx, int64_t D, int64_t I, int64_t 
   for (int64_t j = 0; j < w; ++j) s[j] = 0;
   for (int64_t d = 0; d < D; ++d)
     for (int64_t j = 0; j < w; ++j) s[j] += log ? g[d * I + j] : g[d * I + j] * y[d * I + j];
-  for (int64_t d = 0; d < D; ++d)
-    for (int64_t j = 0; j < w; ++j) {
-      const int64_t k = d * I + j;
-      dx[k] = log ? g[k] - std::exp(y[k]) * s[j] : y[k] * (g[k] - s[j]);
+  for (int64_t d = 0; d < D; ++d) {
+    const int64_t k = d * I;
+    if (log) {
+      vexp(y + k, dx + k, w);
+      for (int64_t j = 0; j < w; ++j) dx[k + j] = g[k + j] - dx[k + j] * s[j];
+    } else {
+      for (int64_t j = 0; j < w; ++j) dx[k + j] = y[k + j] * (g[k + j] - s[j]);
     }
+  }
 }
 }  // namespace
 
@@ -90,7 +90,11 @@ void softmax_forward(const T* x, T* y, int64_t O, int64_t D, int64_t I, bool log
   if (D == 0 || O == 0 || I == 0) return;
   if (I == 1) {
     parallel_for(O, std::max<int64_t>(1, kGrain / D), [&](int64_t b, int64_t e) {
-      for (int64_t o = b; o < e; ++o) row_forward(x + o * D, y + o * D, D, log);
+      if constexpr (std::is_same_v<T, float>) {
+        vsoftmax_rows(x + b * D, y + b * D, e - b, D, log);  // one dispatch per chunk of rows
+      } else {
+        for (int64_t o = b; o < e; ++o) row_forward(x + o * D, y + o * D, D, log);
+      }
     });
     return;
   }
