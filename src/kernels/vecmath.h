@@ -113,9 +113,11 @@ inline constexpr float kShifter = 0x1.8p23f;
   using namespace detail;
   const bool sub = x < 0x1p-126f;  // denormal (also 0 and negatives, fixed below)
   const float xs = sub ? x * 0x1p23f : x;
-  const int32_t ix = as_int(xs);
-  const int32_t k = (ix - 0x3f3504f3) >> 23;  // 0x3f3504f3 = sqrt(1/2)
-  const float f = as_float(ix - (k << 23)) - 1.0f;
+  // Bit arithmetic in uint32 (wraps, defined) so the lanes of negative inputs, whose result
+  // is replaced below, do not overflow a signed int.
+  const uint32_t ix = static_cast<uint32_t>(as_int(xs));
+  const int32_t k = static_cast<int32_t>(ix - 0x3f3504f3u) >> 23;  // 0x3f3504f3 = sqrt(1/2)
+  const float f = as_float(static_cast<int32_t>(ix - (static_cast<uint32_t>(k) << 23))) - 1.0f;
   const float kf = static_cast<float>(k) - (sub ? 23.0f : 0.0f);
   float q = -7.634225488e-02f;
   q = q * f + 1.276146770e-01f;
