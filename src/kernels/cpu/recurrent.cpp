@@ -1,0 +1,201 @@
+// Fast fused gate passes of the recurrent cells (math in kernels/recurrent.h).
+//
+// One pass over the n rows of a step; the inner loops run over the H units of a row with the
+// activation a template parameter (no branch per element), so they vectorise. Steps are small
+// (n*H ~ thousands of elements) and run inside the op's per-direction parallel region, so the
+// kernels are serial.
+#include <cstring>
+
+#include "kernels/recurrent.h"
+
+namespace seqnn::kernels {
+
+namespace {
+
+// Calls f.template operator()<A>() for the runtime activation a.
+template <class F>
+void with_activation(Activation a, F&& f) {
+  switch (a) {
+    case Activation::Tanh: f.template operator()<Activation::Tanh>(); return;
+    case Activation::Relu: f.template operator()<Activation::Relu>(); return;
+    case Activation::Sigmoid: f.template operator()<Activation::Sigmoid>(); return;
+    case Activation::Identity: f.template operator()<Activation::Identity>(); return;
+  }
+}
+
+}  // namespace
+
+// ==================================================================== RNN (and Jordan's two layers)
+
+template <class T>
+void rnn_cell_forward(const T* g, T* h, int64_t m, Activation act) {
+  with_activation(act, [&]<Activation A>() {
+    for (int64_t k = 0; k < m; ++k) h[k] = act_forward<A>(g[k]);
+  });
+}
+
+template <class T>
+void rnn_cell_backward(const T* dh, const T* h, T* dg, int64_t m, Activation act) {
+  with_activation(act, [&]<Activation A>() {
+    for (int64_t k = 0; k < m; ++k) dg[k] = dh[k] * act_grad_from_output<A>(h[k]);
+  });
+}
+
+// ==================================================================== LSTM
+
+template <class T>
+void lstm_cell_forward(T* g, const T* c_prev, T* c, T* h, const T* peep, int64_t n, int64_t H, Activation act) {
+  with_activation(act, [&]<Activation A>() {
+    for (int64_t b = 0; b < n; ++b) {
+      T* __restrict gi = g + b * 4 * H;
+      T* __restrict gf = gi + H;
+      T* __restrict gu = gi + 2 * H;
+      T* __restrict go = gi + 3 * H;
+      const T* __restrict cp = c_prev + b * H;
+      T* __restrict cr = c + b * H;
+      T* __restrict hr = h + b * H;
+      if (peep) {
+        const T *wci = peep, *wcf = peep + H, *wco = peep + 2 * H;
+        for (int64_t j = 0; j < H; ++j) {
+          const T i = rnn_sigmoid(gi[j] + wci[j] * cp[j]), f = rnn_sigmoid(gf[j] + wcf[j] * cp[j]);
+          const T u = act_forward<A>(gu[j]);
+          const T ct = f * cp[j] + i * u;
+          const T o = rnn_sigmoid(go[j] + wco[j] * ct);
+          gi[j] = i, gf[j] = f, gu[j] = u, go[j] = o;
+          cr[j] = ct;
+          hr[j] = o * act_forward<A>(ct);
+        }
+      } else {
+        for (int64_t j = 0; j < H; ++j) {
+          const T i = rnn_sigmoid(gi[j]), f = rnn_sigmoid(gf[j]), u = act_forward<A>(gu[j]), o = rnn_sigmoid(go[j]);
+          const T ct = f * cp[j] + i * u;
+          gi[j] = i, gf[j] = f, gu[j] = u, go[j] = o;
+          cr[j] = ct;
+          hr[j] = o * act_forward<A>(ct);
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void lstm_cell_backward(const T* dh, T* dc, const T* g, const T* c, const T* c_prev, const T* peep, T* dg, int64_t n,
+                        int64_t H, Activation act) {
+  with_activation(act, [&]<Activation A>() {
+    for (int64_t b = 0; b < n; ++b) {
+      const T* __restrict gi = g + b * 4 * H;
+      const T *__restrict gf = gi + H, *__restrict gu = gi + 2 * H, *__restrict go = gi + 3 * H;
+      T* __restrict di = dg + b * 4 * H;
+      T *__restrict df = di + H, *__restrict du = di + 2 * H, *__restrict dout = di + 3 * H;
+      const T *__restrict dhr = dh + b * H, *__restrict cr = c + b * H, *__restrict cp = c_prev + b * H;
+      T* __restrict dcr = dc + b * H;
+      const T zero(0);
+      for (int64_t j = 0; j < H; ++j) {
+        const T wci = peep ? peep[j] : zero, wcf = peep ? peep[H + j] : zero, wco = peep ? peep[2 * H + j] : zero;
+        const T i = gi[j], f = gf[j], u = gu[j], o = go[j];
+        const T ac = act_forward<A>(cr[j]);
+        const T dot = dhr[j] * ac * o * (T(1) - o);
+        const T dct = dcr[j] + dhr[j] * o * act_grad_from_output<A>(ac) + dot * wco;
+        const T dit = dct * u * i * (T(1) - i);
+        const T dft = dct * cp[j] * f * (T(1) - f);
+        di[j] = dit;
+        df[j] = dft;
+        du[j] = dct * i * act_grad_from_output<A>(u);
+        dout[j] = dot;
+        dcr[j] = dct * f + dit * wci + dft * wcf;
+      }
+    }
+  });
+}
+
+// ==================================================================== GRU
+
+template <class T>
+void gru_cell_forward(T* g, const T* s, const T* b_hn, const T* h_prev, T* h, T* hn, int64_t n, int64_t H) {
+  for (int64_t b = 0; b < n; ++b) {
+    T* __restrict gr = g + b * 3 * H;
+    T *__restrict gz = gr + H, *__restrict gn = gr + 2 * H;
+    const T* __restrict sr = s + b * 3 * H;
+    const T *__restrict sz = sr + H, *__restrict sn = sr + 2 * H;
+    const T* __restrict hp = h_prev + b * H;
+    T *__restrict hr = h + b * H, *__restrict hnr = hn + b * H;
+    for (int64_t j = 0; j < H; ++j) {
+      const T r = rnn_sigmoid(gr[j] + sr[j]), z = rnn_sigmoid(gz[j] + sz[j]);
+      const T a = sn[j] + (b_hn ? b_hn[j] : T(0));
+      const T nn = rnn_tanh(gn[j] + r * a);
+      gr[j] = r, gz[j] = z, gn[j] = nn;
+      hnr[j] = a;
+      hr[j] = (T(1) - z) * nn + z * hp[j];
+    }
+  }
+}
+
+template <class T>
+void gru_cell_backward(const T* dh, const T* g, const T* hn, const T* h_prev, T* dgi, T* dgh, T* dh_prev, int64_t n,
+                       int64_t H) {
+  for (int64_t b = 0; b < n; ++b) {
+    const T* __restrict gr = g + b * 3 * H;
+    const T *__restrict gz = gr + H, *__restrict gn = gr + 2 * H;
+    const T *__restrict hnr = hn + b * H, *__restrict hp = h_prev + b * H;
+    const T* dhr = dh + b * H;  // may alias dh_prev
+    T* dhp = dh_prev + b * H;
+    T* __restrict ir = dgi + b * 3 * H;
+    T* __restrict hr = dgh + b * 3 * H;
+    for (int64_t j = 0; j < H; ++j) {
+      const T r = gr[j], z = gz[j], nn = gn[j], d = dhr[j];
+      const T dnt = d * (T(1) - z) * (T(1) - nn * nn);
+      const T dzt = d * (hp[j] - nn) * z * (T(1) - z);
+      const T drt = dnt * hnr[j] * r * (T(1) - r);
+      ir[j] = drt, ir[H + j] = dzt, ir[2 * H + j] = dnt;
+      hr[j] = drt, hr[H + j] = dzt, hr[2 * H + j] = dnt * r;
+      dhp[j] = d * z;
+    }
+  }
+}
+
+// ==================================================================== reductions
+
+template <class T>
+void column_sum(const T* a, T* out, int64_t rows, int64_t cols) {
+  std::memset(out, 0, sizeof(T) * cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* __restrict ar = a + r * cols;
+    for (int64_t j = 0; j < cols; ++j) out[j] += ar[j];
+  }
+}
+
+template <class T>
+void lstm_peephole_grad(const T* dg, const T* c_prev, const T* c, T* dpeep, int64_t rows, int64_t H) {
+  std::memset(dpeep, 0, sizeof(T) * 3 * H);
+  T *__restrict wi = dpeep, *__restrict wf = dpeep + H, *__restrict wo = dpeep + 2 * H;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* __restrict d = dg + r * 4 * H;
+    const T *__restrict cp = c_prev + r * H, *__restrict cr = c + r * H;
+    for (int64_t j = 0; j < H; ++j) {
+      wi[j] += d[j] * cp[j];
+      wf[j] += d[H + j] * cp[j];
+      wo[j] += d[3 * H + j] * cr[j];
+    }
+  }
+}
+
+// ==================================================================== instantiations
+
+template void rnn_cell_forward<float>(const float*, float*, int64_t, Activation);
+template void rnn_cell_backward<float>(const float*, const float*, float*, int64_t, Activation);
+template void lstm_cell_forward<float>(float*, const float*, float*, float*, const float*, int64_t, int64_t, Activation);
+template void lstm_cell_backward<float>(const float*, float*, const float*, const float*, const float*, const float*, float*, int64_t, int64_t, Activation);
+template void gru_cell_forward<float>(float*, const float*, const float*, const float*, float*, float*, int64_t, int64_t);
+template void gru_cell_backward<float>(const float*, const float*, const float*, const float*, float*, float*, float*, int64_t, int64_t);
+template void column_sum<float>(const float*, float*, int64_t, int64_t);
+template void lstm_peephole_grad<float>(const float*, const float*, const float*, float*, int64_t, int64_t);
+template void rnn_cell_forward<double>(const double*, double*, int64_t, Activation);
+template void rnn_cell_backward<double>(const double*, const double*, double*, int64_t, Activation);
+template void lstm_cell_forward<double>(double*, const double*, double*, double*, const double*, int64_t, int64_t, Activation);
+template void lstm_cell_backward<double>(const double*, double*, const double*, const double*, const double*, const double*, double*, int64_t, int64_t, Activation);
+template void gru_cell_forward<double>(double*, const double*, const double*, const double*, double*, double*, int64_t, int64_t);
+template void gru_cell_backward<double>(const double*, const double*, const double*, const double*, double*, double*, double*, int64_t, int64_t);
+template void column_sum<double>(const double*, double*, int64_t, int64_t);
+template void lstm_peephole_grad<double>(const double*, const double*, const double*, double*, int64_t, int64_t);
+
+}  // namespace seqnn::kernels

@@ -1,0 +1,524 @@
+// recurrent_layer: one fused recurrent layer (RNN, LSTM, GRU, Jordan), one or two directions,
+// whole sequence, with backward through time written by hand (math in seqnn/recurrent.h and
+// kernels/recurrent.h).
+//
+// Forward, per direction:
+//   G(T*B, G*H) = X W_ih^T + b_ih + b_hh                  one GEMM for all steps (GRU: b_hn apart)
+//   per step t: G_t += h_{t-1} W_hh^T (GRU: S = h W_hh^T), fused gate pass -> h_t (, c_t)
+//   LSTM projection: h_t = m_t W_hr^T;  Jordan: y_t = out_act(a_t W_ho^T + b_ho)
+// Ragged batches: the batch is sorted by length (descending, stable), so the rows active at a
+// step (t < len) are a prefix [0, n_t) in both directions; inactive rows keep their state (the
+// forward direction after its end, the reverse one before its start) and output zero.
+//
+// Buffers per direction (sorted batch order): Hst (T+1,B,R) holds the states; time t reads slot
+// in(t) and writes slot out(t): forward in = t, out = t+1; reverse in = t+1, out = t. So
+// H_prev(T*B,R) = Hst + in(0) slot offset is one contiguous block for dW_hh = dG^T H_prev.
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <numeric>
+
+#include "kernels/gemm.h"
+#include "kernels/recurrent.h"
+#include "ops/dispatch.h"
+#include "seqnn/ops.h"
+#include "seqnn/recurrent.h"
+#include "seqnn/threads.h"
+
+namespace seqnn {
+
+namespace {
+
+constexpr const char* kOp = "recurrent_layer";
+constexpr int kWeightsPerDir = 8;  // w_ih, w_hh, b_ih, b_hh, w_hr, w_peep, w_ho, b_ho
+
+const char* cell_name(CellType c) {
+  switch (c) {
+    case CellType::RNN: return "RNN";
+    case CellType::LSTM: return "LSTM";
+    case CellType::GRU: return "GRU";
+    case CellType::Jordan: return "Jordan";
+  }
+  return "?";
+}
+
+struct Layout {
+  CellType cell;
+  int64_t T, B, I, H, R, G, D;
+  bool proj, peep;
+  int64_t GH() const { return G * H; }
+};
+
+// Everything the backward needs; the Tensors own the buffers.
+struct Saved {
+  RecurrentSpec spec;
+  Layout L{};
+  std::vector<int64_t> perm;  // sorted position -> batch index; empty = identity
+  std::vector<int64_t> nact;  // (T) rows active at step t (a prefix of the sorted batch)
+  Tensor xs;                  // (T,B,I) x in sorted order
+  std::vector<RecurrentWeights> w;  // contiguous
+  struct Dir {
+    Tensor G;    // (T,B,GH) activated gates (Jordan: a_t)
+    Tensor Hst;  // (T+1,B,R) states
+    Tensor Cst;  // (T+1,B,H) LSTM cell states
+    Tensor M;    // (T,B,H) LSTM projection: o*act(c)
+    Tensor HN;   // (T,B,H) GRU: W_hn h + b_hn
+  };
+  std::vector<Dir> dir;
+  int64_t in_slot(int d, int64_t t) const { return d == 0 ? t : t + 1; }
+  int64_t out_slot(int d, int64_t t) const { return d == 0 ? t + 1 : t; }
+};
+
+template <class T>
+const T* ptr(const Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+
+// Copies `outer` blocks of B rows of W elements between batch order and sorted order:
+//   to_sorted: dst[o][k] = src[o][perm[k]], else dst[o][perm[k]] = src[o][k]  (perm empty: identity)
+// src/dst rows have leading dimensions src_ld/dst_ld.
+template <class T>
+void permute_rows(const T* src, int64_t src_ld, T* dst, int64_t dst_ld, int64_t outer, int64_t B, int64_t W,
+                  const std::vector<int64_t>& perm, bool to_sorted) {
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t k = 0; k < B; ++k) {
+      const int64_t p = perm.empty() ? k : perm[k];
+      const int64_t s = to_sorted ? p : k, d = to_sorted ? k : p;
+      std::memcpy(dst + (o * B + d) * dst_ld, src + (o * B + s) * src_ld, sizeof(T) * W);
+    }
+}
+
+// Runs f(d) for each direction, the two concurrently when threads allow (gemm is single-threaded
+// inside the region).
+template <class F>
+void for_each_direction(int64_t D, const F& f) {
+  if (D == 2 && num_threads() > 1) {
+#pragma omp parallel for num_threads(2) schedule(static, 1)
+    for (int d = 0; d < 2; ++d) f(d);
+  } else {
+    for (int d = 0; d < D; ++d) f(d);
+  }
+}
+
+// ==================================================================== checks
+
+Layout check_args(const RecurrentSpec& spec, const Tensor& x, const Tensor& h0, const Tensor& c0,
+                  const std::vector<RecurrentWeights>& weights, const Tensor& lengths) {
+  const std::string op = kOp;
+  const std::string cell = cell_name(spec.cell);
+  Layout L{};
+  L.cell = spec.cell;
+  L.G = spec.cell == CellType::LSTM ? 4 : spec.cell == CellType::GRU ? 3 : 1;
+  L.D = static_cast<int64_t>(weights.size());
+  check(L.D == 1 || L.D == 2, op, "weights must hold 1 or 2 directions, got ", L.D);
+  check(x.defined() && x.dim() == 3, op, "input ", x.defined() ? x.shape() : Shape{}, " must be 3-d (T,B,I)");
+  check(is_floating(x.dtype()), op, "input must be float32/float64, got ", dtype_name(x.dtype()));
+  L.T = x.size(0), L.B = x.size(1), L.I = x.size(2);
+  check(L.T >= 1 && L.B >= 1 && L.I >= 1, op, "input ", x.shape(), " must have T, B, I >= 1");
+  check(spec.cell != CellType::GRU || spec.activation == Activation::Tanh, op,
+        "GRU's candidate activation is tanh; activation must be Tanh");
+  const RecurrentWeights& w0 = weights[0];
+  check(w0.w_ih.defined() && w0.w_ih.dim() == 2 && w0.w_ih.size(0) % L.G == 0 && w0.w_ih.size(0) >= L.G, op,
+        "w_ih ", w0.w_ih.defined() ? w0.w_ih.shape() : Shape{}, " must be (G*H,I) with G=", L.G, " for cell ", cell);
+  L.H = w0.w_ih.size(0) / L.G;
+  L.proj = w0.w_hr.defined();
+  L.peep = w0.w_peep.defined();
+  L.R = L.H;
+  if (L.proj) {
+    check(w0.w_hr.dim() == 2 && w0.w_hr.size(0) >= 1, op, "w_hr ", w0.w_hr.shape(), " must be (P,H=", L.H, ")");
+    L.R = w0.w_hr.size(0);
+  }
+  if (spec.cell == CellType::Jordan) {
+    check(w0.w_ho.defined() && w0.w_ho.dim() == 2, op, "Jordan needs w_ho (O,H), got ",
+          w0.w_ho.defined() ? w0.w_ho.shape() : Shape{});
+    check(w0.w_ho.size(0) >= 1, op, "w_ho ", w0.w_ho.shape(), " must be (O,H) with O >= 1");
+    L.R = w0.w_ho.size(0);
+  }
+  const Shape gh{L.GH()}, ghi{L.GH(), L.I}, ghr{L.GH(), L.R};
+  for (int64_t d = 0; d < L.D; ++d) {
+    const RecurrentWeights& w = weights[d];
+    const std::string dn = "direction " + std::to_string(d) + ": ";
+    auto shp = [](const Tensor& t) { return t.defined() ? t.shape() : Shape{}; };
+    check(!w.w_hr.defined() || spec.cell == CellType::LSTM, op, dn, "projection w_hr is for LSTM only, got cell ", cell);
+    check(!w.w_peep.defined() || spec.cell == CellType::LSTM, op, dn, "peephole w_peep is for LSTM only, got cell ", cell);
+    check(spec.cell == CellType::Jordan || (!w.w_ho.defined() && !w.b_ho.defined()), op, dn,
+          "w_ho/b_ho are for Jordan only, got cell ", cell);
+    check(w.w_ih.defined() && w.w_ih.shape() == ghi, op, dn, "w_ih ", shp(w.w_ih), " must be ", ghi,
+          " (G*H,I) for input ", x.shape());
+    check(w.w_hh.defined() && w.w_hh.shape() == ghr, op, dn, "w_hh ", shp(w.w_hh), " must be ", ghr, " (G*H,R)");
+    check(!w.b_ih.defined() || w.b_ih.shape() == gh, op, dn, "b_ih ", shp(w.b_ih), " must be ", gh);
+    check(!w.b_hh.defined() || w.b_hh.shape() == gh, op, dn, "b_hh ", shp(w.b_hh), " must be ", gh);
+    check(w.w_hr.defined() == L.proj && w.w_peep.defined() == L.peep, op, dn,
+          "both directions must have the same variant (projection, peephole)");
+    if (L.proj)
+      check(w.w_hr.dim() == 2 && w.w_hr.size(0) >= 1 && w.w_hr.size(1) == L.H && w.w_hr.size(0) == L.R, op, dn,
+            "w_hr ", shp(w.w_hr), " must be (P,H=", L.H, ")");
+    if (L.peep)
+      check(w.w_peep.shape() == Shape{3, L.H}, op, dn, "w_peep ", shp(w.w_peep), " must be (3,H=", L.H, ")");
+    if (spec.cell == CellType::Jordan) {
+      check(w.w_ho.defined() && w.w_ho.shape() == Shape{L.R, L.H}, op, dn, "w_ho ", shp(w.w_ho), " must be (O=",
+            L.R, ",H=", L.H, ")");
+      check(!w.b_ho.defined() || w.b_ho.shape() == Shape{L.R}, op, dn, "b_ho ", shp(w.b_ho), " must be (O=", L.R,
+            ")");
+    }
+    check_same_dtype(op.c_str(), {&x, &w.w_ih, &w.w_hh, &w.b_ih, &w.b_hh, &w.w_hr, &w.w_peep, &w.w_ho, &w.b_ho});
+  }
+  check_same_dtype(op.c_str(), {&x, &h0, &c0});
+  const Shape hs{L.D, L.B, L.R}, cs{L.D, L.B, L.H};
+  check(!h0.defined() || h0.shape() == hs, op, "h0 ", h0.defined() ? h0.shape() : Shape{}, " must be (D,B,R) = ",
+        hs);
+  check(!c0.defined() || spec.cell == CellType::LSTM, op, "c0 is for LSTM only, got cell ", cell);
+  check(!c0.defined() || c0.shape() == cs, op, "c0 ", c0.defined() ? c0.shape() : Shape{}, " must be (D,B,H) = ", cs);
+  if (lengths.defined()) {
+    check(lengths.dtype() == DType::I64, op, "lengths must be int64, got ", dtype_name(lengths.dtype()));
+    check(lengths.shape() == Shape{L.B}, op, "lengths ", lengths.shape(), " must be (B=", L.B, ")");
+    for (int64_t v : lengths.to_vector<int64_t>())
+      check(v >= 1 && v <= L.T, op, "lengths must be in [1, T=", L.T, "], got ", v);
+  }
+  return L;
+}
+
+// ==================================================================== forward
+
+template <class T>
+void forward_direction(Saved& S, int d, T* scratch) {
+  const Layout& L = S.L;
+  const RecurrentWeights& w = S.w[d];
+  const int64_t B = L.B, H = L.H, R = L.R, GH = L.GH();
+  Saved::Dir& D = S.dir[d];
+  T *G = D.G.data_ptr<T>(), *Hst = D.Hst.data_ptr<T>();
+  T* Cst = L.cell == CellType::LSTM ? D.Cst.data_ptr<T>() : nullptr;
+  const T *w_hh = w.w_hh.data_ptr<T>(), *peep = ptr<T>(w.w_peep);
+  for (int64_t s = 0; s < L.T; ++s) {
+    const int64_t t = d == 0 ? s : L.T - 1 - s, n = S.nact[t];
+    const int64_t in = S.in_slot(d, t), out = S.out_slot(d, t);
+    T *gt = G + t * B * GH, *hin = Hst + in * B * R, *hout = Hst + out * B * R;
+    // inactive rows keep their state
+    std::memcpy(hout + n * R, hin + n * R, sizeof(T) * (B - n) * R);
+    if (Cst) std::memcpy(Cst + out * B * H + n * H, Cst + in * B * H + n * H, sizeof(T) * (B - n) * H);
+    if (L.proj) std::memset(D.M.data_ptr<T>() + (t * B + n) * H, 0, sizeof(T) * (B - n) * H);
+    if (n == 0) continue;
+    switch (L.cell) {
+      case CellType::RNN:
+        kernels::gemm<T>(false, true, n, GH, R, T(1), hin, R, w_hh, R, T(1), gt, GH);
+        kernels::rnn_cell_forward<T>(gt, hout, n * H, S.spec.activation);
+        break;
+      case CellType::LSTM: {
+        kernels::gemm<T>(false, true, n, GH, R, T(1), hin, R, w_hh, R, T(1), gt, GH);
+        T* m = L.proj ? D.M.data_ptr<T>() + t * B * H : hout;
+        kernels::lstm_cell_forward<T>(gt, Cst + in * B * H, Cst + out * B * H, m, peep, n, H, S.spec.activation);
+        if (L.proj) kernels::gemm<T>(false, true, n, R, H, T(1), m, H, w.w_hr.data_ptr<T>(), H, T(0), hout, R);
+        break;
+      }
+      case CellType::GRU: {
+        kernels::gemm<T>(false, true, n, GH, R, T(1), hin, R, w_hh, R, T(0), scratch, GH);
+        const T* b_hn = w.b_hh.defined() ? w.b_hh.data_ptr<T>() + 2 * H : nullptr;
+        kernels::gru_cell_forward<T>(gt, scratch, b_hn, hin, hout, D.HN.data_ptr<T>() + t * B * H, n, H);
+        break;
+      }
+      case CellType::Jordan: {
+        kernels::gemm<T>(false, true, n, GH, R, T(1), hin, R, w_hh, R, T(1), gt, GH);
+        kernels::rnn_cell_forward<T>(gt, gt, n * H, S.spec.activation);  // a_t, kept in G
+        const T* b_ho = ptr<T>(w.b_ho);
+        for (int64_t k = 0; k < n; ++k)
+          for (int64_t o = 0; o < R; ++o) hout[k * R + o] = b_ho ? b_ho[o] : T(0);
+        kernels::gemm<T>(false, true, n, R, H, T(1), gt, H, w.w_ho.data_ptr<T>(), H, T(1), hout, R);
+        kernels::rnn_cell_forward<T>(hout, hout, n * R, S.spec.output_activation);
+        break;
+      }
+    }
+  }
+}
+
+template <class T>
+void forward_impl(Saved& S, const Tensor& h0, const Tensor& c0, RecurrentOutput& res) {
+  const Layout& L = S.L;
+  const int64_t T_ = L.T, B = L.B, I = L.I, H = L.H, R = L.R, GH = L.GH();
+  const bool lstm = L.cell == CellType::LSTM;
+  const DType dt = S.xs.dtype();
+  S.dir.resize(L.D);
+  for (int64_t d = 0; d < L.D; ++d) {
+    Saved::Dir& D = S.dir[d];
+    const RecurrentWeights& w = S.w[d];
+    D.G = empty({T_, B, GH}, dt);
+    D.Hst = empty({T_ + 1, B, R}, dt);
+    if (lstm) D.Cst = empty({T_ + 1, B, H}, dt);
+    if (L.proj) D.M = empty({T_, B, H}, dt);
+    if (L.cell == CellType::GRU) D.HN = empty({T_, B, H}, dt);
+    // initial state into the slot the first step reads
+    const int64_t first = S.in_slot(static_cast<int>(d), d == 0 ? 0 : T_ - 1);
+    T* h_init = D.Hst.data_ptr<T>() + first * B * R;
+    if (h0.defined()) {
+      permute_rows<T>(h0.data_ptr<T>() + d * B * R, R, h_init, R, 1, B, R, S.perm, true);
+    } else {
+      std::fill(h_init, h_init + B * R, T(0));
+    }
+    if (lstm) {
+      T* c_init = D.Cst.data_ptr<T>() + first * B * H;
+      if (c0.defined()) {
+        permute_rows<T>(c0.data_ptr<T>() + d * B * H, H, c_init, H, 1, B, H, S.perm, true);
+      } else {
+        std::fill(c_init, c_init + B * H, T(0));
+      }
+    }
+    // G = X W_ih^T + b_ih + b_hh (GRU: b_hn stays out, it sits inside r * (W_hn h + b_hn))
+    T* G = D.G.data_ptr<T>();
+    const T *b_ih = ptr<T>(w.b_ih), *b_hh = ptr<T>(w.b_hh);
+    const int64_t nb_hh = L.cell == CellType::GRU ? 2 * H : GH;
+    std::vector<T> brow(GH, T(0));
+    for (int64_t k = 0; k < GH; ++k) brow[k] = (b_ih ? b_ih[k] : T(0)) + (b_hh && k < nb_hh ? b_hh[k] : T(0));
+    for (int64_t r = 0; r < T_ * B; ++r) std::memcpy(G + r * GH, brow.data(), sizeof(T) * GH);
+    kernels::gemm<T>(false, true, T_ * B, GH, I, T(1), S.xs.data_ptr<T>(), I, w.w_ih.data_ptr<T>(), I, T(1), G, GH);
+  }
+  std::vector<std::vector<T>> scratch(L.D, std::vector<T>(L.cell == CellType::GRU ? B * GH : 0));
+  for_each_direction(L.D, [&](int d) { forward_direction<T>(S, d, scratch[d].data()); });
+
+  // output (T,B,D*R): the out slot of each active row, zero elsewhere; h_n, c_n: the last slots
+  res.output = zeros({T_, B, L.D * R}, dt);
+  res.h_n = empty({L.D, B, R}, dt);
+  if (lstm) res.c_n = empty({L.D, B, H}, dt);
+  T* out = res.output.data_ptr<T>();
+  for (int64_t d = 0; d < L.D; ++d) {
+    const T* Hst = S.dir[d].Hst.data_ptr<T>();
+    for (int64_t t = 0; t < T_; ++t) {
+      const int64_t n = S.nact[t];
+      const T* src = Hst + S.out_slot(static_cast<int>(d), t) * B * R;
+      for (int64_t k = 0; k < n; ++k) {
+        const int64_t b = S.perm.empty() ? k : S.perm[k];
+        std::memcpy(out + (t * B + b) * L.D * R + d * R, src + k * R, sizeof(T) * R);
+      }
+    }
+    const int64_t last = d == 0 ? T_ : 0;
+    permute_rows<T>(Hst + last * B * R, R, res.h_n.data_ptr<T>() + d * B * R, R, 1, B, R, S.perm, false);
+    if (lstm)
+      permute_rows<T>(S.dir[d].Cst.data_ptr<T>() + last * B * H, H, res.c_n.data_ptr<T>() + d * B * H, H, 1, B, H,
+                      S.perm, false);
+  }
+}
+
+// ==================================================================== backward
+
+// Per-direction gradient buffers (sorted batch order).
+template <class T>
+struct DirGrads {
+  std::vector<T> dG, dGh, dHs, dYp;  // (T,B,GH), GRU (T,B,GH), projection (T,B,P), Jordan (T,B,O)
+  std::vector<T> dh, dc, tmp;        // (B,R), (B,H), (B,H)
+  std::vector<T> dout;               // (T,B,R) incoming output gradient, or empty
+};
+
+// Walks the steps of direction d in reverse processing order:
+//   dh_t = dh_rec + dout_t; fused pointwise backward -> dG_t (, dc_{t-1}); dh_{t-1} = dG_t W_hh.
+template <class T>
+void backward_direction(const Saved& S, int d, DirGrads<T>& g) {
+  const Layout& L = S.L;
+  const RecurrentWeights& w = S.w[d];
+  const Saved::Dir& D = S.dir[d];
+  const int64_t B = L.B, H = L.H, R = L.R, GH = L.GH();
+  const T *G = D.G.data_ptr<T>(), *Hst = D.Hst.data_ptr<T>(), *w_hh = w.w_hh.data_ptr<T>();
+  const T* Cst = L.cell == CellType::LSTM ? D.Cst.data_ptr<T>() : nullptr;
+  T *dh = g.dh.data(), *dc = g.dc.data();
+  for (int64_t s = L.T - 1; s >= 0; --s) {
+    const int64_t t = d == 0 ? s : L.T - 1 - s, n = S.nact[t];
+    const int64_t in = S.in_slot(d, t), out = S.out_slot(d, t);
+    // inactive rows contribute nothing to the weight gradients
+    T* dGt = g.dG.data() + t * B * GH;
+    std::fill(dGt + n * GH, dGt + B * GH, T(0));
+    if (!g.dGh.empty()) std::fill(g.dGh.data() + (t * B + n) * GH, g.dGh.data() + (t + 1) * B * GH, T(0));
+    if (!g.dHs.empty()) std::fill(g.dHs.data() + (t * B + n) * R, g.dHs.data() + (t + 1) * B * R, T(0));
+    if (!g.dYp.empty()) std::fill(g.dYp.data() + (t * B + n) * R, g.dYp.data() + (t + 1) * B * R, T(0));
+    if (n == 0) continue;
+    if (!g.dout.empty()) {
+      const T* go = g.dout.data() + t * B * R;
+      for (int64_t k = 0; k < n * R; ++k) dh[k] += go[k];
+    }
+    const T* hout = Hst + out * B * R;
+    const T* Gt = G + t * B * GH;
+    switch (L.cell) {
+      case CellType::RNN:
+        // dg = dh act'(h);  dh_{t-1} = dg W_hh
+        kernels::rnn_cell_backward<T>(dh, hout, dGt, n * H, S.spec.activation);
+        kernels::gemm<T>(false, false, n, R, GH, T(1), dGt, GH, w_hh, R, T(0), dh, R);
+        break;
+      case CellType::LSTM: {
+        const T* dm = dh;
+        if (L.proj) {  // h = m W_hr^T: dm = dh W_hr, and dh is kept for dW_hr = dH^T M
+          std::memcpy(g.dHs.data() + t * B * R, dh, sizeof(T) * n * R);
+          kernels::gemm<T>(false, false, n, H, R, T(1), dh, R, w.w_hr.data_ptr<T>(), H, T(0), g.tmp.data(), H);
+          dm = g.tmp.data();
+        }
+        kernels::lstm_cell_backward<T>(dm, dc, Gt, Cst + out * B * H, Cst + in * B * H, ptr<T>(w.w_peep), dGt, n, H,
+                                       S.spec.activation);
+        kernels::gemm<T>(false, false, n, R, GH, T(1), dGt, GH, w_hh, R, T(0), dh, R);
+        break;
+      }
+      case CellType::GRU: {
+        // dh_{t-1} = dh z + dgh W_hh
+        T* dGht = g.dGh.data() + t * B * GH;
+        kernels::gru_cell_backward<T>(dh, Gt, D.HN.data_ptr<T>() + t * B * H, Hst + in * B * R, dGt, dGht, dh, n, H);
+        kernels::gemm<T>(false, false, n, R, GH, T(1), dGht, GH, w_hh, R, T(1), dh, R);
+        break;
+      }
+      case CellType::Jordan: {
+        // dq = dy out_act'(y); da = dq W_ho; dg = da act'(a); dy_{t-1} = dg W_hh
+        T* dq = g.dYp.data() + t * B * R;
+        kernels::rnn_cell_backward<T>(dh, hout, dq, n * R, S.spec.output_activation);
+        kernels::gemm<T>(false, false, n, H, R, T(1), dq, R, w.w_ho.data_ptr<T>(), H, T(0), g.tmp.data(), H);
+        kernels::rnn_cell_backward<T>(g.tmp.data(), Gt, dGt, n * H, S.spec.activation);
+        kernels::gemm<T>(false, false, n, R, GH, T(1), dGt, GH, w_hh, R, T(0), dh, R);
+        break;
+      }
+    }
+  }
+}
+
+// grads: {dx, dh0, dc0, then kWeightsPerDir per direction}
+template <class T>
+TensorList backward_impl(const Saved& S, const TensorList& grads, bool need_x, bool need_h0, bool need_c0) {
+  const Layout& L = S.L;
+  const int64_t T_ = L.T, B = L.B, I = L.I, H = L.H, R = L.R, GH = L.GH(), TB = L.T * L.B;
+  const bool lstm = L.cell == CellType::LSTM;
+  const DType dt = S.xs.dtype();
+  const Tensor gout = grads[0].defined() ? grads[0].contiguous() : Tensor();
+  const Tensor ghn = grads.size() > 1 && grads[1].defined() ? grads[1].contiguous() : Tensor();
+  const Tensor gcn = grads.size() > 2 && grads[2].defined() ? grads[2].contiguous() : Tensor();
+  std::vector<DirGrads<T>> g(L.D);
+  for (int64_t d = 0; d < L.D; ++d) {
+    DirGrads<T>& gd = g[d];
+    gd.dG.resize(TB * GH);
+    if (L.cell == CellType::GRU) gd.dGh.resize(TB * GH);
+    if (L.proj) gd.dHs.resize(TB * R);
+    if (L.cell == CellType::Jordan) gd.dYp.resize(TB * R);
+    gd.tmp.resize(B * H);
+    gd.dh.assign(B * R, T(0));
+    gd.dc.assign(B * H, T(0));
+    if (gout.defined()) {
+      gd.dout.resize(TB * R);
+      permute_rows<T>(gout.data_ptr<T>() + d * R, L.D * R, gd.dout.data(), R, T_, B, R, S.perm, true);
+    }
+    if (ghn.defined()) permute_rows<T>(ghn.data_ptr<T>() + d * B * R, R, gd.dh.data(), R, 1, B, R, S.perm, true);
+    if (gcn.defined() && lstm)
+      permute_rows<T>(gcn.data_ptr<T>() + d * B * H, H, gd.dc.data(), H, 1, B, H, S.perm, true);
+  }
+  for_each_direction(L.D, [&](int d) { backward_direction<T>(S, d, g[d]); });
+
+  TensorList res(3 + kWeightsPerDir * L.D);
+  Tensor dxs = need_x ? empty({T_, B, I}, dt) : Tensor();
+  if (need_h0) res[1] = empty({L.D, B, R}, dt);
+  if (need_c0) res[2] = empty({L.D, B, H}, dt);
+  for (int64_t d = 0; d < L.D; ++d) {
+    const RecurrentWeights& w = S.w[d];
+    const Saved::Dir& D = S.dir[d];
+    const DirGrads<T>& gd = g[d];
+    const T* dG = gd.dG.data();
+    const T* dGh = L.cell == CellType::GRU ? gd.dGh.data() : dG;
+    Tensor* out = res.data() + 3 + kWeightsPerDir * d;
+    auto grad_of = [&](const Tensor& p) { return p.defined() ? empty(p.shape(), dt) : Tensor(); };
+    Tensor dw_ih = grad_of(w.w_ih), dw_hh = grad_of(w.w_hh), db_ih = grad_of(w.b_ih), db_hh = grad_of(w.b_hh);
+    Tensor dw_hr = grad_of(w.w_hr), dpeep = grad_of(w.w_peep), dw_ho = grad_of(w.w_ho), db_ho = grad_of(w.b_ho);
+    // dW_ih = dG^T X;  dW_hh = dGh^T H_prev;  db = column sums
+    kernels::gemm<T>(true, false, GH, I, TB, T(1), dG, GH, S.xs.data_ptr<T>(), I, T(0), dw_ih.data_ptr<T>(), I);
+    const T* Hprev = D.Hst.data_ptr<T>() + S.in_slot(static_cast<int>(d), 0) * B * R;
+    kernels::gemm<T>(true, false, GH, R, TB, T(1), dGh, GH, Hprev, R, T(0), dw_hh.data_ptr<T>(), R);
+    if (db_ih.defined()) kernels::column_sum<T>(dG, db_ih.data_ptr<T>(), TB, GH);
+    if (db_hh.defined()) kernels::column_sum<T>(dGh, db_hh.data_ptr<T>(), TB, GH);
+    // dW_hr = dH^T M
+    if (L.proj)
+      kernels::gemm<T>(true, false, R, H, TB, T(1), gd.dHs.data(), R, D.M.data_ptr<T>(), H, T(0),
+                       dw_hr.data_ptr<T>(), H);
+    // dw_ci = sum di~ c_{t-1}, dw_cf = sum df~ c_{t-1}, dw_co = sum do~ c_t
+    if (L.peep) {
+      const T* Cst = D.Cst.data_ptr<T>();
+      kernels::lstm_peephole_grad<T>(dG, Cst + S.in_slot(static_cast<int>(d), 0) * B * H,
+                                     Cst + S.out_slot(static_cast<int>(d), 0) * B * H, dpeep.data_ptr<T>(), TB, H);
+    }
+    // dW_ho = dQ^T A;  db_ho = column sums of dQ
+    if (L.cell == CellType::Jordan) {
+      kernels::gemm<T>(true, false, R, H, TB, T(1), gd.dYp.data(), R, D.G.data_ptr<T>(), H, T(0),
+                       dw_ho.data_ptr<T>(), H);
+      if (db_ho.defined()) kernels::column_sum<T>(gd.dYp.data(), db_ho.data_ptr<T>(), TB, R);
+    }
+    // dX = sum over directions dG W_ih
+    if (need_x)
+      kernels::gemm<T>(false, false, TB, I, GH, T(1), dG, GH, w.w_ih.data_ptr<T>(), I, T(d == 0 ? 0 : 1),
+                       dxs.data_ptr<T>(), I);
+    // dh0, dc0: what is left in the recurrent gradient after the first step
+    if (need_h0) permute_rows<T>(gd.dh.data(), R, res[1].data_ptr<T>() + d * B * R, R, 1, B, R, S.perm, false);
+    if (need_c0) permute_rows<T>(gd.dc.data(), H, res[2].data_ptr<T>() + d * B * H, H, 1, B, H, S.perm, false);
+    const Tensor ws[kWeightsPerDir] = {dw_ih, dw_hh, db_ih, db_hh, dw_hr, dpeep, dw_ho, db_ho};
+    for (int k = 0; k < kWeightsPerDir; ++k) out[k] = ws[k];
+  }
+  if (need_x) {
+    if (S.perm.empty()) {
+      res[0] = dxs;
+    } else {
+      res[0] = empty({T_, B, I}, dt);
+      permute_rows<T>(dxs.data_ptr<T>(), I, res[0].data_ptr<T>(), I, T_, B, I, S.perm, false);
+    }
+  }
+  return res;
+}
+
+// Backward through time: gradients of {x, h0, c0, weights...} from those of {output, h_n, c_n}
+// (any of them undefined = zero).
+TensorList recurrent_layer_backward(const std::shared_ptr<const Saved>& S, const TensorList& grads, bool need_x,
+                                    bool need_h0, bool need_c0) {
+  return dispatch_float(S->xs.dtype(), kOp,
+                        [&]<class T>() { return backward_impl<T>(*S, grads, need_x, need_h0, need_c0); });
+}
+
+}  // namespace
+
+// ==================================================================== the op
+
+RecurrentOutput recurrent_layer(const RecurrentSpec& spec, const Tensor& x, const Tensor& h0, const Tensor& c0,
+                                const std::vector<RecurrentWeights>& weights, const Tensor& lengths) {
+  const Layout L = check_args(spec, x, h0, c0, weights, lengths);
+  auto S = std::make_shared<Saved>();
+  S->spec = spec;
+  S->L = L;
+  // lengths -> sorted order (descending, stable) and the active prefix of each step
+  std::vector<int64_t> len = lengths.defined() ? lengths.to_vector<int64_t>() : std::vector<int64_t>(L.B, L.T);
+  std::vector<int64_t> perm(L.B);
+  std::iota(perm.begin(), perm.end(), int64_t{0});
+  std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return len[a] > len[b]; });
+  bool identity = true;
+  for (int64_t k = 0; k < L.B; ++k) identity = identity && perm[k] == k;
+  if (!identity) S->perm = perm;
+  S->nact.assign(L.T, 0);
+  for (int64_t t = 0; t < L.T; ++t)
+    for (int64_t b = 0; b < L.B; ++b) S->nact[t] += len[b] > t;
+
+  const Tensor xc = x.contiguous();
+  const Tensor h0c = h0.defined() ? h0.contiguous() : Tensor();
+  const Tensor c0c = c0.defined() ? c0.contiguous() : Tensor();
+  TensorList inputs{xc, h0c, c0c};
+  for (const RecurrentWeights& w : weights) {
+    auto cc = [](const Tensor& t) { return t.defined() ? t.contiguous() : Tensor(); };
+    S->w.push_back({cc(w.w_ih), cc(w.w_hh), cc(w.b_ih), cc(w.b_hh), cc(w.w_hr), cc(w.w_peep), cc(w.w_ho),
+                    cc(w.b_ho)});
+    const RecurrentWeights& s = S->w.back();
+    for (const Tensor* t : {&s.w_ih, &s.w_hh, &s.b_ih, &s.b_hh, &s.w_hr, &s.w_peep, &s.w_ho, &s.b_ho})
+      inputs.push_back(*t);
+  }
+  RecurrentOutput res;
+  dispatch_float(x.dtype(), kOp, [&]<class T>() {
+    if (S->perm.empty()) {
+      S->xs = xc.detach();
+    } else {
+      S->xs = empty(xc.shape(), xc.dtype());
+      permute_rows<T>(xc.data_ptr<T>(), L.I, S->xs.data_ptr<T>(), L.I, L.T, L.B, L.I, S->perm, true);
+    }
+    forward_impl<T>(*S, h0c, c0c, res);
+  });
+  TensorList outputs{res.output, res.h_n};
+  if (res.c_n.defined()) outputs.push_back(res.c_n);
+  const bool need_x = xc.requires_grad(), need_h0 = h0c.defined() && h0c.requires_grad(),
+             need_c0 = c0c.defined() && c0c.requires_grad();
+  std::shared_ptr<const Saved> saved = S;
+  autograd::record(kOp, inputs, outputs, [saved, need_x, need_h0, need_c0](const TensorList& g) {
+    return recurrent_layer_backward(saved, g, need_x, need_h0, need_c0);
+  });
+  return res;
+}
+
+}  // namespace seqnn
