@@ -9,3 +9,4 @@
 #include "seqnn/nn/linear.h"
 #include "seqnn/nn/module.h"
 #include "seqnn/nn/normalization.h"
+#include "seqnn/nn/rnn.h"

@@ -1,0 +1,298 @@
+// nn::RNN / LSTM / GRU / JordanRNN: a stack of fused recurrent layers (seqnn/recurrent.h).
+//
+//   in_0 = x (time-major);  for layer l: (in_{l+1}, h_n[l], c_n[l]) = recurrent_layer(in_l, h0[l], c0[l])
+//   in_{l+1} = dropout(in_{l+1}, p)   for l < L-1, training only
+//   output = in_L;  h_n = cat_l h_n[l] (layer-major, both directions of a layer together)
+// Gradients flow through recurrent_layer, slice, cat, dropout and the layout views.
+#include "seqnn/nn/rnn.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "seqnn/autograd.h"
+#include "seqnn/nn/init.h"
+#include "seqnn/ops.h"
+
+namespace seqnn::nn {
+
+// ==================================================================== configuration
+namespace {
+
+const char* activation_name(Activation a) {
+  switch (a) {
+    case Activation::Tanh: return "Tanh";
+    case Activation::Relu: return "Relu";
+    case Activation::Sigmoid: return "Sigmoid";
+    case Activation::Identity: return "Identity";
+  }
+  return "?";
+}
+
+template <class Options>
+RecurrentModule::Config base_config(CellType cell, const Options& o) {
+  RecurrentModule::Config c;
+  c.cell = cell;
+  c.input_size = o.input_size();
+  c.hidden_size = o.hidden_size();
+  c.num_layers = o.num_layers();
+  c.bias = o.bias();
+  c.batch_first = o.batch_first();
+  c.dropout = o.dropout();
+  c.bidirectional = o.bidirectional();
+  c.dtype = o.dtype();
+  return c;
+}
+
+void validate(const std::string& op, const RecurrentModule::Config& c) {
+  check(c.input_size >= 1, op, "input_size must be >= 1, got ", c.input_size);
+  check(c.hidden_size >= 1, op, "hidden_size must be >= 1, got ", c.hidden_size);
+  check(c.num_layers >= 1, op, "num_layers must be >= 1, got ", c.num_layers);
+  check(c.dropout >= 0.0 && c.dropout <= 1.0, op,
+        "dropout should be a number in range [0, 1] representing the probability of an element being zeroed, got ",
+        c.dropout);
+  check(c.proj_size >= 0, op, "proj_size should be a positive integer or zero to disable projections, got ",
+        c.proj_size);
+  check(c.proj_size < c.hidden_size, op, "proj_size has to be smaller than hidden_size, got proj_size=", c.proj_size,
+        " hidden_size=", c.hidden_size);
+  check(c.cell != CellType::Jordan || c.output_size >= 1, op, "output_size must be >= 1, got ", c.output_size);
+  check(c.cell != CellType::RNN || c.activation == Activation::Tanh || c.activation == Activation::Relu, op,
+        "nonlinearity must be Tanh or Relu, got ", activation_name(c.activation));
+  check(is_floating(c.dtype), op, "dtype must be floating, got ", dtype_name(c.dtype));
+}
+
+}  // namespace
+
+RecurrentModule::RecurrentModule(const std::string& name, const Config& cfg, Generator* gen)
+    : Module(name), cfg_(cfg) {
+  validate(name, cfg_);
+  const int64_t D = num_directions(), G = gates(), H = cfg_.hidden_size, R = state_size();
+  const DType dt = cfg_.dtype;
+  for (int64_t l = 0; l < cfg_.num_layers; ++l) {
+    const int64_t in = l == 0 ? cfg_.input_size : D * R;
+    for (int64_t d = 0; d < D; ++d) {
+      const std::string sfx = "_l" + std::to_string(l) + (d == 1 ? "_reverse" : "");
+      RecurrentWeights w;
+      w.w_ih = register_parameter("weight_ih" + sfx, empty({G * H, in}, dt));
+      w.w_hh = register_parameter("weight_hh" + sfx, empty({G * H, R}, dt));
+      if (cfg_.bias) {
+        w.b_ih = register_parameter("bias_ih" + sfx, empty({G * H}, dt));
+        w.b_hh = register_parameter("bias_hh" + sfx, empty({G * H}, dt));
+      }
+      if (cfg_.proj_size > 0) w.w_hr = register_parameter("weight_hr" + sfx, empty({cfg_.proj_size, H}, dt));
+      if (cfg_.peephole) w.w_peep = register_parameter("weight_peep" + sfx, empty({3, H}, dt));
+      if (cfg_.cell == CellType::Jordan) {
+        w.w_ho = register_parameter("weight_ho" + sfx, empty({cfg_.output_size, H}, dt));
+        if (cfg_.bias) w.b_ho = register_parameter("bias_ho" + sfx, empty({cfg_.output_size}, dt));
+      }
+      weights_.push_back(w);
+    }
+  }
+  reset_parameters(gen);
+}
+
+void RecurrentModule::reset_parameters(Generator* gen) {
+  // PyTorch: stdv = 1/sqrt(hidden_size); every parameter ~ U(-stdv, stdv), in registration order.
+  const double stdv = 1.0 / std::sqrt(static_cast<double>(cfg_.hidden_size));
+  for (auto& p : parameters(false)) init::uniform_(p, -stdv, stdv, gen);
+}
+
+int64_t RecurrentModule::gates() const {
+  switch (cfg_.cell) {
+    case CellType::LSTM: return 4;
+    case CellType::GRU: return 3;
+    default: return 1;
+  }
+}
+
+int64_t RecurrentModule::state_size() const {
+  if (cfg_.cell == CellType::Jordan) return cfg_.output_size;
+  return cfg_.proj_size > 0 ? cfg_.proj_size : cfg_.hidden_size;
+}
+
+std::vector<RecurrentWeights> RecurrentModule::layer_weights(int64_t layer) const {
+  check(layer >= 0 && layer < cfg_.num_layers, name() + ".layer_weights", "layer ", layer, " out of range [0,",
+        cfg_.num_layers, ")");
+  const int64_t D = num_directions();
+  return {weights_.begin() + layer * D, weights_.begin() + (layer + 1) * D};
+}
+
+RecurrentSpec RecurrentModule::spec() const {
+  RecurrentSpec s;
+  s.cell = cfg_.cell;
+  s.activation = cfg_.activation;
+  s.output_activation = cfg_.output_activation;
+  return s;
+}
+
+std::string RecurrentModule::input_form() const {
+  std::ostringstream os;
+  os << (cfg_.batch_first ? "(B,T," : "(T,B,") << "input_size=" << cfg_.input_size << ")";
+  return os.str();
+}
+
+// ==================================================================== forward
+namespace {
+
+// "(num_layers*num_directions=2,B=3,hidden_size=5)" or the unbatched "(num_layers*...=2,hidden_size=5)".
+std::string state_form(int64_t LD, int64_t B, bool batched, const char* width_name, int64_t width) {
+  std::ostringstream os;
+  os << "(num_layers*num_directions=" << LD;
+  if (batched) os << ",B=" << B;
+  os << "," << width_name << "=" << width << ")";
+  return os.str();
+}
+
+}  // namespace
+
+RNNOutput RecurrentModule::forward(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& lengths) {
+  const std::string op = name() + ".forward";
+  const int64_t D = num_directions(), L = cfg_.num_layers, H = cfg_.hidden_size, R = state_size();
+  const bool lstm = cfg_.cell == CellType::LSTM;
+  const DType dt = weights_[0].w_ih.dtype();
+
+  // ------------------------------------------------------------ input
+  check(x.defined(), op, "input is undefined");
+  const bool batched = x.dim() == 3;
+  check((x.dim() == 2 || x.dim() == 3) && x.size(-1) == cfg_.input_size, op, "input ", x.shape(), " must be ",
+        batched || x.dim() != 2 ? input_form() : "(T,input_size=" + std::to_string(cfg_.input_size) + ")",
+        x.dim() == 2 || x.dim() == 3 ? "" : " or unbatched (T,input_size)");
+  check(x.dtype() == dt, op, "input dtype ", dtype_name(x.dtype()), " must match the parameters' ", dtype_name(dt));
+  Tensor xt = !batched ? x.unsqueeze(1) : (cfg_.batch_first ? x.transpose(0, 1) : x);  // (T,B,I)
+  const int64_t T = xt.size(0), B = xt.size(1);
+  check(T >= 1, op, "input ", x.shape(), " has no time steps (T=0)");
+
+  // ------------------------------------------------------------ initial state
+  const char* r_name = cfg_.cell == CellType::Jordan ? "output_size" : (cfg_.proj_size > 0 ? "proj_size" : "hidden_size");
+  const Shape h_shape = batched ? Shape{L * D, B, R} : Shape{L * D, R};
+  const Shape c_shape = batched ? Shape{L * D, B, H} : Shape{L * D, H};
+  check(!h0.defined() || h0.shape() == h_shape, op, "h0 ", h0.defined() ? h0.shape() : Shape{}, " must be ",
+        state_form(L * D, B, batched, r_name, R));
+  check(!c0.defined() || lstm, op, "c0 is only for LSTM, got c0 ", c0.defined() ? c0.shape() : Shape{});
+  check(!c0.defined() || c0.shape() == c_shape, op, "c0 ", c0.defined() ? c0.shape() : Shape{}, " must be ",
+        state_form(L * D, B, batched, "hidden_size", H));
+  check(!h0.defined() || h0.dtype() == dt, op, "h0 dtype ", dtype_name(h0.defined() ? h0.dtype() : dt),
+        " must match the parameters' ", dtype_name(dt));
+  check(!c0.defined() || c0.dtype() == dt, op, "c0 dtype ", dtype_name(c0.defined() ? c0.dtype() : dt),
+        " must match the parameters' ", dtype_name(dt));
+  const Tensor h0b = h0.defined() && !batched ? h0.unsqueeze(1) : h0;  // (L*D,B,R)
+  const Tensor c0b = c0.defined() && !batched ? c0.unsqueeze(1) : c0;  // (L*D,B,H)
+
+  // ------------------------------------------------------------ lengths
+  if (lengths.defined()) {
+    check(lengths.dtype() == DType::I64 && lengths.dim() == 1 && lengths.size(0) == B, op, "lengths ",
+          lengths.shape(), " (", dtype_name(lengths.dtype()), ") must be int64 (B=", B, ")");
+    const std::vector<int64_t> lv = lengths.to_vector<int64_t>();
+    for (size_t b = 0; b < lv.size(); ++b)
+      check(lv[b] >= 1 && lv[b] <= T, op, "lengths[", b, "]=", lv[b], " must be in [1, T=", T, "]");
+  }
+
+  // ------------------------------------------------------------ layers
+  Tensor in = xt;
+  TensorList hs, cs;
+  for (int64_t l = 0; l < L; ++l) {
+    const Tensor h0l = h0b.defined() ? slice(h0b, 0, l * D, (l + 1) * D) : Tensor();
+    const Tensor c0l = c0b.defined() ? slice(c0b, 0, l * D, (l + 1) * D) : Tensor();
+    RecurrentOutput r = recurrent_layer(spec(), in, h0l, c0l, layer_weights(l), lengths);
+    hs.push_back(r.h_n);
+    if (lstm) cs.push_back(r.c_n);
+    in = r.output;  // (T,B,D*R)
+    if (l + 1 < L && cfg_.dropout > 0.0 && is_training()) in = dropout(in, cfg_.dropout, true);
+  }
+
+  RNNOutput out;
+  out.h_n = L == 1 ? hs[0] : cat(hs, 0);
+  if (lstm) out.c_n = L == 1 ? cs[0] : cat(cs, 0);
+  if (!batched) {
+    out.output = in.squeeze(1);
+    out.h_n = out.h_n.squeeze(1);
+    if (lstm) out.c_n = out.c_n.squeeze(1);
+  } else {
+    out.output = cfg_.batch_first ? in.transpose(0, 1) : in;
+  }
+  return out;
+}
+
+// ==================================================================== streaming
+RecurrentState RecurrentModule::initial_state(int64_t batch) const {
+  check(batch >= 0, name() + ".initial_state", "batch must be >= 0, got ", batch);
+  const DType dt = weights_[0].w_ih.dtype();
+  const int64_t n = cfg_.num_layers * num_directions();
+  RecurrentState s;
+  for (int64_t i = 0; i < n; ++i) {
+    s.h.push_back(zeros({batch, state_size()}, dt));
+    if (cfg_.cell == CellType::LSTM) s.c.push_back(zeros({batch, cfg_.hidden_size}, dt));
+  }
+  return s;
+}
+
+Tensor RecurrentModule::step(const Tensor& x_t, RecurrentState& state) {
+  const std::string op = name() + ".step";
+  const int64_t L = cfg_.num_layers, H = cfg_.hidden_size, R = state_size();
+  const bool lstm = cfg_.cell == CellType::LSTM;
+  const DType dt = weights_[0].w_ih.dtype();
+  check(!cfg_.bidirectional, op,
+        "step() needs a unidirectional module (the reverse direction reads the sequence from its end); use forward()");
+  check(x_t.defined() && x_t.dim() == 2 && x_t.size(1) == cfg_.input_size, op, "x_t ",
+        x_t.defined() ? x_t.shape() : Shape{}, " must be (B,input_size=", cfg_.input_size, ")");
+  check(x_t.dtype() == dt, op, "x_t dtype ", dtype_name(x_t.dtype()), " must match the parameters' ", dtype_name(dt));
+  const int64_t B = x_t.size(0);
+  check(static_cast<int64_t>(state.h.size()) == L, op, "state has ", state.h.size(), " h entries, expected num_layers=",
+        L, " (use initial_state(B))");
+  check(static_cast<int64_t>(state.c.size()) == (lstm ? L : 0), op, "state has ", state.c.size(),
+        " c entries, expected ", lstm ? L : 0);
+  for (int64_t l = 0; l < L; ++l) {
+    const Tensor& h = state.h[l];
+    check(h.defined() && h.shape() == Shape{B, R} && h.dtype() == dt, op, "state.h[", l, "] ",
+          h.defined() ? h.shape() : Shape{}, " must be (B=", B, ",", R, ") ", dtype_name(dt));
+    if (lstm) {
+      const Tensor& c = state.c[l];
+      check(c.defined() && c.shape() == Shape{B, H} && c.dtype() == dt, op, "state.c[", l, "] ",
+            c.defined() ? c.shape() : Shape{}, " must be (B=", B, ",hidden_size=", H, ") ", dtype_name(dt));
+    }
+  }
+
+  NoGradGuard no_grad;
+  Tensor in = x_t.unsqueeze(0);  // (1,B,I)
+  for (int64_t l = 0; l < L; ++l) {
+    RecurrentOutput r = recurrent_layer(spec(), in, state.h[l].unsqueeze(0),
+                                        lstm ? state.c[l].unsqueeze(0) : Tensor(), layer_weights(l));
+    state.h[l] = r.h_n.squeeze(0);
+    if (lstm) state.c[l] = r.c_n.squeeze(0);
+    in = r.output;
+    if (l + 1 < L && cfg_.dropout > 0.0 && is_training()) in = dropout(in, cfg_.dropout, true);
+  }
+  return in.squeeze(0);
+}
+
+// ==================================================================== the four modules
+namespace {
+RecurrentModule::Config rnn_config(const RNNOptions& o) {
+  auto c = base_config(CellType::RNN, o);
+  c.activation = o.nonlinearity();
+  return c;
+}
+RecurrentModule::Config lstm_config(const LSTMOptions& o) {
+  auto c = base_config(CellType::LSTM, o);
+  c.proj_size = o.proj_size();
+  c.peephole = o.peephole();
+  c.activation = o.activation();
+  return c;
+}
+RecurrentModule::Config jordan_config(const JordanOptions& o) {
+  auto c = base_config(CellType::Jordan, o);
+  c.output_size = o.output_size();
+  c.activation = o.nonlinearity();
+  c.output_activation = o.output_activation();
+  return c;
+}
+}  // namespace
+
+RNN::RNN(const RNNOptions& options, Generator* gen) : RecurrentModule("RNN", rnn_config(options), gen), options_(options) {}
+LSTM::LSTM(const LSTMOptions& options, Generator* gen)
+    : RecurrentModule("LSTM", lstm_config(options), gen), options_(options) {}
+GRU::GRU(const GRUOptions& options, Generator* gen)
+    : RecurrentModule("GRU", base_config(CellType::GRU, options), gen), options_(options) {}
+JordanRNN::JordanRNN(const JordanOptions& options, Generator* gen)
+    : RecurrentModule("JordanRNN", jordan_config(options), gen), options_(options) {}
+
+}  // namespace seqnn::nn
