@@ -7,9 +7,10 @@ Usage (from the repository root, after building):
 Every figure is a median over --reps repetitions. PyTorch is measured in both sane thread
 setups (torch 1 thread with OpenBLAS 2; torch 2 threads with OPENBLAS_NUM_THREADS=1) and the
 better one is compared; seqnn runs with its default (SEQNN_NUM_THREADS = cores).
---only rnn also runs bench_rnn_onednn (oneDNN's RNN primitives) when it was built, with
-OMP_NUM_THREADS=1 and =2, comparing the better; the default run (no --only) leaves rnn out
-(it takes minutes).
+--only rnn: seqnn (SEQNN_NUM_THREADS = cores, and = 1) and oneDNN's RNN primitives
+(bench_rnn_onednn, when built; OMP_NUM_THREADS = cores, and = 1) are also each timed in two
+thread setups and the better is compared. The default run (no --only) leaves rnn out (it
+takes minutes).
 """
 import argparse
 import json
@@ -204,20 +205,22 @@ def run_optional(binary, reps, env=None):
     return {name: statistics.median(ts) for name, ts in runs.items()}
 
 
-def run_onednn(binary, reps):
-    """oneDNN (OpenMP) with 1 and with 2 threads, the better per case -> name: (seconds, setup)."""
-    best = {}
-    for label, threads in (("omp1", "1"), ("omp2", "2")):
-        times = run_optional(binary, reps, dict(os.environ, OMP_NUM_THREADS=threads))
+def run_best(binary, reps, setups):
+    """binary in each thread setup (label -> environment overrides), the better per case ->
+    (name -> (seconds, label), label -> {name: seconds})."""
+    best, every = {}, {}
+    for label, env in setups.items():
+        times = run_optional(binary, reps, dict(os.environ, **env))
+        every[label] = times
         for name, t in times.items():
             if name not in best or t < best[name][0]:
                 best[name] = (t, label)
         if not times:
             break
-    return best
+    return best, every
 
 
-def rnn_table(title, rows, seqnn, onednn, torch_best):
+def rnn_table(title, rows, seqnn_best, onednn, torch_best):
     def ms(t):
         return f"{t * 1e3:10.3f}" if t else f"{'-':>10}"
 
@@ -228,29 +231,42 @@ def rnn_table(title, rows, seqnn, onednn, torch_best):
         return f"{other / t:9.2f}x" if other and t else f"{'-':>10}"
 
     print(f"\n{title}")
-    print(f"{'shape (T x B x I x H)':<30} {'seqnn ms':>10} {'oneDNN ms':>10} {'oneDNN thr':>10} {'torch ms':>10} "
-          f"{'torch setup':>13} {'seqnn GF/s':>10} {'oneDNN':>8} {'torch':>8} {'vs oneDNN':>10} {'vs torch':>10}")
+    print(f"{'shape (T x B x I x H)':<30} {'seqnn ms':>10} {'seqnn thr':>9} {'oneDNN ms':>10} {'oneDNN thr':>10} "
+          f"{'torch ms':>10} {'torch setup':>13} {'seqnn GF/s':>10} {'oneDNN':>8} {'torch':>8} {'vs oneDNN':>10} "
+          f"{'vs torch':>10}")
     for label, name, work, _ in rows:
-        s = seqnn.get(name)
+        s, ssetup = seqnn_best.get(name, (None, "-"))
         o, osetup = onednn.get(name, (None, "-"))
         t, setup = torch_best.get(name, (None, "-"))
-        print(f"{label:<30} {ms(s)} {ms(o)} {osetup:>10} {ms(t)} {setup:>13} {gf(s, work):>10} {gf(o, work)} "
-              f"{gf(t, work)} {ratio(o, s)} {ratio(t, s)}")
+        print(f"{label:<30} {ms(s)} {ssetup:>9} {ms(o)} {osetup:>10} {ms(t)} {setup:>13} {gf(s, work):>10} "
+              f"{gf(o, work)} {gf(t, work)} {ratio(o, s)} {ratio(t, s)}")
 
 
 def run_rnn(build, reps):
     cases = rnn_cases()
-    seqnn = run_optional(os.path.join(build, "bench", "bench_rnn"), reps)
-    onednn = run_onednn(os.path.join(build, "bench", "bench_rnn_onednn"), reps)
+    cores = str(os.cpu_count() or 1)
+    seqnn_best, seqnn_every = run_best(os.path.join(build, "bench", "bench_rnn"), reps,
+                                       {"seqnn" + cores: {"SEQNN_NUM_THREADS": cores},
+                                        "seqnn1": {"SEQNN_NUM_THREADS": "1"}})
+    seqnn = {name: t for name, (t, _) in seqnn_best.items()}
+    onednn, _ = run_best(os.path.join(build, "bench", "bench_rnn_onednn"), reps,
+                         {"omp" + cores: {"OMP_NUM_THREADS": cores}, "omp1": {"OMP_NUM_THREADS": "1"}})
     torch_cases = {name: code for rows in cases.values() for _, name, _, code in rows if code}
     torch_best = run_torch_rnn(torch_cases, reps)
     print(f"\nrecurrent layers, float32, median of {reps}; ratios are speedups (> 1 = seqnn faster)")
     rnn_table("forward (inference: NoGradGuard / oneDNN forward_inference / torch.no_grad)", cases["fwd"],
-              seqnn, onednn, torch_best)
+              seqnn_best, onednn, torch_best)
     rnn_table("forward + backward (x and weights require grad; backward from a random output gradient)",
-              cases["fwdbwd"], seqnn, onednn, torch_best)
-    rnn_table("streaming step, LSTM B=1 (seqnn LSTM::step vs torch.nn.LSTMCell)", cases["step"], seqnn, onednn,
+              cases["fwdbwd"], seqnn_best, onednn, torch_best)
+    rnn_table("streaming step, LSTM B=1 (seqnn LSTM::step vs torch.nn.LSTMCell)", cases["step"], seqnn_best, onednn,
               torch_best)
+    if seqnn_every:
+        labels = list(seqnn_every)
+        print(f"\nseqnn in each thread setup, ms: " + "  ".join(labels))
+        for rows in cases.values():
+            for label, name, _, _ in rows:
+                if all(name in seqnn_every[lb] for lb in labels):
+                    print(f"  {label:<30} " + "  ".join(f"{seqnn_every[lb][name] * 1e3:10.3f}" for lb in labels))
     for mode in ("fwd", "fwdbwd"):
         base = seqnn.get(f"BM_lstm_{mode}/100/32/256/256")
         for variant, label in (("lstm_peephole", "peephole LSTM"), ("jordan", "Jordan")):
