@@ -2,11 +2,15 @@
 """Side-by-side benchmark: seqnn (Google Benchmark programs) vs PyTorch on the same work.
 
 Usage (from the repository root, after building):
-    /usr/bin/python3 bench/compare.py [--build build] [--reps 5] [--only ops|gemm]
+    /usr/bin/python3 bench/compare.py [--build build] [--reps 5] [--only ops|gemm|rnn]
 
 Every figure is a median over --reps repetitions. PyTorch is measured in both sane thread
 setups (torch 1 thread with OpenBLAS 2; torch 2 threads with OPENBLAS_NUM_THREADS=1) and the
 better one is compared; seqnn runs with its default (SEQNN_NUM_THREADS = cores).
+--only rnn: seqnn (SEQNN_NUM_THREADS = cores, and = 1) and oneDNN's RNN primitives
+(bench_rnn_onednn, when built; OMP_NUM_THREADS = cores, and = 1) are also each timed in two
+thread setups and the better is compared. The default run (no --only) leaves rnn out (it
+takes minutes).
 """
 import argparse
 import json
@@ -99,11 +103,186 @@ def table(title, cases, seqnn, torch_best, unit):
         print(f"{name:<24} {s:>12.2f} {t:>12.2f} {torch_best[name][1]:>13} {s / t:>11.2f}x")
 
 
+# ---------------------------------------------------------------------------------------------
+# Recurrent layers: seqnn (bench_rnn), oneDNN (bench_rnn_onednn), torch.nn.LSTM/GRU/LSTMCell
+# ---------------------------------------------------------------------------------------------
+RNN_SHAPES = [(100, 32, 256, 256), (100, 64, 512, 512), (50, 16, 128, 128), (100, 1, 128, 128)]
+GATES = {"lstm": 4, "gru": 3}
+
+
+def rnn_flops(cell, T, B, I, H, layers=1, dirs=1):
+    """Forward FLOPs: 2*T*B*(I+H)*G*H per layer per direction (layer l>0 reads dirs*H)."""
+    g = GATES["lstm" if cell in ("bilstm2", "lstm_peephole") else cell]
+    return sum(2.0 * T * B * ((I if l == 0 else dirs * H) + H) * g * H * dirs for l in range(layers))
+
+
+def rnn_torch_code(cell, mode, T, B, I, H):
+    """(setup, statement) timing torch.nn.LSTM/GRU; x and the weights require grad for fwdbwd."""
+    mod = {"lstm": f"torch.nn.LSTM({I},{H})", "gru": f"torch.nn.GRU({I},{H})",
+           "bilstm2": f"torch.nn.LSTM({I},{H},num_layers=2,bidirectional=True)"}[cell]
+    dirs = 2 if cell == "bilstm2" else 1
+    setup = f"m={mod}\nx=torch.randn({T},{B},{I})\ngy=torch.randn({T},{B},{dirs * H})\n"
+    if mode == "fwd":
+        setup += "def f():\n    with torch.no_grad():\n        return m(x)\n"
+    else:
+        setup += "x.requires_grad_()\ndef f():\n    m(x)[0].backward(gy)\n"
+    return setup, "f()"
+
+
+def rnn_cases():
+    """mode -> [(row label, benchmark name, fwd FLOPs x mode factor, torch (setup, stmt) or None)]."""
+    cases = {"fwd": [], "fwdbwd": []}
+    for mode, factor in (("fwd", 1), ("fwdbwd", 3)):
+        rows = [(cell, shape, rnn_flops(cell, *shape)) for cell in ("lstm", "gru") for shape in RNN_SHAPES]
+        rows.append(("bilstm2", RNN_SHAPES[0], rnn_flops("bilstm2", *RNN_SHAPES[0], layers=2, dirs=2)))
+        for cell, (T, B, I, H), fl in rows:
+            name = f"BM_{cell}_{mode}/{T}/{B}/{I}/{H}"
+            cases[mode].append((f"{cell} {T}x{B}x{I}x{H}", name, fl * factor, rnn_torch_code(cell, mode, T, B, I, H)))
+        # seqnn-only variants (target: within 10% of plain LSTM)
+        T, B, I, H = RNN_SHAPES[0]
+        cases[mode].append((f"lstm_peephole {T}x{B}x{I}x{H}", f"BM_lstm_peephole_{mode}/{T}/{B}/{I}/{H}",
+                            factor * rnn_flops("lstm", T, B, I, H), None))
+        jordan = 2.0 * T * B * ((I + H) * H + H * H)  # G=1, O=H: W_ih, W_hh and W_ho
+        cases[mode].append((f"jordan {T}x{B}x{I}x{H}", f"BM_jordan_{mode}/{T}/{B}/{I}/{H}", factor * jordan, None))
+    # streaming: one step of a B=1 LSTM (I = H), no gradients
+    cases["step"] = []
+    for H in (256, 512):
+        setup = (f"m=torch.nn.LSTMCell({H},{H})\nx=torch.randn(1,{H})\nst=(torch.zeros(1,{H}),torch.zeros(1,{H}))\n"
+                 "def f():\n    global st\n    with torch.no_grad():\n        st = m(x, st)\n")
+        cases["step"].append((f"lstm step B=1 H={H}", f"BM_lstm_step/{H}", 2.0 * 2 * H * 4 * H, (setup, "f()")))
+    return cases
+
+
+TORCH_RNN_TIMER = r"""
+import json, sys, time, statistics, torch
+torch.set_num_threads(int(sys.argv[1]))
+torch.manual_seed(0)
+cases = json.loads(sys.argv[2]); reps = int(sys.argv[3]); out = {}
+for name, (setup, stmt) in cases.items():
+    ns = {"torch": torch}
+    exec(setup, ns)
+    f = eval("lambda: " + stmt, ns)
+    f()
+    t0 = time.perf_counter(); f(); one = time.perf_counter() - t0
+    iters = max(1, int(0.3 / max(one, 1e-9)))  # >= 0.3 s per repetition
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(iters): f()
+        times.append((time.perf_counter() - t0) / iters)
+    out[name] = statistics.median(times)
+print(json.dumps(out))
+"""
+
+
+def run_torch_rnn(cases, reps):
+    """Like run_torch: both thread setups, the better one per case -> name: (seconds, setup)."""
+    configs = {"torch1+blas2": ("1", "2"), "torch2+blas1": ("2", "1")}
+    best = {}
+    for label, (tt, bt) in configs.items():
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=bt, OMP_NUM_THREADS=tt)
+        res = subprocess.run(["/usr/bin/python3", "-c", TORCH_RNN_TIMER, tt, json.dumps(cases), str(reps)],
+                             capture_output=True, text=True, env=env, check=True)
+        for name, t in json.loads(res.stdout).items():
+            if name not in best or t < best[name][0]:
+                best[name] = (t, label)
+    return best
+
+
+def run_optional(binary, reps, env=None):
+    """name -> median seconds over reps (also for reps = 1, where Google Benchmark writes no
+    aggregates), or {} (with a note) where the program was not built."""
+    if not os.path.exists(binary):
+        print(f"note: {binary} not built; its columns show '-'")
+        return {}
+    res = subprocess.run([binary, "--benchmark_format=json", f"--benchmark_repetitions={reps}"],
+                         capture_output=True, text=True, check=True, env=env)
+    runs = {}
+    for b in json.loads(res.stdout)["benchmarks"]:
+        if b.get("run_type", "iteration") == "iteration":
+            t = b["real_time"] * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
+            runs.setdefault(b["run_name"].replace("/real_time", ""), []).append(t)
+    return {name: statistics.median(ts) for name, ts in runs.items()}
+
+
+def run_best(binary, reps, setups):
+    """binary in each thread setup (label -> environment overrides), the better per case ->
+    (name -> (seconds, label), label -> {name: seconds})."""
+    best, every = {}, {}
+    for label, env in setups.items():
+        times = run_optional(binary, reps, dict(os.environ, **env))
+        every[label] = times
+        for name, t in times.items():
+            if name not in best or t < best[name][0]:
+                best[name] = (t, label)
+        if not times:
+            break
+    return best, every
+
+
+def rnn_table(title, rows, seqnn_best, onednn, torch_best):
+    def ms(t):
+        return f"{t * 1e3:10.3f}" if t else f"{'-':>10}"
+
+    def gf(t, work):
+        return f"{work / t / 1e9:8.2f}" if t else f"{'-':>8}"
+
+    def ratio(other, t):
+        return f"{other / t:9.2f}x" if other and t else f"{'-':>10}"
+
+    print(f"\n{title}")
+    print(f"{'shape (T x B x I x H)':<30} {'seqnn ms':>10} {'seqnn thr':>9} {'oneDNN ms':>10} {'oneDNN thr':>10} "
+          f"{'torch ms':>10} {'torch setup':>13} {'seqnn GF/s':>10} {'oneDNN':>8} {'torch':>8} {'vs oneDNN':>10} "
+          f"{'vs torch':>10}")
+    for label, name, work, _ in rows:
+        s, ssetup = seqnn_best.get(name, (None, "-"))
+        o, osetup = onednn.get(name, (None, "-"))
+        t, setup = torch_best.get(name, (None, "-"))
+        print(f"{label:<30} {ms(s)} {ssetup:>9} {ms(o)} {osetup:>10} {ms(t)} {setup:>13} {gf(s, work):>10} "
+              f"{gf(o, work)} {gf(t, work)} {ratio(o, s)} {ratio(t, s)}")
+
+
+def run_rnn(build, reps):
+    cases = rnn_cases()
+    cores = str(os.cpu_count() or 1)
+    seqnn_best, seqnn_every = run_best(os.path.join(build, "bench", "bench_rnn"), reps,
+                                       {"seqnn" + cores: {"SEQNN_NUM_THREADS": cores},
+                                        "seqnn1": {"SEQNN_NUM_THREADS": "1"}})
+    seqnn = {name: t for name, (t, _) in seqnn_best.items()}
+    onednn, _ = run_best(os.path.join(build, "bench", "bench_rnn_onednn"), reps,
+                         {"omp" + cores: {"OMP_NUM_THREADS": cores}, "omp1": {"OMP_NUM_THREADS": "1"}})
+    torch_cases = {name: code for rows in cases.values() for _, name, _, code in rows if code}
+    torch_best = run_torch_rnn(torch_cases, reps)
+    print(f"\nrecurrent layers, float32, median of {reps}; ratios are speedups (> 1 = seqnn faster)")
+    rnn_table("forward (inference: NoGradGuard / oneDNN forward_inference / torch.no_grad)", cases["fwd"],
+              seqnn_best, onednn, torch_best)
+    rnn_table("forward + backward (x and weights require grad; backward from a random output gradient)",
+              cases["fwdbwd"], seqnn_best, onednn, torch_best)
+    rnn_table("streaming step, LSTM B=1 (seqnn LSTM::step vs torch.nn.LSTMCell)", cases["step"], seqnn_best, onednn,
+              torch_best)
+    if seqnn_every:
+        labels = list(seqnn_every)
+        print(f"\nseqnn in each thread setup, ms: " + "  ".join(labels))
+        for rows in cases.values():
+            for label, name, _, _ in rows:
+                if all(name in seqnn_every[lb] for lb in labels):
+                    print(f"  {label:<30} " + "  ".join(f"{seqnn_every[lb][name] * 1e3:10.3f}" for lb in labels))
+    for mode in ("fwd", "fwdbwd"):
+        base = seqnn.get(f"BM_lstm_{mode}/100/32/256/256")
+        for variant, label in (("lstm_peephole", "peephole LSTM"), ("jordan", "Jordan")):
+            v = seqnn.get(f"BM_{variant}_{mode}/100/32/256/256")
+            if base and v:
+                work = next(w for _, n, w, _ in cases[mode] if n.startswith(f"BM_{variant}_"))
+                lstm_work = next(w for _, n, w, _ in cases[mode] if n == f"BM_lstm_{mode}/100/32/256/256")
+                print(f"  {mode}: {label} at 100x32x256x256 runs at {100 * (work / v) / (lstm_work / base):.0f}% of "
+                      f"plain LSTM's GFLOP/s ({v * 1e3:.1f} ms vs {base * 1e3:.1f} ms)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--only", choices=["ops", "gemm"])
+    ap.add_argument("--only", choices=["ops", "gemm", "rnn"])
     a = ap.parse_args()
     if a.only in (None, "gemm"):
         s = run_seqnn(os.path.join(a.build, "bench", "bench_gemm"), a.reps)
@@ -116,6 +295,8 @@ def main():
         s = run_seqnn(os.path.join(a.build, "bench", "bench_ops"), a.reps)
         table("elementwise / softmax / layer_norm forward, float32, GB/s (bytes read+written)", OPS, s,
               run_torch(OPS, a.reps), "GB/s")
+    if a.only == "rnn":
+        run_rnn(a.build, a.reps)
 
 
 if __name__ == "__main__":

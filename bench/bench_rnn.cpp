@@ -1,0 +1,170 @@
+// seqnn's fused recurrent layer (recurrent_layer, seqnn/recurrent.h), float32, on the shapes
+// of bench_rnn_onednn.cpp; bench/compare.py --only rnn prints it next to oneDNN and PyTorch.
+//
+//   BM_<cell>_fwd/T/B/I/H      forward under NoGradGuard (no graph, no saved state)
+//   BM_<cell>_fwdbwd/T/B/I/H   forward recording the graph + autograd::backward from a random
+//                              output gradient; x and every weight require grad (so dx is
+//                              computed, like oneDNN's diff_src_layer); .grad accumulates
+//   cells: lstm, gru, bilstm2 (2 layers, bidirectional: layer 1 reads 2H features),
+//          lstm_peephole and jordan (O = H, tanh hidden, identity output) at (100,32,256,256)
+//   BM_lstm_step/H             streaming: one nn::LSTM(H, H)::step at B=1 (no gradients);
+//                              2*(I+H)*4*H FLOPs
+//
+// FLOPs (the GFLOPS counter): forward 2*T*B*(I+R)*G*H per layer per direction (+ 2*T*B*H*O
+// for Jordan's output layer), 3x that for forward + backward. Weights ~ U(-1/sqrt(H),
+// 1/sqrt(H)) like PyTorch's init, x ~ N(0,1), zero initial state.
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <vector>
+
+#include "seqnn/autograd.h"
+#include "seqnn/nn/rnn.h"
+#include "seqnn/random.h"
+#include "seqnn/recurrent.h"
+#include "seqnn/threads.h"
+
+using namespace seqnn;
+
+namespace {
+
+enum class Kind { LSTM, GRU, Peephole, Jordan };
+
+// ---------------------------------------------------------------------------------------------
+// A stack of fused layers with its inputs, weights and output gradient
+// ---------------------------------------------------------------------------------------------
+struct Problem {
+  RecurrentSpec spec;
+  Tensor x, gy;
+  std::vector<std::vector<RecurrentWeights>> layers;  // [layer][direction]
+  double fwd_flops = 0;
+
+  Tensor forward() const {
+    Tensor h = x;
+    for (const auto& w : layers) h = recurrent_layer(spec, h, Tensor(), Tensor(), w).output;
+    return h;
+  }
+};
+
+Tensor param(const Shape& shape, double k, bool grad) {
+  Tensor t = uniform(shape, -k, k);
+  if (grad) t.requires_grad_();
+  return t;
+}
+
+// One direction of one layer: I inputs, H hidden. PyTorch's layouts (recurrent.h).
+RecurrentWeights make_weights(Kind kind, int64_t I, int64_t H, bool grad) {
+  const double k = 1.0 / std::sqrt(static_cast<double>(H));
+  const int64_t G = kind == Kind::GRU ? 3 : kind == Kind::Jordan ? 1 : 4;
+  const int64_t R = H;  // fed-back width: H, or O = H for Jordan
+  RecurrentWeights w;
+  w.w_ih = param({G * H, I}, k, grad);
+  w.w_hh = param({G * H, R}, k, grad);
+  w.b_ih = param({G * H}, k, grad);
+  w.b_hh = param({G * H}, k, grad);
+  if (kind == Kind::Peephole) w.w_peep = param({3, H}, k, grad);
+  if (kind == Kind::Jordan) {
+    w.w_ho = param({R, H}, k, grad);
+    w.b_ho = param({R}, k, grad);
+  }
+  return w;
+}
+
+Problem make_problem(Kind kind, int num_layers, int dirs, int64_t T, int64_t B, int64_t I, int64_t H, bool grad) {
+  Problem p;
+  p.spec.cell = kind == Kind::GRU ? CellType::GRU : kind == Kind::Jordan ? CellType::Jordan : CellType::LSTM;
+  p.spec.activation = Activation::Tanh;
+  p.spec.output_activation = Activation::Identity;
+  const int64_t G = kind == Kind::GRU ? 3 : kind == Kind::Jordan ? 1 : 4;
+  p.x = randn({T, B, I});
+  if (grad) p.x.requires_grad_();
+  for (int l = 0; l < num_layers; ++l) {
+    const int64_t in = l == 0 ? I : dirs * H;
+    std::vector<RecurrentWeights> ws;
+    for (int d = 0; d < dirs; ++d) {
+      ws.push_back(make_weights(kind, in, H, grad));
+      p.fwd_flops += 2.0 * T * B * (in + H) * G * H;
+      if (kind == Kind::Jordan) p.fwd_flops += 2.0 * T * B * H * H;
+    }
+    p.layers.push_back(std::move(ws));
+  }
+  p.gy = randn({T, B, dirs * H});
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The timed loops
+// ---------------------------------------------------------------------------------------------
+void run(benchmark::State& st, Kind kind, int num_layers, int dirs, bool training) {
+  const int64_t T = st.range(0), B = st.range(1), I = st.range(2), H = st.range(3);
+  // Applies SEQNN_NUM_THREADS to OpenMP and OpenBLAS now: the runtime reads it lazily, on the
+  // first num_threads() call, which a unidirectional layer may never make.
+  benchmark::DoNotOptimize(num_threads());
+  Problem p = make_problem(kind, num_layers, dirs, T, B, I, H, training);
+  double flops = p.fwd_flops;
+  if (training) {
+    flops *= 3;
+    for (auto _ : st) {
+      Tensor y = p.forward();
+      autograd::backward({y}, {p.gy});
+      benchmark::DoNotOptimize(p.x.grad().raw_data());
+    }
+  } else {
+    NoGradGuard no_grad;
+    for (auto _ : st) {
+      Tensor y = p.forward();
+      benchmark::DoNotOptimize(y.raw_data());
+    }
+  }
+  st.counters["GFLOPS"] =
+      benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+
+// One step of a streaming LSTM at B = 1: the latency a token-by-token decoder sees.
+void BM_lstm_step(benchmark::State& st) {
+  const int64_t H = st.range(0);
+  benchmark::DoNotOptimize(num_threads());
+  nn::LSTM lstm(nn::LSTMOptions(H, H));
+  nn::RecurrentState state = lstm.initial_state(1);
+  const Tensor x = randn({1, H});
+  for (auto _ : st) {
+    Tensor y = lstm.step(x, state);
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+  st.counters["GFLOPS"] = benchmark::Counter(2.0 * (H + H) * 4 * H, benchmark::Counter::kIsIterationInvariantRate,
+                                             benchmark::Counter::kIs1000);
+}
+
+void BM_lstm_fwd(benchmark::State& st) { run(st, Kind::LSTM, 1, 1, false); }
+void BM_lstm_fwdbwd(benchmark::State& st) { run(st, Kind::LSTM, 1, 1, true); }
+void BM_gru_fwd(benchmark::State& st) { run(st, Kind::GRU, 1, 1, false); }
+void BM_gru_fwdbwd(benchmark::State& st) { run(st, Kind::GRU, 1, 1, true); }
+void BM_bilstm2_fwd(benchmark::State& st) { run(st, Kind::LSTM, 2, 2, false); }
+void BM_bilstm2_fwdbwd(benchmark::State& st) { run(st, Kind::LSTM, 2, 2, true); }
+void BM_lstm_peephole_fwd(benchmark::State& st) { run(st, Kind::Peephole, 1, 1, false); }
+void BM_lstm_peephole_fwdbwd(benchmark::State& st) { run(st, Kind::Peephole, 1, 1, true); }
+void BM_jordan_fwd(benchmark::State& st) { run(st, Kind::Jordan, 1, 1, false); }
+void BM_jordan_fwdbwd(benchmark::State& st) { run(st, Kind::Jordan, 1, 1, true); }
+
+// (T, B, I, H): the shapes of bench_rnn_onednn.cpp and compare.py.
+void shapes(benchmark::internal::Benchmark* b) {
+  b->Args({100, 32, 256, 256})->Args({100, 64, 512, 512})->Args({50, 16, 128, 128})->Args({100, 1, 128, 128});
+  b->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+void one_shape(benchmark::internal::Benchmark* b) {
+  b->Args({100, 32, 256, 256})->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+}  // namespace
+
+BENCHMARK(BM_lstm_fwd)->Apply(shapes);
+BENCHMARK(BM_lstm_fwdbwd)->Apply(shapes);
+BENCHMARK(BM_gru_fwd)->Apply(shapes);
+BENCHMARK(BM_gru_fwdbwd)->Apply(shapes);
+BENCHMARK(BM_bilstm2_fwd)->Apply(one_shape);
+BENCHMARK(BM_bilstm2_fwdbwd)->Apply(one_shape);
+BENCHMARK(BM_lstm_peephole_fwd)->Apply(one_shape);
+BENCHMARK(BM_lstm_peephole_fwdbwd)->Apply(one_shape);
+BENCHMARK(BM_jordan_fwd)->Apply(one_shape);
+BENCHMARK(BM_jordan_fwdbwd)->Apply(one_shape);
+BENCHMARK(BM_lstm_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_MAIN();
