@@ -1,6 +1,12 @@
 // Tensor storage, views, the autograd engine and the gemm door.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
 #include "common/gradcheck.h"
 #include "kernels/gemm.h"
 #include "seqnn/ops.h"
@@ -170,4 +176,19 @@ TEST(Runtime, ThreadsKnob) {
   EXPECT_EQ(num_threads(), 1);
   set_num_threads(n);
   EXPECT_THROW(set_num_threads(0), Error);
+}
+
+// SEQNN_NUM_THREADS must reach OpenMP (and so OpenBLAS's OpenMP build) when the library loads,
+// before anything calls num_threads(): a child process checks it without asking.
+TEST(Runtime, EnvKnobAppliedAtLoad) {
+  if (const char* want = std::getenv("SEQNN_TEST_EXPECT_THREADS")) {
+    EXPECT_EQ(omp_get_max_threads(), std::atoi(want));
+    return;
+  }
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  for (const char* n : {"1", "3"}) {
+    const std::string cmd = std::string("SEQNN_NUM_THREADS=") + n + " SEQNN_TEST_EXPECT_THREADS=" + n + " '" + self +
+                            "' --gtest_filter=Runtime.EnvKnobAppliedAtLoad > /dev/null 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << "SEQNN_NUM_THREADS=" << n << " not applied at load";
+  }
 }

@@ -42,6 +42,19 @@ int& threads_ref() {
 }
 }  // namespace
 
+// Apply SEQNN_NUM_THREADS when the library loads, not at the first num_threads() call: code
+// paths that only call BLAS (a one-direction recurrent layer, a plain matmul) never ask. A bad
+// value cannot throw from a static initializer, so it is reported at the first explicit call.
+namespace {
+const bool g_threads_applied = [] {
+  try {
+    threads_ref();
+  } catch (const Error&) {
+  }
+  return true;
+}();
+}  // namespace
+
 int num_threads() { return threads_ref(); }
 
 void set_num_threads(int n) {
