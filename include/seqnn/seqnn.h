@@ -23,7 +23,8 @@
 // (tests/downstream/main.cpp builds exactly this against the installed package.)
 //
 // The layers, from the bottom: Tensor (tensor.h, random.h), the autograd tape (autograd.h),
-// tensor ops with PyTorch's names (ops.h), modules (nn/), optimizers (optim/), files (io/).
+// tensor ops with PyTorch's names (ops.h), fused recurrent layers (recurrent.h), modules (nn/),
+// optimizers (optim/), files (io/), whole-run checkpoints (train/).
 #pragma once
 
 #include "seqnn/autograd.h"
@@ -33,5 +34,7 @@
 #include "seqnn/ops.h"
 #include "seqnn/optim/optim.h"
 #include "seqnn/random.h"
+#include "seqnn/recurrent.h"
 #include "seqnn/tensor.h"
 #include "seqnn/threads.h"
+#include "seqnn/train/checkpoint.h"
