@@ -1,6 +1,8 @@
 // I/O: safetensors, .npy and checkpoints - round trips, one test per validation rule (each
 // checks its own message), atomic writes and finding the newest checkpoint.
 #include <gtest/gtest.h>
+
+#include "common/check.h"
 #include <unistd.h>
 
 #include <bit>
@@ -20,25 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Every test writes under /tmp/seqnn_test_io_<pid>/.
-fs::path temp_root() { return fs::temp_directory_path() / ("seqnn_test_io_" + std::to_string(::getpid())); }
-
-// Removes this process's temp files when the tests are done.
-struct TempCleanup : testing::Environment {
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(temp_root(), ec);
-  }
-};
-[[maybe_unused]] testing::Environment* const kCleanup = testing::AddGlobalTestEnvironment(new TempCleanup);
-
-// A fresh, empty directory per test.
-fs::path temp_dir(const std::string& name) {
-  fs::path d = temp_root() / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+// A fresh, empty directory per test (removed at exit).
+fs::path temp_dir(const std::string& name) { return testutil::scratch_dir("test_io", name); }
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -4,6 +4,8 @@
 // live in test_parity_nn.cpp. Here the modules are local ones whose data we read directly.
 #include <gtest/gtest.h>
 
+#include "common/check.h"
+
 #include <cmath>
 
 #include "seqnn/nn/container.h"
@@ -16,6 +18,7 @@
 #include "seqnn/ops.h"
 
 using namespace seqnn;
+using namespace seqnn::testutil;
 
 namespace {
 
@@ -66,16 +69,6 @@ void iota(const Tensor& t, double offset = 0) {
   } else {
     for (int64_t i = 0; i < t.numel(); ++i) t.data_ptr<int64_t>()[i] = static_cast<int64_t>(i + offset);
   }
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
 }
 
 }  // namespace

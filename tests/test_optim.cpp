@@ -2,6 +2,8 @@
 // resume bit-for-bit, bad input).
 #include <gtest/gtest.h>
 
+#include "common/check.h"
+
 #include <cmath>
 
 #include "seqnn/nn/module.h"
@@ -9,19 +11,10 @@
 #include "seqnn/random.h"
 
 using namespace seqnn;
+using namespace seqnn::testutil;
 using namespace seqnn::optim;
 
 namespace {
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 #define EXPECT_ERROR_HAS(stmt, text)                          \
   do {                                                        \

@@ -3,6 +3,8 @@
 // and files written by seqnn read back in Python (json + numpy.frombuffer, numpy.load) with
 // identical values. The Python side lives in tests/parity/io_formats.py.
 #include <gtest/gtest.h>
+
+#include "common/check.h"
 #include <unistd.h>
 
 #include <bit>
@@ -21,24 +23,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_root() { return fs::temp_directory_path() / ("seqnn_parity_io_" + std::to_string(::getpid())); }
-
-// Removes this process's temp files when the tests are done.
-struct TempCleanup : testing::Environment {
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(temp_root(), ec);
-  }
-};
-[[maybe_unused]] testing::Environment* const kCleanup = testing::AddGlobalTestEnvironment(new TempCleanup);
-
-// A fresh, empty directory per test.
-fs::path temp_dir(const std::string& name) {
-  fs::path d = temp_root() / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+// A fresh, empty directory per test (removed at exit).
+fs::path temp_dir(const std::string& name) { return testutil::scratch_dir("parity_io", name); }
 
 // Python preamble: the helpers module, and the case's directory.
 std::string py(const std::string& body) {

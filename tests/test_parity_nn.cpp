@@ -3,6 +3,8 @@
 // module with strict=True, so parameter names and shapes are checked against PyTorch's too.
 #include <gtest/gtest.h>
 
+#include "common/check.h"
+
 #include <cmath>
 
 #include "common/torch_oracle.h"
@@ -13,16 +15,6 @@ using namespace seqnn;
 using namespace seqnn::testutil;
 
 namespace {
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 // Python prelude: load(m) loads the case's state (inputs sd_0, sd_1, ... named by args['keys'])
 // strictly and checks the key order; run(m, x) does forward + backward with GY and reports

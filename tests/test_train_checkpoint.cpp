@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/check.h"
 #include "seqnn/seqnn.h"
 #include "seqnn/train/checkpoint.h"
 
@@ -58,12 +59,7 @@ struct TrainRun {
   std::unique_ptr<optim::LRScheduler> sched;
 };
 
-fs::path scratch(const std::string& tag) {
-  fs::path d = fs::temp_directory_path() / ("seqnn_train_ckpt_" + tag + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path scratch(const std::string& tag) { return testutil::scratch_dir("train_ckpt", tag); }
 
 }  // namespace
 

@@ -1,9 +1,10 @@
 // tests/common/check.h: small checks shared by the unit tests (kernel-vs-reference error,
-// bad-input errors).
+// bad-input errors, scratch directories).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -25,5 +26,12 @@ double max_rel_err(const std::vector<T>& a, const std::vector<T>& b) {
 // Expects f() to throw seqnn::Error whose message starts with "op:" (the op named first, as
 // `fail`/`check` write it) and contains `part`.
 void expect_error(const std::function<void()>& f, const std::string& op, const std::string& part = "");
+
+// The message of the seqnn::Error that f() throws, or "<no error>".
+std::string error_of(const std::function<void()>& f);
+
+// A fresh, empty directory <tmp>/seqnn_<suite>_<pid>/<name>. Every such root this process made is
+// removed when it exits.
+std::filesystem::path scratch_dir(const std::string& suite, const std::string& name);
 
 }  // namespace seqnn::testutil
