@@ -6,9 +6,12 @@
 // Gradients flow through recurrent_layer, slice, cat, dropout and the layout views.
 #include "seqnn/nn/rnn.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <sstream>
 
+#include "kernels/recurrent_step.h"
 #include "seqnn/autograd.h"
 #include "seqnn/nn/init.h"
 #include "seqnn/ops.h"
@@ -212,6 +215,146 @@ RNNOutput RecurrentModule::forward(const Tensor& x, const Tensor& h0, const Tens
   return out;
 }
 
+// ==================================================================== step() fast path
+// RecurrentState copies are deep, see rnn.h.
+RecurrentState::RecurrentState(const RecurrentState& other) { *this = other; }
+
+RecurrentState& RecurrentState::operator=(const RecurrentState& other) {
+  if (this == &other) return *this;
+  std::vector<Tensor> nh, nc;
+  nh.reserve(other.h.size());
+  nc.reserve(other.c.size());
+  for (const Tensor& t : other.h) nh.push_back(t.defined() ? t.clone() : t);
+  for (const Tensor& t : other.c) nc.push_back(t.defined() ? t.clone() : t);
+  h = std::move(nh);
+  c = std::move(nc);
+  return *this;
+}
+
+namespace detail {
+
+// One layer's packed weights, and what they were packed from: the four data pointers plus a
+// checksum (FNV-1a of the bits of 64 evenly spaced elements of each tensor).
+struct StepLayerPack {
+  const void* src[4] = {};
+  uint64_t checksum = 0;
+  int64_t I = 0, H = 0;
+  std::vector<float> wih, whh, bias;
+};
+
+struct StepCache {
+  kernels::StepCell cell = kernels::StepCell::Lstm;
+  std::vector<StepLayerPack> layers;
+  std::vector<float> scratch;  // (B,H) new h of the layer being stepped
+};
+
+namespace {
+
+uint64_t sample_checksum(const Tensor& t, uint64_t hsh) {
+  if (!t.defined()) return hsh * 1099511628211ull;
+  const float* p = t.data_ptr<float>();
+  const int64_t n = t.numel();
+  const int64_t k = std::min<int64_t>(n, 64);
+  for (int64_t i = 0; i < k; ++i) {
+    const int64_t idx = k == 1 ? 0 : i * (n - 1) / (k - 1);
+    uint32_t bits;
+    std::memcpy(&bits, p + idx, 4);
+    hsh = (hsh ^ bits) * 1099511628211ull;
+  }
+  return hsh;
+}
+
+bool usable_f32(const Tensor& t) { return t.defined() && t.dtype() == DType::F32 && t.is_contiguous(); }
+
+// A state tensor step() may write into: contiguous float32, no autograd; else a private copy.
+void own_buffer(Tensor& t) {
+  if (t.is_contiguous() && !t.requires_grad()) return;
+  t = t.detach().contiguous().clone();
+}
+
+}  // namespace
+
+bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
+               const std::vector<RecurrentWeights>& w, const Tensor& x_t, RecurrentState& state, Tensor& y) {
+  using kernels::StepCell;
+  StepCell sc;
+  if (cell == CellType::LSTM && act == Activation::Tanh) sc = StepCell::Lstm;
+  else if (cell == CellType::GRU) sc = StepCell::Gru;
+  else if (cell == CellType::RNN && act == Activation::Tanh) sc = StepCell::RnnTanh;
+  else if (cell == CellType::RNN && act == Activation::Relu) sc = StepCell::RnnRelu;
+  else return false;
+  const bool lstm = sc == StepCell::Lstm;
+  const int64_t L = static_cast<int64_t>(w.size()), G = kernels::step_gates(sc);
+  if (L == 0 || !x_t.defined() || x_t.dtype() != DType::F32 || x_t.dim() != 2) return false;
+  const int64_t B = x_t.size(0);
+  if (B < 1 || B > 8) return false;
+  if (static_cast<int64_t>(state.h.size()) != L || static_cast<int64_t>(state.c.size()) != (lstm ? L : 0)) return false;
+  int64_t in = x_t.size(1), maxH = 0;
+  for (int64_t l = 0; l < L; ++l) {
+    const RecurrentWeights& lw = w[l];
+    if (!usable_f32(lw.w_ih) || !usable_f32(lw.w_hh) || lw.w_hr.defined() || lw.w_peep.defined()) return false;
+    if (lw.b_ih.defined() != lw.b_hh.defined()) return false;
+    if (lw.b_ih.defined() && (!usable_f32(lw.b_ih) || !usable_f32(lw.b_hh))) return false;
+    const int64_t H = lw.w_hh.size(1);
+    if (lw.w_ih.dim() != 2 || lw.w_ih.size(0) != G * H || lw.w_ih.size(1) != in || lw.w_hh.size(0) != G * H) return false;
+    const Tensor& h = state.h[l];
+    if (!h.defined() || h.dtype() != DType::F32 || h.shape() != Shape{B, H}) return false;
+    if (lstm && (!state.c[l].defined() || state.c[l].dtype() != DType::F32 || state.c[l].shape() != Shape{B, H}))
+      return false;
+    in = H;
+    maxH = std::max(maxH, H);
+  }
+
+  // ------------------------------------------------------------ (re)pack what changed
+  if (!cache || cache->cell != sc || static_cast<int64_t>(cache->layers.size()) != L) {
+    cache = std::make_shared<StepCache>();
+    cache->cell = sc;
+    cache->layers.resize(L);
+  }
+  for (int64_t l = 0; l < L; ++l) {
+    const RecurrentWeights& lw = w[l];
+    StepLayerPack& pk = cache->layers[l];
+    const void* src[4] = {lw.w_ih.data_ptr<float>(), lw.w_hh.data_ptr<float>(),
+                          lw.b_ih.defined() ? lw.b_ih.data_ptr<float>() : nullptr,
+                          lw.b_hh.defined() ? lw.b_hh.data_ptr<float>() : nullptr};
+    uint64_t sum = 1469598103934665603ull;
+    for (const Tensor* t : {&lw.w_ih, &lw.w_hh, &lw.b_ih, &lw.b_hh}) sum = sample_checksum(*t, sum);
+    const int64_t I = lw.w_ih.size(1), H = lw.w_hh.size(1);
+    if (std::equal(src, src + 4, pk.src) && pk.checksum == sum && pk.I == I && pk.H == H && !pk.wih.empty()) continue;
+    pk.wih.assign(kernels::step_packed_size(sc, H, I), 0.0f);
+    pk.whh.assign(kernels::step_packed_size(sc, H, H), 0.0f);
+    pk.bias.assign(kernels::step_bias_size(sc, H), 0.0f);
+    kernels::pack_step_weights(sc, lw.w_ih.data_ptr<float>(), H, I, pk.wih.data());
+    kernels::pack_step_weights(sc, lw.w_hh.data_ptr<float>(), H, H, pk.whh.data());
+    kernels::pack_step_bias(sc, static_cast<const float*>(src[2]), static_cast<const float*>(src[3]), H,
+                            pk.bias.data());
+    std::copy(src, src + 4, pk.src);
+    pk.checksum = sum;
+    pk.I = I;
+    pk.H = H;
+  }
+  if (static_cast<int64_t>(cache->scratch.size()) < B * maxH) cache->scratch.resize(B * maxH);
+
+  // ------------------------------------------------------------ the layers
+  const Tensor xc = x_t.contiguous();
+  const float* xin = xc.data_ptr<float>();
+  for (int64_t l = 0; l < L; ++l) {
+    const StepLayerPack& pk = cache->layers[l];
+    own_buffer(state.h[l]);
+    if (lstm) own_buffer(state.c[l]);
+    float* h = state.h[l].data_ptr<float>();
+    float* c = lstm ? state.c[l].data_ptr<float>() : nullptr;
+    kernels::recurrent_step(sc, B, pk.I, pk.H, xin, h, c, pk.wih.data(), pk.whh.data(), pk.bias.data(),
+                            cache->scratch.data(), c);
+    std::memcpy(h, cache->scratch.data(), sizeof(float) * B * pk.H);
+    xin = h;
+  }
+  y = state.h[L - 1];
+  return true;
+}
+
+}  // namespace detail
+
 // ==================================================================== streaming
 RecurrentState RecurrentModule::initial_state(int64_t batch) const {
   check(batch >= 0, name() + ".initial_state", "batch must be >= 0, got ", batch);
@@ -252,6 +395,10 @@ Tensor RecurrentModule::step(const Tensor& x_t, RecurrentState& state) {
   }
 
   NoGradGuard no_grad;
+  if (dt == DType::F32 && B <= 8 && !(L > 1 && cfg_.dropout > 0.0 && is_training())) {
+    Tensor y;
+    if (detail::fast_step(step_cache_, cfg_.cell, cfg_.activation, weights_, x_t, state, y)) return y;
+  }
   Tensor in = x_t.unsqueeze(0);  // (1,B,I)
   for (int64_t l = 0; l < L; ++l) {
     RecurrentOutput r = recurrent_layer(spec(), in, state.h[l].unsqueeze(0),

@@ -87,6 +87,11 @@ Tensor RecurrentCell::step(const Tensor& x_t, RecurrentState& state) {
         state.c.size(), " c entries, expected 1 and ", lstm ? 1 : 0, " (use initial_state(B))");
   check(state.h[0].defined() && (!lstm || state.c[0].defined()), op, "state holds undefined tensors");
   NoGradGuard no_grad;
+  // Fast path (rnn.h); cells below 8 hidden units keep recurrent_layer, bitwise forward().
+  if (hidden_size_ >= 8 && x_t.size(1) == input_size_) {
+    Tensor y;
+    if (detail::fast_step(step_cache_, cell_, act_, {weights()}, x_t, state, y)) return y;
+  }
   LSTMCellOutput r = run(x_t, state.h[0], lstm ? state.c[0] : Tensor());
   state.h[0] = r.h;
   if (lstm) state.c[0] = r.c;

@@ -33,12 +33,26 @@
 //
 // Streaming (unidirectional modules and cells): state = initial_state(B); then per time step
 //   y_t = m.step(x_t, state);      // x_t: (B,I) -> y_t: (B,R); state updated
-// equals forward() over the whole sequence. step() records no gradients (inference). It
-// replaces the state's tensors rather than writing into them, so a copy of a State is a
-// snapshot. (It currently runs recurrent_layer with T=1 per layer; the no-allocation small-batch
-// path is pending.)
+// equals forward() over the whole sequence. step() records no gradients (inference).
+// Fast path (float32, B <= 8, RNN / GRU / plain LSTM without projection or peephole, not
+// training with dropout): one fused kernel per layer on weights packed once per weight version
+// (src/kernels/recurrent_step.h), and no allocation after the first step of a batch size:
+//   - step() WRITES INTO the state's tensors (each h[i], c[i] is updated in place; a tensor that
+//     is not a contiguous float32 buffer without requires_grad is first replaced by a private
+//     copy). So do not put a tensor you still need into a State: copy it in.
+//   - the returned y_t IS the state's top h tensor (same storage): the next step() overwrites
+//     it; clone() it to keep it.
+//   - copying a RecurrentState deep-copies its tensors (clone), so a copy is a snapshot.
+//   - packed weights are cached in the module, keyed by each parameter's data pointer plus a
+//     checksum of 64 evenly spaced elements (load_state_dict and optimizers write in place, so
+//     pointers alone would miss them); a change the sample does not see (editing a single
+//     unsampled weight) is missed: call invalidate_step_cache() after such an edit.
+//   - one module's step() must not run concurrently with itself (the cache is shared).
+// Everything else (float64, other cells, B > 8, dropout in training) runs recurrent_layer with
+// T = 1 per layer and replaces the state's tensors by new ones.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -146,10 +160,28 @@ struct RNNOutput {
 
 // The streaming state of a module or cell: one entry per layer (and direction: index l*D + d),
 // h[i]: (B,R), c[i]: (B,H) for LSTM (empty for the others).
+// Copies are deep (each tensor cloned): a copy is a snapshot that later step() calls, which
+// write into the state's tensors, do not change. Moves move.
 struct RecurrentState {
   std::vector<Tensor> h;
   std::vector<Tensor> c;
+
+  RecurrentState() = default;
+  RecurrentState(const RecurrentState& other);
+  RecurrentState& operator=(const RecurrentState& other);
+  RecurrentState(RecurrentState&&) noexcept = default;
+  RecurrentState& operator=(RecurrentState&&) noexcept = default;
 };
+
+namespace detail {
+// The packed float32 weights of the step() fast path (defined in src/nn/rnn.cpp).
+struct StepCache;
+// Runs one fast step of the layers `w` (one entry per layer, unidirectional) if it applies:
+// x_t (B,I) F32 with 1 <= B <= 8, state h[l] (B,H) (and c[l] for LSTM) F32. Returns false,
+// touching nothing, when it does not; then the caller takes the general path.
+bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
+               const std::vector<RecurrentWeights>& w, const Tensor& x_t, RecurrentState& state, Tensor& y);
+}  // namespace detail
 
 // ==================================================================== the shared module
 // What RNN, LSTM, GRU and JordanRNN are made of: a stack of fused layers. Use the subclasses.
@@ -181,6 +213,8 @@ class RecurrentModule : public Module {
   // x_t (B,I) -> top layer's y_t (B,R), updating `state`. No gradients are recorded.
   RecurrentState initial_state(int64_t batch) const;
   Tensor step(const Tensor& x_t, RecurrentState& state);
+  // Drops the packed weights of step()'s fast path (re-packed at the next step).
+  void invalidate_step_cache() { step_cache_.reset(); }
 
   // Re-draws every parameter from U(-1/sqrt(H), 1/sqrt(H)) as at construction.
   void reset_parameters(Generator* gen = nullptr);
@@ -201,6 +235,7 @@ class RecurrentModule : public Module {
   std::string input_form() const;  // "(T,B,input_size=12)" etc. for messages
   Config cfg_;
   std::vector<RecurrentWeights> weights_;  // index layer*D + direction (handles to the parameters)
+  std::shared_ptr<detail::StepCache> step_cache_;  // step()'s packed weights
 };
 
 class RNN : public RecurrentModule {

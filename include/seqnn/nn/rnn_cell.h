@@ -5,8 +5,12 @@
 //   weight_ih (G*H, I)   weight_hh (G*H, H)   bias_ih (G*H)   bias_hh (G*H)
 // with G = 1 (RNN), 4 (LSTM: i,f,g,o), 3 (GRU: r,z,n). A cell is recurrent_layer with T = 1,
 // differentiable in x, h, c and the weights. step(x_t, state) is the same under no-grad, on the
-// RecurrentState of seqnn/nn/rnn.h (one entry).
+// RecurrentState of seqnn/nn/rnn.h (one entry), with the fast path and in-place contract written
+// there (float32, 1 <= B <= 8, hidden_size >= 8; smaller cells keep the general path, whose
+// result is bitwise that of forward()).
 #pragma once
+
+#include <memory>
 
 #include "seqnn/nn/module.h"
 #include "seqnn/random.h"
@@ -15,6 +19,9 @@
 namespace seqnn::nn {
 
 struct RecurrentState;
+namespace detail {
+struct StepCache;
+}
 
 template <class Derived>
 class CellOptionsBase {
@@ -68,6 +75,8 @@ class RecurrentCell : public Module {
   // Zero state for a batch of B (h, and c for LSTM), and one no-grad step x_t (B,I) -> h' (B,H).
   RecurrentState initial_state(int64_t batch) const;
   Tensor step(const Tensor& x_t, RecurrentState& state);
+  // Drops the packed weights of step()'s fast path (re-packed at the next step).
+  void invalidate_step_cache() { step_cache_.reset(); }
   void reset_parameters(Generator* gen = nullptr);
 
   int64_t input_size() const { return input_size_; }
@@ -90,6 +99,7 @@ class RecurrentCell : public Module {
   Activation act_;
   int64_t input_size_;
   int64_t hidden_size_;
+  std::shared_ptr<detail::StepCache> step_cache_;  // step()'s packed weights
 };
 
 class RNNCell : public RecurrentCell {

@@ -1,0 +1,198 @@
+// Small-batch streaming step (kernels/recurrent_step.h): packing, and the panel micro-kernel.
+//
+// For one panel (16 hidden units) and a chunk of NB <= 4 batch rows, the accumulators
+// acc[nb][s] (16 lanes each, GCC vector extensions) start at the packed bias and take
+//   acc[nb][g] += x[nb][k] * Wih_panel[k][g]     for k < I
+//   acc[nb][g'] += h[nb][k] * Whh_panel[k][g]    for k < H   (g' = g, except GRU's n -> slot 3)
+// streaming the panel once per chunk, contiguous; the cell update is the epilogue. The kernel
+// is compiled three times (AVX-512, AVX2+FMA, baseline) and the ISA vecmath picked is used.
+#include <algorithm>
+#include <cstring>
+
+#pragma GCC optimize("no-trapping-math")  // as in vecmath.cpp: lets the vm:: selects vectorise
+#pragma GCC diagnostic ignored "-Wpsabi"     // v16 helpers are always inlined into one ISA's code
+
+#include "kernels/parallel.h"
+#include "kernels/recurrent_step.h"
+#include "kernels/vecmath.h"
+
+namespace seqnn::kernels {
+
+namespace {
+
+constexpr int U = static_cast<int>(kStepLanes);
+typedef float v16 __attribute__((vector_size(64)));
+
+[[gnu::always_inline]] inline v16 load16(const float* p) {
+  v16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+[[gnu::always_inline]] inline v16 splat(float s) { return v16{} + s; }
+
+// ==================================================================== the panel kernel
+template <StepCell C>
+struct Step {
+  static constexpr int G = C == StepCell::Lstm ? 4 : C == StepCell::Gru ? 3 : 1;
+  static constexpr int S = C == StepCell::Gru ? 4 : G;  // accumulator slots
+
+  template <int NB>
+  [[gnu::always_inline]] static inline void chunk(int64_t p, int64_t b0, int64_t I, int64_t H, const float* x,
+                                                  const float* h_prev, const float* c_prev, const float* wih,
+                                                  const float* whh, const float* bias, float* h_out, float* c_out) {
+    v16 acc[NB][S];
+    const float* bp = bias + p * S * U;
+    for (int s = 0; s < S; ++s) {
+      const v16 bv = load16(bp + s * U);
+      for (int nb = 0; nb < NB; ++nb) acc[nb][s] = bv;
+    }
+    // input side
+    const float* w = wih + p * I * G * U;
+    for (int64_t k = 0; k < I; ++k, w += G * U) {
+      v16 wv[G];
+      for (int g = 0; g < G; ++g) wv[g] = load16(w + g * U);
+      for (int nb = 0; nb < NB; ++nb) {
+        const v16 xv = splat(x[(b0 + nb) * I + k]);
+        for (int g = 0; g < G; ++g) acc[nb][g] += xv * wv[g];
+      }
+    }
+    // hidden side
+    w = whh + p * H * G * U;
+    for (int64_t k = 0; k < H; ++k, w += G * U) {
+      v16 wv[G];
+      for (int g = 0; g < G; ++g) wv[g] = load16(w + g * U);
+      for (int nb = 0; nb < NB; ++nb) {
+        const v16 hv = splat(h_prev[(b0 + nb) * H + k]);
+        for (int g = 0; g < G; ++g) acc[nb][(C == StepCell::Gru && g == 2) ? 3 : g] += hv * wv[g];
+      }
+    }
+    // epilogue: the cell update of the panel's units
+    const int64_t j0 = p * U;
+    const int nu = static_cast<int>(std::min<int64_t>(U, H - j0));
+    for (int nb = 0; nb < NB; ++nb) {
+      const int64_t row = (b0 + nb) * H + j0;
+      alignas(64) float a[S][U], prev[U] = {}, hn[U], cn[U];
+      for (int s = 0; s < S; ++s) std::memcpy(a[s], &acc[nb][s], sizeof(v16));
+      if constexpr (C == StepCell::Lstm) {
+        for (int u = 0; u < nu; ++u) prev[u] = c_prev[row + u];
+        for (int u = 0; u < U; ++u) {
+          const float i = vm::sigmoid(a[0][u]), f = vm::sigmoid(a[1][u]), g = vm::tanh(a[2][u]);
+          const float o = vm::sigmoid(a[3][u]);
+          const float c = f * prev[u] + i * g;
+          cn[u] = c;
+          hn[u] = o * vm::tanh(c);
+        }
+        for (int u = 0; u < nu; ++u) c_out[row + u] = cn[u];
+      } else if constexpr (C == StepCell::Gru) {
+        for (int u = 0; u < nu; ++u) prev[u] = h_prev[row + u];
+        for (int u = 0; u < U; ++u) {
+          const float r = vm::sigmoid(a[0][u]), z = vm::sigmoid(a[1][u]);
+          const float n = vm::tanh(a[2][u] + r * a[3][u]);
+          hn[u] = (1.0f - z) * n + z * prev[u];
+        }
+      } else if constexpr (C == StepCell::RnnTanh) {
+        for (int u = 0; u < U; ++u) hn[u] = vm::tanh(a[0][u]);
+      } else {
+        for (int u = 0; u < U; ++u) hn[u] = a[0][u] > 0.0f ? a[0][u] : 0.0f;
+      }
+      for (int u = 0; u < nu; ++u) h_out[row + u] = hn[u];
+    }
+  }
+
+  // Panels [p0, p1) for all B rows, in batch chunks of 4, 2, 1.
+  [[gnu::always_inline]] static inline void run(int64_t p0, int64_t p1, int64_t B, int64_t I, int64_t H,
+                                                const float* x, const float* h_prev, const float* c_prev,
+                                                const float* wih, const float* whh, const float* bias, float* h_out,
+                                                float* c_out) {
+    for (int64_t p = p0; p < p1; ++p) {
+      int64_t b = 0;
+      for (; b + 4 <= B; b += 4) chunk<4>(p, b, I, H, x, h_prev, c_prev, wih, whh, bias, h_out, c_out);
+      for (; b + 2 <= B; b += 2) chunk<2>(p, b, I, H, x, h_prev, c_prev, wih, whh, bias, h_out, c_out);
+      for (; b < B; ++b) chunk<1>(p, b, I, H, x, h_prev, c_prev, wih, whh, bias, h_out, c_out);
+    }
+  }
+};
+
+// ==================================================================== ISA dispatch
+template <class K, class... A>
+[[gnu::target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi,bmi2,prefer-vector-width=512")]] void run_avx512(
+    A... a) {
+  K::run(a...);
+}
+template <class K, class... A>
+[[gnu::target("avx2,fma,bmi,bmi2")]] void run_avx2(A... a) {
+  K::run(a...);
+}
+template <class K, class... A>
+void run_base(A... a) {
+  K::run(a...);
+}
+
+template <class K, class... A>
+void dispatch(A... a) {
+  const char* isa = vecmath_isa();  // "avx512", "avx2" or "sse4.2"; detected once by vecmath
+  if (isa[0] == 'a' && isa[3] == '5') return run_avx512<K>(a...);
+  if (isa[0] == 'a') return run_avx2<K>(a...);
+  run_base<K>(a...);
+}
+
+template <StepCell C>
+void step_cell(int64_t B, int64_t I, int64_t H, const float* x, const float* h_prev, const float* c_prev,
+               const float* wih, const float* whh, const float* bias, float* h_out, float* c_out) {
+  // Threads: each panel costs B*G*16*(I+H) multiply-adds; a thread gets at least kMinWork of
+  // them, so small steps stay on one thread (an OpenMP fork/join costs a few microseconds).
+  constexpr int64_t kMinWork = int64_t{1} << 17;
+  const int64_t P = step_panels(H);
+  const int64_t per_panel = std::max<int64_t>(1, B * Step<C>::G * U * (I + H));
+  const int64_t grain = std::max<int64_t>(1, kMinWork / per_panel);
+  parallel_for(P, grain, [&](int64_t p0, int64_t p1) {
+    dispatch<Step<C>>(p0, p1, B, I, H, x, h_prev, c_prev, wih, whh, bias, h_out, c_out);
+  });
+}
+
+}  // namespace
+
+// ==================================================================== packing
+void pack_step_weights(StepCell cell, const float* w, int64_t H, int64_t K, float* out) {
+  const int64_t G = step_gates(cell), P = step_panels(H);
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t g = 0; g < G; ++g) {
+        float* o = out + ((p * K + k) * G + g) * U;
+        for (int64_t u = 0; u < U; ++u) {
+          const int64_t j = p * U + u;
+          o[u] = j < H ? w[(g * H + j) * K + k] : 0.0f;
+        }
+      }
+}
+
+void pack_step_bias(StepCell cell, const float* b_ih, const float* b_hh, int64_t H, float* out) {
+  const int64_t S = step_bias_slots(cell), P = step_panels(H);
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t u = 0; u < U; ++u) {
+        const int64_t j = p * U + u;
+        float v = 0.0f;
+        if (j < H && b_ih) {
+          if (cell == StepCell::Gru && s == 2) v = b_ih[2 * H + j];       // b_in
+          else if (cell == StepCell::Gru && s == 3) v = b_hh[2 * H + j];  // b_hn
+          else v = b_ih[s * H + j] + b_hh[s * H + j];
+        }
+        out[(p * S + s) * U + u] = v;
+      }
+}
+
+// ==================================================================== entry
+void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, const float* x, const float* h_prev,
+                    const float* c_prev, const float* wih, const float* whh, const float* bias, float* h_out,
+                    float* c_out) {
+  if (B <= 0 || H <= 0) return;
+  switch (cell) {
+    case StepCell::RnnTanh: return step_cell<StepCell::RnnTanh>(B, I, H, x, h_prev, c_prev, wih, whh, bias, h_out, c_out);
+    case StepCell::RnnRelu: return step_cell<StepCell::RnnRelu>(B, I, H, x, h_prev, c_prev, wih, whh, bias, h_out, c_out);
+    case StepCell::Lstm: return step_cell<StepCell::Lstm>(B, I, H, x, h_prev, c_prev, wih, whh, bias, h_out, c_out);
+    case StepCell::Gru: return step_cell<StepCell::Gru>(B, I, H, x, h_prev, c_prev, wih, whh, bias, h_out, c_out);
+  }
+}
+
+}  // namespace seqnn::kernels

@@ -1,0 +1,211 @@
+// Streaming step() fast path: the packed small-batch kernel against its naive reference, step()
+// against forward() for every covered cell, batch and width, multi-layer stacks, the state's
+// deep-copy contract, no allocation per step, weight-change invalidation, and the fallbacks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "common/check.h"
+#include "kernels/recurrent_step.h"
+#include "seqnn/autograd.h"
+#include "seqnn/nn/nn.h"
+#include "seqnn/ops.h"
+
+using namespace seqnn;
+
+namespace {
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  if (a.shape() != b.shape()) return 1e30;
+  const auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+  double m = 0;
+  for (size_t i = 0; i < va.size(); ++i) m = std::max(m, std::fabs(va[i] - vb[i]));
+  return m;
+}
+
+std::vector<float> rand_vec(int64_t n, Generator& gen, float scale = 1.0f) {
+  auto v = (randn({n}, DType::F32, &gen)).to_vector<float>();
+  for (auto& e : v) e *= scale;
+  return v;
+}
+
+using kernels::StepCell;
+
+// ==================================================================== kernel vs reference
+TEST(RnnStepKernel, MatchesReference) {
+  Generator gen(3);
+  for (StepCell cell : {StepCell::RnnTanh, StepCell::RnnRelu, StepCell::Lstm, StepCell::Gru})
+    for (int64_t B : {1, 2, 3, 5, 8})
+      for (int64_t H : {1, 7, 16, 33, 300})
+        for (bool bias : {true, false}) {
+          const int64_t I = 5 + H % 4, G = kernels::step_gates(cell);
+          const float sc = 1.0f / std::sqrt(static_cast<float>(H));
+          auto wih = rand_vec(G * H * I, gen, sc), whh = rand_vec(G * H * H, gen, sc);
+          auto bih = rand_vec(G * H, gen, sc), bhh = rand_vec(G * H, gen, sc);
+          auto x = rand_vec(B * I, gen), h = rand_vec(B * H, gen), c = rand_vec(B * H, gen);
+          std::vector<float> pih(kernels::step_packed_size(cell, H, I)), phh(kernels::step_packed_size(cell, H, H)),
+              pb(kernels::step_bias_size(cell, H));
+          kernels::pack_step_weights(cell, wih.data(), H, I, pih.data());
+          kernels::pack_step_weights(cell, whh.data(), H, H, phh.data());
+          kernels::pack_step_bias(cell, bias ? bih.data() : nullptr, bias ? bhh.data() : nullptr, H, pb.data());
+          const bool lstm = cell == StepCell::Lstm;
+          std::vector<float> h1(B * H), c1 = c, h2(B * H), c2(B * H);
+          // fast kernel with c updated in place; the reference writes a separate c
+          kernels::recurrent_step(cell, B, I, H, x.data(), h.data(), lstm ? c1.data() : nullptr, pih.data(),
+                                  phh.data(), pb.data(), h1.data(), lstm ? c1.data() : nullptr);
+          kernels::ref::recurrent_step(cell, B, I, H, x.data(), h.data(), lstm ? c.data() : nullptr, wih.data(),
+                                       whh.data(), bias ? bih.data() : nullptr, bias ? bhh.data() : nullptr,
+                                       h2.data(), lstm ? c2.data() : nullptr);
+          double e = 0;
+          for (int64_t i = 0; i < B * H; ++i) {
+            // float32 sums of I+H products vs double: relative to the value (ReLU is unbounded)
+            e = std::max(e, std::fabs(h1[i] - h2[i]) / (1.0 + std::fabs(h2[i])));
+            if (lstm) e = std::max(e, std::fabs(c1[i] - c2[i]) / (1.0 + std::fabs(c2[i])));
+          }
+          EXPECT_LT(e, 2e-6) << "cell " << static_cast<int>(cell) << " B=" << B << " H=" << H << " bias=" << bias;
+        }
+}
+
+// ==================================================================== step() == forward()
+void expect_step_equals_forward(nn::RecurrentModule& m, int64_t T, int64_t B, Generator& gen, const std::string& what) {
+  const int64_t I = m.config().input_size;
+  Tensor x = randn({T, B, I}, DType::F32, &gen);
+  auto state = m.initial_state(B);
+  for (auto& h : state.h) h = mul(randn(h.shape(), DType::F32, &gen), 0.5);
+  for (auto& c : state.c) c = randn(c.shape(), DType::F32, &gen);
+  Tensor h0 = stack(state.h, 0), c0 = state.c.empty() ? Tensor() : stack(state.c, 0);
+  auto r = m.forward(x, h0, c0);
+  for (int64_t t = 0; t < T; ++t) {
+    Tensor y = m.step(select(x, 0, t), state);
+    EXPECT_LT(max_abs_diff(y, select(r.output, 0, t)), 1e-6) << what << " t=" << t;
+  }
+  EXPECT_LT(max_abs_diff(stack(state.h, 0), r.h_n), 1e-6) << what;
+  if (r.c_n.defined()) EXPECT_LT(max_abs_diff(stack(state.c, 0), r.c_n), 1e-6) << what;
+}
+
+TEST(RnnStep, EqualsForwardEveryCellBatchWidth) {
+  Generator gen(21);
+  for (int64_t H : {1, 7, 64, 300})
+    for (int64_t B : {1, 3, 8}) {
+      const std::string tag = " H=" + std::to_string(H) + " B=" + std::to_string(B);
+      nn::LSTM lstm(nn::LSTMOptions(6, H), &gen);
+      nn::GRU gru(nn::GRUOptions(6, H), &gen);
+      nn::RNN rt(nn::RNNOptions(6, H), &gen);
+      nn::RNN rr(nn::RNNOptions(6, H).nonlinearity(Activation::Relu).bias(false), &gen);
+      expect_step_equals_forward(lstm, 4, B, gen, "lstm" + tag);
+      expect_step_equals_forward(gru, 4, B, gen, "gru" + tag);
+      expect_step_equals_forward(rt, 4, B, gen, "rnn tanh" + tag);
+      expect_step_equals_forward(rr, 4, B, gen, "rnn relu" + tag);
+    }
+}
+
+TEST(RnnStep, MultiLayer) {
+  Generator gen(22);
+  nn::LSTM lstm(nn::LSTMOptions(5, 24).num_layers(3), &gen);
+  nn::GRU gru(nn::GRUOptions(5, 17).num_layers(2), &gen);
+  nn::RNN rnn(nn::RNNOptions(5, 40).num_layers(2).dropout(0.5), &gen);
+  rnn.eval();
+  expect_step_equals_forward(lstm, 5, 3, gen, "lstm x3");
+  expect_step_equals_forward(gru, 5, 8, gen, "gru x2");
+  expect_step_equals_forward(rnn, 5, 1, gen, "rnn x2 eval");
+}
+
+TEST(RnnStep, CellsEqualForward) {
+  Generator gen(23);
+  nn::LSTMCell lc(nn::LSTMCellOptions(5, 33), &gen);
+  nn::GRUCell gc(nn::GRUCellOptions(5, 33), &gen);
+  nn::RNNCell rc(nn::RNNCellOptions(5, 33), &gen);
+  for (int64_t B : {1, 3, 8}) {
+    auto ls = lc.initial_state(B), gs = gc.initial_state(B), rs = rc.initial_state(B);
+    Tensor h, c, hg, hr;
+    for (int t = 0; t < 4; ++t) {
+      Tensor x = randn({B, 5}, DType::F32, &gen);
+      NoGradGuard ng;
+      auto o = lc.forward(x, h, c);
+      h = o.h;
+      c = o.c;
+      hg = gc.forward(x, hg);
+      hr = rc.forward(x, hr);
+      EXPECT_LT(max_abs_diff(lc.step(x, ls), h), 1e-6);
+      EXPECT_LT(max_abs_diff(ls.c[0], c), 1e-6);
+      EXPECT_LT(max_abs_diff(gc.step(x, gs), hg), 1e-6);
+      EXPECT_LT(max_abs_diff(rc.step(x, rs), hr), 1e-6);
+    }
+  }
+}
+
+// ==================================================================== state contract
+TEST(RnnStep, StateCopiesAreSnapshotsAndNoAllocationPerStep) {
+  Generator gen(24);
+  nn::LSTM m(nn::LSTMOptions(4, 32).num_layers(2), &gen);
+  auto state = m.initial_state(3);
+  Tensor x = randn({3, 4}, DType::F32, &gen);
+  Tensor y = m.step(x, state);  // first step: packs
+  const void* ph0 = state.h[0].data_ptr<float>();
+  const void* ph1 = state.h[1].data_ptr<float>();
+  const void* pc0 = state.c[0].data_ptr<float>();
+  EXPECT_EQ(y.data_ptr<float>(), ph1);  // y_t is the top layer's h
+  nn::RecurrentState snap = state;  // deep copy
+  EXPECT_NE(snap.h[0].data_ptr<float>(), ph0);
+  const Tensor h_before = snap.h[1].clone(), c_before = snap.c[0].clone();
+  for (int t = 0; t < 5; ++t) {
+    Tensor yt = m.step(x, state);
+    EXPECT_EQ(yt.data_ptr<float>(), ph1);
+    EXPECT_EQ(state.h[0].data_ptr<float>(), ph0);
+    EXPECT_EQ(state.c[0].data_ptr<float>(), pc0);
+  }
+  EXPECT_EQ(max_abs_diff(snap.h[1], h_before), 0.0);
+  EXPECT_EQ(max_abs_diff(snap.c[0], c_before), 0.0);
+  EXPECT_GT(max_abs_diff(state.h[1], h_before), 0.0);
+  // Copy assignment is deep too, and the snapshot resumes like the original did.
+  nn::RecurrentState a = m.initial_state(3), b = m.initial_state(3);
+  m.step(x, a);
+  b = a;
+  Tensor ya = m.step(x, a).clone(), yb = m.step(x, b);
+  EXPECT_EQ(max_abs_diff(ya, yb), 0.0);
+}
+
+TEST(RnnStep, RepacksWhenWeightsChangeInPlace) {
+  Generator gen(25);
+  nn::GRU a(nn::GRUOptions(3, 20), &gen), b(nn::GRUOptions(3, 20), &gen);
+  Tensor x = randn({2, 3}, DType::F32, &gen);
+  auto s = a.initial_state(2);
+  a.step(x, s);  // packs a's weights
+  a.load_state_dict(b.state_dict());  // copies in place: same pointers, new values
+  auto s1 = a.initial_state(2), s2 = b.initial_state(2);
+  EXPECT_LT(max_abs_diff(a.step(x, s1), b.step(x, s2)), 1e-7);
+}
+
+// ==================================================================== fallbacks
+TEST(RnnStep, FallbackPaths) {
+  Generator gen(26);
+  nn::LSTM f64(nn::LSTMOptions(3, 12).num_layers(2).dtype(DType::F64), &gen);
+  auto s = f64.initial_state(2);
+  Tensor x = randn({4, 2, 3}, DType::F64, &gen);
+  auto r = f64.forward(x);
+  for (int t = 0; t < 4; ++t) EXPECT_LT(max_abs_diff(f64.step(select(x, 0, t), s), select(r.output, 0, t)), 1e-12);
+  // B > 8, projection, peephole: general path
+  nn::LSTM proj(nn::LSTMOptions(3, 12).proj_size(5), &gen);
+  nn::LSTM peep(nn::LSTMOptions(3, 12).peephole(true), &gen);
+  nn::GRU wide(nn::GRUOptions(3, 12), &gen);
+  expect_step_equals_forward(proj, 3, 2, gen, "proj");
+  expect_step_equals_forward(peep, 3, 2, gen, "peephole");
+  expect_step_equals_forward(wide, 3, 11, gen, "B=11");
+  // bidirectional is an error
+  nn::GRU bi(nn::GRUOptions(3, 12).bidirectional(true), &gen);
+  auto bs = bi.initial_state(2);
+  testutil::expect_error([&] { bi.step(zeros({2, 3}), bs); }, "GRU.step", "unidirectional");
+  // a state tensor that requires grad is copied, never written into
+  nn::RNN rnn(nn::RNNOptions(3, 12), &gen);
+  auto rs = rnn.initial_state(1);
+  Tensor mine = zeros({1, 12});
+  mine.requires_grad_(true);
+  rs.h[0] = mine;
+  rnn.step(randn({1, 3}, DType::F32, &gen), rs);
+  EXPECT_EQ(mine.to_vector<float>(), std::vector<float>(12, 0.0f));
+  EXPECT_NE(rs.h[0].data_ptr<float>(), mine.data_ptr<float>());
+}
+
+}  // namespace
