@@ -131,7 +131,9 @@ std::string join(const std::string& prefix, const std::string& name) {
 }
 }  // namespace
 
-TensorDict Module::named_parameters(bool recurse) const {
+// Dotted names of one kind of entry (params_ or buffers_) over this module and, with recurse,
+// its descendants; a tensor reachable twice is listed once, under its first name.
+TensorDict Module::named_entries(std::vector<Entry> Module::*kind, bool recurse) const {
   std::vector<std::pair<std::string, Module*>> mods;
   if (recurse) {
     collect_modules("", mods, true);
@@ -141,10 +143,12 @@ TensorDict Module::named_parameters(bool recurse) const {
   TensorDict out;
   std::unordered_set<const TensorImpl*> seen;
   for (const auto& [prefix, m] : mods)
-    for (const auto& e : m->params_)
+    for (const auto& e : m->*kind)
       if (seen.insert(e.tensor.impl()).second) out.insert(join(prefix, e.name), e.tensor);
   return out;
 }
+
+TensorDict Module::named_parameters(bool recurse) const { return named_entries(&Module::params_, recurse); }
 
 std::vector<Tensor> Module::parameters(bool recurse) const {
   std::vector<Tensor> out;
@@ -152,20 +156,7 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
   return out;
 }
 
-TensorDict Module::named_buffers(bool recurse) const {
-  std::vector<std::pair<std::string, Module*>> mods;
-  if (recurse) {
-    collect_modules("", mods, true);
-  } else {
-    mods.emplace_back("", const_cast<Module*>(this));
-  }
-  TensorDict out;
-  std::unordered_set<const TensorImpl*> seen;
-  for (const auto& [prefix, m] : mods)
-    for (const auto& e : m->buffers_)
-      if (seen.insert(e.tensor.impl()).second) out.insert(join(prefix, e.name), e.tensor);
-  return out;
-}
+TensorDict Module::named_buffers(bool recurse) const { return named_entries(&Module::buffers_, recurse); }
 
 std::vector<Tensor> Module::buffers(bool recurse) const {
   std::vector<Tensor> out;

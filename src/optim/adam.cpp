@@ -138,38 +138,22 @@ void adam_param(const Tensor& p, const Tensor& grad, const Tensor& m, const Tens
 Adam::Adam(const std::vector<Tensor>& params, const AdamOptions& options) : OptimizerWith("Adam", params, options) {}
 
 void Adam::step() {
-  NoGradGuard no_grad;
-  for (size_t gi = 0; gi < groups_.size(); ++gi) {
-    const AdamOptions& o = options_[gi];
-    for (size_t j = 0; j < groups_[gi].size(); ++j) {
-      const Tensor& p = groups_[gi][j];
-      Tensor grad = p.grad();
-      if (!grad.defined()) continue;
-      ParamState& st = state_of(gi, j);
-      Tensor m = buffer_like(st, "exp_avg", p), v = buffer_like(st, "exp_avg_sq", p);
-      Tensor vmax = o.amsgrad() ? buffer_like(st, "max_exp_avg_sq", p) : Tensor();
-      adam_param(p, grad.contiguous(), m, v, vmax, ++st.step, o, false, "Adam.step");
-    }
-  }
+  for_each_param_with_grad([](const Tensor& p, const Tensor& grad, ParamState& st, const AdamOptions& o) {
+    Tensor m = buffer_like(st, "exp_avg", p), v = buffer_like(st, "exp_avg_sq", p);
+    Tensor vmax = o.amsgrad() ? buffer_like(st, "max_exp_avg_sq", p) : Tensor();
+    adam_param(p, grad, m, v, vmax, ++st.step, o, /*decoupled=*/false, "Adam.step");
+  });
 }
 
 AdamW::AdamW(const std::vector<Tensor>& params, const AdamWOptions& options)
     : OptimizerWith("AdamW", params, options) {}
 
 void AdamW::step() {
-  NoGradGuard no_grad;
-  for (size_t gi = 0; gi < groups_.size(); ++gi) {
-    const AdamWOptions& o = options_[gi];
-    for (size_t j = 0; j < groups_[gi].size(); ++j) {
-      const Tensor& p = groups_[gi][j];
-      Tensor grad = p.grad();
-      if (!grad.defined()) continue;
-      ParamState& st = state_of(gi, j);
-      Tensor m = buffer_like(st, "exp_avg", p), v = buffer_like(st, "exp_avg_sq", p);
-      Tensor vmax = o.amsgrad() ? buffer_like(st, "max_exp_avg_sq", p) : Tensor();
-      adam_param(p, grad.contiguous(), m, v, vmax, ++st.step, o, true, "AdamW.step");
-    }
-  }
+  for_each_param_with_grad([](const Tensor& p, const Tensor& grad, ParamState& st, const AdamWOptions& o) {
+    Tensor m = buffer_like(st, "exp_avg", p), v = buffer_like(st, "exp_avg_sq", p);
+    Tensor vmax = o.amsgrad() ? buffer_like(st, "max_exp_avg_sq", p) : Tensor();
+    adam_param(p, grad, m, v, vmax, ++st.step, o, /*decoupled=*/true, "AdamW.step");
+  });
 }
 
 }  // namespace seqnn::optim

@@ -93,28 +93,19 @@ void sgd_update(T* p, const T* g, T* buf, int64_t n, const SGDOptions& o, bool f
 SGD::SGD(const std::vector<Tensor>& params, const SGDOptions& options) : OptimizerWith("SGD", params, options) {}
 
 void SGD::step() {
-  NoGradGuard no_grad;
-  for (size_t gi = 0; gi < groups_.size(); ++gi) {
-    const SGDOptions& o = options_[gi];
-    for (size_t j = 0; j < groups_[gi].size(); ++j) {
-      const Tensor& p = groups_[gi][j];
-      Tensor grad = p.grad();
-      if (!grad.defined()) continue;
-      grad = grad.contiguous();
-      ParamState& st = state_of(gi, j);
-      Tensor buf;
-      bool first = false;
-      if (o.momentum() != 0.0) {
-        first = st.buffers.count("momentum_buffer") == 0;
-        buf = buffer_like(st, "momentum_buffer", p);
-      }
-      ++st.step;
-      dispatch_float(p.dtype(), "SGD.step", [&]<class T>() {
-        sgd_update<T>(p.data_ptr<T>(), grad.data_ptr<T>(), buf.defined() ? buf.data_ptr<T>() : nullptr, p.numel(), o,
-                      first);
-      });
+  for_each_param_with_grad([](const Tensor& p, const Tensor& grad, ParamState& st, const SGDOptions& o) {
+    Tensor buf;
+    bool first = false;
+    if (o.momentum() != 0.0) {
+      first = st.buffers.count("momentum_buffer") == 0;
+      buf = buffer_like(st, "momentum_buffer", p);
     }
-  }
+    ++st.step;
+    dispatch_float(p.dtype(), "SGD.step", [&]<class T>() {
+      sgd_update<T>(p.data_ptr<T>(), grad.data_ptr<T>(), buf.defined() ? buf.data_ptr<T>() : nullptr, p.numel(), o,
+                    first);
+    });
+  });
 }
 
 }  // namespace seqnn::optim

@@ -155,6 +155,7 @@ class Module : public std::enable_shared_from_this<Module> {
   void collect_modules(const std::string& prefix, std::vector<std::pair<std::string, Module*>>& out,
                        bool dedupe) const;
   void collect_state(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const;
+  TensorDict named_entries(std::vector<Entry> Module::*kind, bool recurse) const;
 
   std::string name_;
   bool training_ = true;

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "seqnn/autograd.h"
 #include "seqnn/tensor.h"
 
 namespace seqnn::optim {
@@ -134,6 +135,19 @@ class OptimizerWith : public Optimizer {
   OptimizerWith(std::string name, const std::vector<Tensor>& params, const Options& defaults)
       : Optimizer(std::move(name)), defaults_(defaults) {
     add_param_group(params, defaults);
+  }
+  // The walk every step() makes: f(p, grad (contiguous), state, group options) for each
+  // parameter that has a gradient, group by group, with grad mode off.
+  template <class F>
+  void for_each_param_with_grad(F&& f) {
+    NoGradGuard no_grad;
+    for (size_t gi = 0; gi < groups_.size(); ++gi)
+      for (size_t j = 0; j < groups_[gi].size(); ++j) {
+        const Tensor& p = groups_[gi][j];
+        const Tensor grad = p.grad();
+        if (!grad.defined()) continue;
+        f(p, grad.contiguous(), state_of(gi, j), options_[gi]);
+      }
   }
   nlohmann::json group_options_json(size_t group) const override { return options_[group].to_json(); }
   std::vector<std::string> check_group_options(const nlohmann::json& j) const override {
