@@ -29,6 +29,9 @@ TEST(Tensor, FactoriesAndMetadata) {
   EXPECT_EQ(arange(4).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3}));
   EXPECT_THROW(from_vector(std::vector<float>{1, 2, 3}, {2, 2}), Error);
   EXPECT_THROW(empty({2, -1}), Error);
+  EXPECT_THROW(empty({int64_t{1} << 40, int64_t{1} << 40}), Error);  // product wraps int64
+  EXPECT_THROW(zeros({int64_t{1} << 62, 4}, DType::F64), Error);
+  EXPECT_EQ(empty({0, int64_t{1} << 62}).numel(), 0);
   Tensor z = zeros({2, 0, 3});  // zero-size dims: contiguous, fillable, viewable
   EXPECT_TRUE(z.is_contiguous());
   EXPECT_EQ(z.numel(), 0);

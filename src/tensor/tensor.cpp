@@ -163,6 +163,11 @@ void copy_any_to(const Tensor& src, D* dst) {
 
 Tensor make_empty(const Shape& shape, DType dt) {
   for (int64_t d : shape) check(d >= 0, "empty", "negative dimension in shape ", shape);
+  // numel * itemsize must fit: a wrapped product would allocate a tiny buffer for a huge shape.
+  uint64_t bytes = dtype_size(dt);
+  for (int64_t d : shape)
+    check(!__builtin_mul_overflow(bytes, static_cast<uint64_t>(d), &bytes) && bytes <= (uint64_t{1} << 62), "empty",
+          "shape ", shape, " of ", dtype_name(dt), " is too large to allocate");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(static_cast<size_t>(numel_of(shape)) * dtype_size(dt));
   impl->shape = shape;
