@@ -16,15 +16,11 @@ using namespace seqnn::testutil;
 
 namespace {
 
-// Python prelude: load(m) loads the case's state (inputs sd_0, sd_1, ... named by args['keys'])
-// strictly and checks the key order; run(m, x) does forward + backward with GY and reports
+// Python prelude: load(m) is the oracle's load_state (strict, key order checked); run(m, x)
+// does forward + backward with GY and reports
 // the gradients of every parameter as extra['d_<name>'] (and of x as extra['dx']).
 const char* kPrelude = R"(
-def load(m):
-    sd = {k: globals()['sd_%d' % i].detach() for i, k in enumerate(args['keys'])}
-    m.load_state_dict(sd, strict=True)
-    assert list(m.state_dict().keys()) == args['keys'], (list(m.state_dict().keys()), args['keys'])
-    return m
+load = load_state  # the oracle's strict, order-checking loader
 
 def run(m, x):
     y = m(x)
@@ -54,13 +50,7 @@ OracleCase prepare(ModuleCase& c, Generator& gen) {
   OracleCase oc;
   oc.code = std::string(kPrelude) + "m = load(" + c.python + ")\nout = run(m, x)\n";
   oc.inputs = {{"x", c.x}, {"GY", c.gy}};
-  nlohmann::json keys = nlohmann::json::array();
-  int i = 0;
-  for (const auto& [k, t] : c.module->state_dict()) {
-    oc.inputs.push_back({"sd_" + std::to_string(i++), t});
-    keys.push_back(k);
-  }
-  oc.args = {{"keys", keys}};
+  for (const auto& [k, t] : c.module->state_dict()) oc.state.push_back({k, t});
   return oc;
 }
 

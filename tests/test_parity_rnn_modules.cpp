@@ -21,16 +21,12 @@ using namespace seqnn::testutil;
 
 namespace {
 
-// load(m): loads sd_0, sd_1, ... (named by args['keys']) strictly and checks the key order.
+// load(m): the oracle's load_state (strict, key order checked).
 // finish(m, outs): backward with GY0, GY1, ..., reports every parameter's gradient as
 // extra['d_<name>'] and those of x, h0, c0 as extra['dx'], ['dh0'], ['dc0'].
 const char* kPrelude = R"(
 import torch.nn.utils.rnn as R
-def load(m):
-    sd = {k: globals()['sd_%d' % i].detach() for i, k in enumerate(args['keys'])}
-    m.load_state_dict(sd, strict=True)
-    assert list(m.state_dict().keys()) == args['keys'], (list(m.state_dict().keys()), args['keys'])
-    return m
+load = load_state  # the oracle's strict, order-checking loader
 
 def finish(m, outs):
     torch.autograd.backward(outs, [globals()['GY%d' % i] for i in range(len(outs))])
@@ -82,7 +78,7 @@ struct Case {
   std::map<std::string, Tensor> inputs;  // x, h0, c0 (ours, requiring grad)
 };
 
-// Queues the torch side: the inputs, cotangents GY0.., and our state_dict as sd_0.. with its keys.
+// Queues the torch side: the inputs, cotangents GY0.., and our state_dict.
 OracleCase oracle_case(const Case& c, const TensorList& gys, const std::string& code, nlohmann::json args,
                        const Tensor& lens) {
   OracleCase oc;
@@ -90,13 +86,7 @@ OracleCase oracle_case(const Case& c, const TensorList& gys, const std::string& 
   for (const auto& [k, t] : c.inputs) oc.inputs.push_back({k, t});
   for (size_t i = 0; i < gys.size(); ++i) oc.inputs.push_back({"GY" + std::to_string(i), gys[i]});
   if (lens.defined()) oc.inputs.push_back({"lens", lens});
-  nlohmann::json keys = nlohmann::json::array();
-  int i = 0;
-  for (const auto& [k, t] : c.module->state_dict()) {
-    oc.inputs.push_back({"sd_" + std::to_string(i++), t});
-    keys.push_back(k);
-  }
-  args["keys"] = keys;
+  for (const auto& [k, t] : c.module->state_dict()) oc.state.push_back({k, t});
   oc.args = args;
   return oc;
 }

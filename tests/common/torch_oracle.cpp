@@ -75,6 +75,8 @@ std::vector<OracleResult> run_torch(const std::vector<OracleCase>& cases) {
     jc["args"] = c.args;
     jc["inputs"] = nlohmann::json::object();
     for (const auto& [name, t] : c.inputs) jc["inputs"][name] = tensor_to_json(t);
+    jc["state"] = nlohmann::json::array();
+    for (const auto& [name, t] : c.state) jc["state"].push_back({name, tensor_to_json(t)});
     jc["grad_outs"] = nlohmann::json::array();
     for (const auto& g : c.grad_outs) jc["grad_outs"].push_back(tensor_to_json(g));
     req.push_back(std::move(jc));

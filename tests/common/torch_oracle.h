@@ -12,7 +12,10 @@
 //
 // In the code, `out` is a tensor or a tuple/list of tensors; `extra` (a dict of tensors) may be
 // filled too. Names torch, F (torch.nn.functional), nn, math are in scope; `args` holds the
-// case's JSON args. Float tensors keep their dtype on the Python side.
+// case's JSON args. Float tensors keep their dtype on the Python side. A case that carries a
+// module's state (OracleCase::state, e.g. from Module::state_dict()) can call load_state(m):
+// it loads that state into the torch module strictly, checks that torch lists the same keys in
+// the same order, and returns m.
 #pragma once
 
 #include <map>
@@ -29,6 +32,7 @@ struct OracleCase {
   std::vector<std::pair<std::string, Tensor>> inputs;
   TensorList grad_outs;         // one per output; empty = no backward (or scalar out: ones)
   nlohmann::json args = nlohmann::json::object();
+  std::vector<std::pair<std::string, Tensor>> state;  // for load_state(m), in state_dict order
 };
 
 struct OracleResult {

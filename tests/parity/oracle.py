@@ -56,6 +56,16 @@ def run_case(case):
     inputs = {k: to_tensor(v) for k, v in case["inputs"].items()}
     ns = {"torch": torch, "F": F, "nn": nn, "math": math, "args": case.get("args", {}), "extra": {}}
     ns.update(inputs)
+    state = [(k, to_tensor(v)) for k, v in case.get("state", [])]
+
+    def load_state(m):
+        """Loads the case's state into torch module m strictly; the key order must match too."""
+        m.load_state_dict(dict(state), strict=True)
+        keys = [k for k, _ in state]
+        assert list(m.state_dict().keys()) == keys, (list(m.state_dict().keys()), keys)
+        return m
+
+    ns["load_state"] = load_state
     exec(case["code"], ns)
     out = ns["out"]
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
