@@ -43,20 +43,24 @@ OPS = {
 GEMM = {f"BM_gemm_wrapper/{n}": (f"a=torch.randn({n},{n});b=torch.randn({n},{n})", "torch.mm(a,b.t())",
                                   2 * n ** 3) for n in (64, 256, 512)}
 
+# One timer for every PyTorch case: name -> (setup code, statement). After one warm-up call it
+# calibrates on >= 0.05 s of calls, then each of `reps` repetitions runs >= min_seconds of calls;
+# the median per-call time is reported.
 TORCH_TIMER = r"""
-import json, sys, time, statistics, torch
+import json, math, sys, time, statistics, torch
 import torch.nn.functional as F
 torch.set_num_threads(int(sys.argv[1]))
+torch.manual_seed(0)
 N = 1 << 20
-cases = json.loads(sys.argv[2]); reps = int(sys.argv[3]); out = {}
-for name, (setup, stmt, work) in cases.items():
+cases = json.loads(sys.argv[2]); reps = int(sys.argv[3]); min_seconds = float(sys.argv[4]); out = {}
+for name, (setup, stmt) in cases.items():
     ns = {"torch": torch, "F": F, "N": N}
     exec(setup, ns)
     f = eval("lambda: " + stmt, ns)
-    for _ in range(3): f()
+    f()
     t0 = time.perf_counter(); k = 0
-    while time.perf_counter() - t0 < 0.05: f(); k += 1
-    iters = max(1, k * 4)
+    while k == 0 or time.perf_counter() - t0 < 0.05: f(); k += 1
+    iters = max(1, math.ceil(min_seconds / ((time.perf_counter() - t0) / k)))
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -79,17 +83,24 @@ def run_seqnn(binary, reps):
     return out
 
 
-def run_torch(cases, reps):
+def run_torch(cases, reps, min_seconds=0.2):
+    """cases: name -> (setup, stmt). Times them in PyTorch's two sane thread setups and keeps the
+    better one per case -> name: (seconds per call, setup label)."""
     configs = {"torch1+blas2": ("1", "2"), "torch2+blas1": ("2", "1")}
     best = {}
     for label, (tt, bt) in configs.items():
         env = dict(os.environ, OPENBLAS_NUM_THREADS=bt, OMP_NUM_THREADS=tt)
-        res = subprocess.run(["/usr/bin/python3", "-c", TORCH_TIMER, tt, json.dumps(cases), str(reps)],
-                             capture_output=True, text=True, env=env, check=True)
+        res = subprocess.run(["/usr/bin/python3", "-c", TORCH_TIMER, tt, json.dumps(cases), str(reps),
+                              str(min_seconds)], capture_output=True, text=True, env=env, check=True)
         for name, t in json.loads(res.stdout).items():
             if name not in best or t < best[name][0]:
                 best[name] = (t, label)
     return best
+
+
+def torch_cases(cases):
+    """OPS / GEMM entries (setup, stmt, work) -> the timer's (setup, stmt)."""
+    return {name: (setup, stmt) for name, (setup, stmt, _) in cases.items()}
 
 
 def table(title, cases, seqnn, torch_best, unit):
@@ -151,42 +162,6 @@ def rnn_cases():
                  "def f():\n    global st\n    with torch.no_grad():\n        st = m(x, st)\n")
         cases["step"].append((f"lstm step B=1 H={H}", f"BM_lstm_step/{H}", 2.0 * 2 * H * 4 * H, (setup, "f()")))
     return cases
-
-
-TORCH_RNN_TIMER = r"""
-import json, sys, time, statistics, torch
-torch.set_num_threads(int(sys.argv[1]))
-torch.manual_seed(0)
-cases = json.loads(sys.argv[2]); reps = int(sys.argv[3]); out = {}
-for name, (setup, stmt) in cases.items():
-    ns = {"torch": torch}
-    exec(setup, ns)
-    f = eval("lambda: " + stmt, ns)
-    f()
-    t0 = time.perf_counter(); f(); one = time.perf_counter() - t0
-    iters = max(1, int(0.3 / max(one, 1e-9)))  # >= 0.3 s per repetition
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(iters): f()
-        times.append((time.perf_counter() - t0) / iters)
-    out[name] = statistics.median(times)
-print(json.dumps(out))
-"""
-
-
-def run_torch_rnn(cases, reps):
-    """Like run_torch: both thread setups, the better one per case -> name: (seconds, setup)."""
-    configs = {"torch1+blas2": ("1", "2"), "torch2+blas1": ("2", "1")}
-    best = {}
-    for label, (tt, bt) in configs.items():
-        env = dict(os.environ, OPENBLAS_NUM_THREADS=bt, OMP_NUM_THREADS=tt)
-        res = subprocess.run(["/usr/bin/python3", "-c", TORCH_RNN_TIMER, tt, json.dumps(cases), str(reps)],
-                             capture_output=True, text=True, env=env, check=True)
-        for name, t in json.loads(res.stdout).items():
-            if name not in best or t < best[name][0]:
-                best[name] = (t, label)
-    return best
 
 
 def run_optional(binary, reps, env=None):
@@ -251,8 +226,8 @@ def run_rnn(build, reps):
     seqnn = {name: t for name, (t, _) in seqnn_best.items()}
     onednn, _ = run_best(os.path.join(build, "bench", "bench_rnn_onednn"), reps,
                          {"omp" + cores: {"OMP_NUM_THREADS": cores}, "omp1": {"OMP_NUM_THREADS": "1"}})
-    torch_cases = {name: code for rows in cases.values() for _, name, _, code in rows if code}
-    torch_best = run_torch_rnn(torch_cases, reps)
+    torch_rnn = {name: code for rows in cases.values() for _, name, _, code in rows if code}
+    torch_best = run_torch(torch_rnn, reps, min_seconds=0.3)
     print(f"\nrecurrent layers, float32, median of {reps}; ratios are speedups (> 1 = seqnn faster)")
     rnn_table("forward (inference: NoGradGuard / oneDNN forward_inference / torch.no_grad)", cases["fwd"],
               seqnn_best, onednn, torch_best)
@@ -290,11 +265,11 @@ def main():
         for n in (64, 256, 512):
             w, d = s[f"BM_gemm_wrapper/{n}"], s[f"BM_cblas_direct/{n}"]
             print(f"  {n}^3: wrapper {w * 1e6:9.1f} us  direct {d * 1e6:9.1f} us  overhead {100 * (w / d - 1):+6.2f}%")
-        table("gemm (x @ w^T), float32, GFLOP/s", GEMM, s, run_torch(GEMM, a.reps), "GFLOP/s")
+        table("gemm (x @ w^T), float32, GFLOP/s", GEMM, s, run_torch(torch_cases(GEMM), a.reps), "GFLOP/s")
     if a.only in (None, "ops"):
         s = run_seqnn(os.path.join(a.build, "bench", "bench_ops"), a.reps)
         table("elementwise / softmax / layer_norm forward, float32, GB/s (bytes read+written)", OPS, s,
-              run_torch(OPS, a.reps), "GB/s")
+              run_torch(torch_cases(OPS), a.reps), "GB/s")
     if a.only == "rnn":
         run_rnn(a.build, a.reps)
 
