@@ -27,7 +27,9 @@
 // optimizers (optim/), files (io/), whole-run checkpoints (train/).
 #pragma once
 
+#include "seqnn/attention.h"
 #include "seqnn/autograd.h"
+#include "seqnn/debug.h"
 #include "seqnn/error.h"
 #include "seqnn/io/io.h"
 #include "seqnn/nn/nn.h"

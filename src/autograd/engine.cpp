@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "ops/dispatch.h"
+#include "seqnn/debug.h"
 
 namespace seqnn {
 
@@ -30,6 +31,12 @@ bool needs_grad(const TensorList& inputs) {
 }
 
 void record(const std::string& name, const TensorList& inputs, const TensorList& outputs, Node::BackwardFn fn) {
+  if (check_finite_enabled()) {
+    // Inputs first, so a NaN that arrives from outside is blamed on its first consumer's
+    // input, and an op that makes one from finite inputs is blamed for its output.
+    for (size_t i = 0; i < inputs.size(); ++i) check_finite(inputs[i], name, "input " + std::to_string(i));
+    for (size_t k = 0; k < outputs.size(); ++k) check_finite(outputs[k], name, "output " + std::to_string(k));
+  }
   if (!needs_grad(inputs)) return;
   auto node = std::make_shared<Node>();
   node->name = name;
@@ -178,6 +185,9 @@ void run_backward(const TensorList& roots, const TensorList& grad_roots, bool re
       in_grads = n->fn(grads);
       check(in_grads.size() == n->next.size(), "backward", "node '", n->name, "' returned ", in_grads.size(),
             " gradients for ", n->next.size(), " inputs");
+      if (check_finite_enabled())
+        for (size_t i = 0; i < in_grads.size(); ++i)
+          check_finite(in_grads[i], "backward of " + n->name, "gradient for input " + std::to_string(i));
     }
     if (!retain_graph) n->fn = nullptr;
     buffers.erase(n);

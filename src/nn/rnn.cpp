@@ -13,6 +13,7 @@
 
 #include "kernels/recurrent_step.h"
 #include "seqnn/autograd.h"
+#include "seqnn/debug.h"
 #include "seqnn/nn/init.h"
 #include "seqnn/ops.h"
 
@@ -233,6 +234,16 @@ RecurrentState& RecurrentState::operator=(const RecurrentState& other) {
 
 namespace detail {
 
+// debug.h's finite checks for the fast path, which bypasses the recorded ops: x_t before the
+// step, the new state and y_t after it.
+void check_step_finite(const std::string& op, const Tensor& x_t, const RecurrentState& s, const Tensor& y) {
+  check_finite(x_t, op, "x_t");
+  for (size_t l = 0; l < s.h.size(); ++l) check_finite(s.h[l], op, "state.h[" + std::to_string(l) + "]");
+  for (size_t l = 0; l < s.c.size(); ++l) check_finite(s.c[l], op, "state.c[" + std::to_string(l) + "]");
+  check_finite(y, op, "output");
+}
+
+
 // One layer's packed weights, and what they were packed from: the four data pointers plus a
 // checksum (FNV-1a of the bits of 64 evenly spaced elements of each tensor).
 struct StepLayerPack {
@@ -397,7 +408,11 @@ Tensor RecurrentModule::step(const Tensor& x_t, RecurrentState& state) {
   NoGradGuard no_grad;
   if (dt == DType::F32 && B <= 8 && !(L > 1 && cfg_.dropout > 0.0 && is_training())) {
     Tensor y;
-    if (detail::fast_step(step_cache_, cfg_.cell, cfg_.activation, weights_, x_t, state, y)) return y;
+    if (check_finite_enabled()) detail::check_step_finite(op, x_t, state, Tensor());
+    if (detail::fast_step(step_cache_, cfg_.cell, cfg_.activation, weights_, x_t, state, y)) {
+      if (check_finite_enabled()) detail::check_step_finite(op, Tensor(), state, y);
+      return y;
+    }
   }
   Tensor in = x_t.unsqueeze(0);  // (1,B,I)
   for (int64_t l = 0; l < L; ++l) {

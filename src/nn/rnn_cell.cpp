@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "seqnn/autograd.h"
+#include "seqnn/debug.h"
 #include "seqnn/nn/init.h"
 #include "seqnn/nn/rnn.h"
 #include "seqnn/ops.h"
@@ -90,7 +91,11 @@ Tensor RecurrentCell::step(const Tensor& x_t, RecurrentState& state) {
   // Fast path (rnn.h); cells below 8 hidden units keep recurrent_layer, bitwise forward().
   if (hidden_size_ >= 8 && x_t.size(1) == input_size_) {
     Tensor y;
-    if (detail::fast_step(step_cache_, cell_, act_, {weights()}, x_t, state, y)) return y;
+    if (check_finite_enabled()) detail::check_step_finite(op, x_t, state, Tensor());
+    if (detail::fast_step(step_cache_, cell_, act_, {weights()}, x_t, state, y)) {
+      if (check_finite_enabled()) detail::check_step_finite(op, Tensor(), state, y);
+      return y;
+    }
   }
   LSTMCellOutput r = run(x_t, state.h[0], lstm ? state.c[0] : Tensor());
   state.h[0] = r.h;

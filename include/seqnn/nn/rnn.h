@@ -181,6 +181,8 @@ struct StepCache;
 // touching nothing, when it does not; then the caller takes the general path.
 bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
                const std::vector<RecurrentWeights>& w, const Tensor& x_t, RecurrentState& state, Tensor& y);
+// seqnn/debug.h's finite checks for the fast path, which bypasses the recorded ops.
+void check_step_finite(const std::string& op, const Tensor& x_t, const RecurrentState& s, const Tensor& y);
 }  // namespace detail
 
 // ==================================================================== the shared module
