@@ -78,10 +78,9 @@ Tensor LinearAttention::forward(const Tensor& query, const Tensor& key, const Te
   const char* op = "LinearAttention.forward";
   check_qkv(query, key, value, op);
   if (mask.empty()) return forward(query, key, value, false);
-  check(!mask.dense().defined() || mask.dense().dtype() == DType::Bool, op,
-        "only structural and bool dense masks apply to linear attention (there is no softmax to add a float mask "
-        "to), got a ",
-        dtype_name(mask.dense().dtype()), " dense mask");
+  if (mask.dense().defined() && mask.dense().dtype() != DType::Bool)
+    fail(op, "only structural and bool dense masks apply to linear attention (there is no softmax to add a float ",
+         "mask to), got a ", dtype_name(mask.dense().dtype()), " dense mask");
   const int64_t N = options_.num_heads(), B = query.size(0), Lq = query.size(1), Lk = key.size(1);
   mask.validate(B, N, Lq, Lk, op);
   const Tensor Q = phi(split_heads(q_proj->forward(query), N));
