@@ -76,11 +76,11 @@ std::string lowercase(const std::string& s) {
   return out;
 }
 
-std::vector<std::string> tokenize(const std::string& text) {
+std::vector<std::string> tokenize(const std::string& text, bool lower) {
   std::vector<std::string> out;
   std::string cur;
   auto flush = [&] {
-    if (!cur.empty()) out.push_back(lowercase(cur));
+    if (!cur.empty()) out.push_back(lower ? lowercase(cur) : cur);
     cur.clear();
   };
   for (char c : text) {

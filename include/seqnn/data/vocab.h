@@ -44,8 +44,9 @@ class Vocab {
   std::unordered_map<std::string, int64_t> index_;
 };
 
-// Lowercases and splits on whitespace; punctuation , . ? ! ; is split off as its own token.
-std::vector<std::string> tokenize(const std::string& text);
+// Splits on whitespace; punctuation , . ? ! ; is split off as its own token; lowercases unless
+// lower is false (the original spelling, for display).
+std::vector<std::string> tokenize(const std::string& text, bool lower = true);
 std::string lowercase(const std::string& s);
 
 }  // namespace seqnn::data
