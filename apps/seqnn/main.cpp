@@ -104,10 +104,23 @@ int cmd_train(const std::string& config_file, std::string run_dir, bool resume, 
 }
 
 // ==================================================================== eval / predict / info
-int cmd_eval(const std::string& ckpt, const std::string& split, bool as_json) {
+int cmd_eval(const std::string& ckpt, const std::string& split, bool as_json, int64_t show_errors) {
   train::LoadedModel m = train::load_model(ckpt);
   data::Dataset ds = data::load_dataset(m.config["data"]["dataset"].get<std::string>(), m.config["data"]);
   const auto& ex = split == "valid" ? ds.valid : split == "train" ? ds.train : ds.test;
+  for (size_t i = 0; i < ex.size() && show_errors > 0 && m.feature_dim == 0; ++i) {
+    const auto pred = train::predict(m, ex[i].tokens);
+    const auto& gold = m.kind == data::TaskKind::Tagging ? ex[i].tags : std::vector<std::string>{ex[i].label};
+    if (pred == gold) continue;
+    --show_errors;
+    std::cout << "error:";
+    for (size_t t = 0; t < ex[i].tokens.size(); ++t) {
+      std::cout << " " << ex[i].tokens[t];
+      if (m.kind == data::TaskKind::Tagging && pred[t] != gold[t]) std::cout << "/" << pred[t] << "(gold " << gold[t] << ")";
+    }
+    if (m.kind != data::TaskKind::Tagging) std::cout << "  -> " << pred[0] << " (gold " << gold[0] << ")";
+    std::cout << "\n";
+  }
   auto enc = data::encode(ex, m.vocab, m.labels, m.kind, m.feature_dim);
   json r = train::evaluate(*m.model, enc, m.labels, m.kind, m.feature_dim).to_json();
   if (as_json) std::cout << r.dump(2) << "\n";
@@ -165,6 +178,8 @@ int main(int argc, char** argv) {
   auto* ep = tr->add_option("--epochs", epochs, "override train.epochs");
   tr->add_flag("--print-config", print_cfg, "print the full config (defaults filled in, every field documented) and exit");
   tr->add_flag("--no-progress", no_progress, "no progress bar, even on a terminal");
+  bool print_md = false;  // regenerates docs/CONFIG.md (hidden)
+  tr->add_flag("--print-config-markdown", print_md, "")->group("");
 
   auto* ev = app.add_subcommand("eval", "evaluate a trained model on its dataset's test (or valid/train) split");
   std::string ckpt, split = "test";
@@ -172,6 +187,8 @@ int main(int argc, char** argv) {
   ev->add_option("CHECKPOINT", ckpt, "a run directory or a .safetensors checkpoint")->required();
   ev->add_option("--split", split, "test, valid or train")->check(CLI::IsMember({"test", "valid", "train"}));
   ev->add_flag("--json", as_json, "print the metrics as JSON");
+  int64_t show_errors = 0;
+  ev->add_option("--errors", show_errors, "first print up to N mislabelled sequences with their gold labels");
 
   auto* pr = app.add_subcommand("predict", "label sentences (arguments, or one per line on stdin)");
   std::vector<std::string> sentences;
@@ -194,8 +211,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    if (*tr && print_md) {
+      std::cout << train::config_markdown();
+      return 0;
+    }
     if (*tr) return cmd_train(config_file, run_dir, resume, epochs, ep->count() > 0, print_cfg, no_progress);
-    if (*ev) return cmd_eval(ckpt, split, as_json);
+    if (*ev) return cmd_eval(ckpt, split, as_json, show_errors);
     if (*pr) return cmd_predict(ckpt, sentences);
     if (*in) return cmd_info(ckpt);
   } catch (const UsageError& e) {

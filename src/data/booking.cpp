@@ -27,7 +27,10 @@ const Words kTrainCities = {
     "paris", "berlin", "madrid", "rome", "amsterdam", "vienna", "prague", "dublin", "lisbon", "tokyo",
     "osaka", "seoul", "beijing", "shanghai", "hong kong", "singapore", "bangkok", "kuala lumpur",
     "sydney", "melbourne", "toronto", "vancouver", "mexico city", "buenos aires", "rio de janeiro",
-    "sao paulo", "cairo", "dubai", "istanbul", "moscow", "mumbai", "new delhi"};
+    "sao paulo", "cairo", "dubai", "istanbul", "moscow", "mumbai", "new delhi", "abu dhabi", "tel aviv",
+    "new orleans", "san juan", "la paz", "st petersburg", "dar es salaam", "frankfurt am main",
+    "palma de mallorca", "port of spain", "bandar seri begawan", "santa cruz de tenerife",
+    "las palmas de gran canaria", "guatemala city", "kansas city", "panama city"};
 const Words kValidCities = {"denver", "atlanta", "munich", "zurich", "oslo", "helsinki", "manila",
                             "hanoi", "cape town", "lima", "santiago", "las vegas"};
 const Words kTestCities = {"taipei", "kaohsiung", "tainan", "houston", "phoenix", "dallas", "stockholm",

@@ -27,9 +27,10 @@ std::vector<ConfigField> base_fields() {
       {"data.test_size", 1000, "booking*: test sentences (a third disjoint city list, never seen in training)", {}},
       {"data.seed", 2024, "booking*: seed of the sentence generator", {}},
       {"data.min_freq", 1, "tokens seen fewer times in the training split map to <unk>", {}},
-      {"data.unk_prob", 0.1,
-       "training only: each token becomes <unk> with this probability (word dropout), so the model learns to label "
-       "unseen words from their context",
+      {"data.unk_prob", 0.2,
+       "training only, word dropout: for tagging, each labelled span (B-x I-x ...) becomes <unk> ... <unk> with this "
+       "probability; for classification, each token; so the model learns to label words it has never seen from their "
+       "context",
        {}},
       {"model.kind", "auto", "tagger (a label per position, N vs N), classifier (a label per sequence, N vs 1), or auto "
                              "(from the dataset)",
@@ -45,7 +46,7 @@ std::vector<ConfigField> base_fields() {
       {"optimizer.lr", 0.005, "learning rate (the peak rate when a schedule warms up)", {}},
       {"optimizer.weight_decay", 0.0, "L2 penalty (adam, sgd) or decoupled decay (adamw)", {}},
       {"optimizer.momentum", 0.9, "sgd only: momentum", {}},
-      {"schedule.type", "none",
+      {"schedule.type", "cosine",
        "learning-rate schedule, stepped once per optimizer step: none, cosine (to min_lr over the whole run), step "
        "(x gamma every step_size steps), noam (warmup then 1/sqrt(step), scaled so the peak is lr), linear_warmup "
        "(from lr/warmup_steps up to lr over warmup_steps, then constant)",
@@ -54,7 +55,7 @@ std::vector<ConfigField> base_fields() {
       {"schedule.step_size", 500, "step: steps between decays", {}},
       {"schedule.gamma", 0.5, "step: decay factor", {}},
       {"schedule.min_lr", 0.0, "cosine: final learning rate", {}},
-      {"train.epochs", 6, "passes over the training split", {}},
+      {"train.epochs", 5, "passes over the training split", {}},
       {"train.batch_size", 32, "sequences per step (batches group sequences of similar length)", {}},
       {"train.bucket_batches", 50, "length bucketing: sort pools of this many batches by length before cutting", {}},
       {"train.clip_grad_norm", 5.0, "clip the global gradient norm to this value (0: no clipping)", {}},
@@ -252,7 +253,7 @@ std::string field_doc(const ConfigField& f) {
   return d;
 }
 
-void print_node(std::ostringstream& os, const json& node, const std::string& prefix, int indent,
+void print_node(std::ostringstream& os, const nlohmann::ordered_json& node, const std::string& prefix, int indent,
                 const std::vector<ConfigField>& fields) {
   const std::string pad(static_cast<size_t>(indent) * 2, ' ');
   os << "{\n";
@@ -275,7 +276,16 @@ std::string print_config(const json& config) {
   std::ostringstream os;
   os << "// seqnn run configuration: every field with its default filled in. Save it, edit it, and\n"
         "// pass it back with `seqnn train --config FILE` (comments are allowed).\n";
-  print_node(os, config, "", 0, config_fields());
+  // schema order (sections, then fields as registered), not the alphabetical order of json
+  const auto fields = config_fields();
+  nlohmann::ordered_json ordered = nlohmann::ordered_json::object();
+  for (const auto& f : fields) {
+    std::string p = f.path;
+    std::replace(p.begin(), p.end(), '.', '/');
+    const json::json_pointer ptr("/" + p);
+    if (config.contains(ptr)) ordered[nlohmann::ordered_json::json_pointer("/" + p)] = config.at(ptr);
+  }
+  print_node(os, ordered, "", 0, fields);
   os << "\n";
   return os.str();
 }

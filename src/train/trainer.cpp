@@ -108,13 +108,28 @@ std::shared_ptr<models::SequenceModel> build_model(const json& config, data::Tas
   }
 }
 
-// Replaces tokens by <unk> with probability p (training only; never the padding).
-void word_dropout(Tensor& ids, double p, uint64_t seed) {
+// Word dropout (training only; never the padding). Tagging with BIO labels: each labelled span
+// (B-x and the I-x after it) becomes <unk> ... <unk> with probability p, so a model learns to find
+// slot values it has never seen, multi-word ones included, from their context alone. Otherwise
+// (classification, untagged tokens never): each token becomes <unk> with probability p.
+void word_dropout(Tensor& ids, const Tensor& labels, const std::vector<int>& bio, double p, uint64_t seed) {
   if (p <= 0 || !ids.defined()) return;
   Generator g(seed);
   int64_t* d = ids.data_ptr<int64_t>();
-  for (int64_t i = 0; i < ids.numel(); ++i)
-    if (d[i] != data::Vocab::kPad && g.uniform() < p) d[i] = data::Vocab::kUnk;
+  const bool spans = labels.defined() && labels.shape() == ids.shape() && !bio.empty();
+  if (!spans) {
+    for (int64_t i = 0; i < ids.numel(); ++i)
+      if (d[i] != data::Vocab::kPad && g.uniform() < p) d[i] = data::Vocab::kUnk;
+    return;
+  }
+  const int64_t* y = labels.data_ptr<int64_t>();
+  bool dropping = false;
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    const int kind = y[i] >= 0 ? bio[static_cast<size_t>(y[i])] : 0;  // 0 other, 1 B-, 2 I-
+    if (kind == 1) dropping = g.uniform() < p;
+    else if (kind != 2) dropping = false;
+    if (dropping && d[i] != data::Vocab::kPad) d[i] = data::Vocab::kUnk;
+  }
 }
 
 void write_json_atomic(const fs::path& path, const json& j) {
@@ -320,6 +335,9 @@ json run_training(const TrainOptions& options) {
       << " train / " << valid.size() << " valid / " << test.size() << " test sequences\n";
   const double clip = tc["clip_grad_norm"].get<double>(), unk_prob = config["data"]["unk_prob"].get<double>();
   const int64_t ckpt_every = tc["checkpoint_every"].get<int64_t>(), patience = tc["early_stopping_patience"].get<int64_t>();
+  std::vector<int> bio;  // per label: 1 for B-x, 2 for I-x, 0 otherwise (word dropout's spans)
+  if (kind == data::TaskKind::Tagging)
+    for (const auto& l : ds.labels) bio.push_back(l.rfind("B-", 0) == 0 ? 1 : l.rfind("I-", 0) == 0 ? 2 : 0);
   const std::string score_name = kind == data::TaskKind::Tagging ? "slot_f1" : "accuracy";
   Progress bar(log, options.progress_bar && is_terminal(log));
 
@@ -332,7 +350,7 @@ json run_training(const TrainOptions& options) {
     model->train();
     for (; batch < nb; ++batch) {
       data::Batch b = data::collate(train, order[batch], kind, ds.feature_dim);
-      if (ds.feature_dim == 0) word_dropout(b.ids, unk_prob, data::mix_seed(seed, epoch + 1, batch + 1));
+      if (ds.feature_dim == 0) word_dropout(b.ids, b.labels, bio, unk_prob, data::mix_seed(seed, epoch + 1, batch + 1));
       opt->zero_grad();
       Tensor logits = model->forward_batch(ds.feature_dim > 0 ? b.features : b.ids, b.lengths);
       Tensor loss = model->loss(logits, b.labels);
