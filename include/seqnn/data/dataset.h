@@ -1,0 +1,48 @@
+// seqnn/data/dataset.h: examples, datasets and the registry of built-in datasets.
+//
+// An Example is a sequence (tokens, or real-valued feature vectors) with either one label per
+// position (a tagging task, N vs N) or one label for the whole sequence (classification, N vs 1).
+// A Dataset holds the train / valid / test splits and the label names; the trainer turns it into
+// ids with a Vocab (for token inputs) and batches it with data::Batcher.
+//
+// Built-in datasets are registered by name ("booking", "booking_intent"); later ones (Fashion-
+// MNIST, language ID) add themselves with register_dataset().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace seqnn::data {
+
+enum class TaskKind { Tagging, Classification };
+const char* task_kind_name(TaskKind k);  // "tagging" / "classification"
+
+struct Example {
+  std::vector<std::string> tokens;     // token input (empty for feature input)
+  std::vector<float> features;         // feature input: length() * feature_dim values, row-major
+  std::vector<std::string> tags;       // tagging: one label per position
+  std::string label;                   // classification: the sequence's label
+  int64_t length() const;              // tokens.size(), or features.size() / feature_dim
+  int64_t feature_dim = 0;             // 0 for token input
+};
+
+struct Dataset {
+  std::string name;
+  TaskKind kind = TaskKind::Tagging;
+  int64_t feature_dim = 0;             // 0: token input (an embedding); > 0: vectors
+  std::vector<std::string> labels;     // label names, index = class id ("O" first for BIO tags)
+  std::vector<Example> train, valid, test;
+};
+
+// The "data" section of the config (see train/config.h) is passed through as JSON so each
+// dataset reads its own fields.
+using DatasetFactory = std::function<Dataset(const nlohmann::json& data_config)>;
+void register_dataset(const std::string& name, DatasetFactory factory);
+// Error("dataset: unknown dataset \"x\" (known: booking, ...)") when not registered.
+Dataset load_dataset(const std::string& name, const nlohmann::json& data_config);
+std::vector<std::string> dataset_names();
+
+}  // namespace seqnn::data

@@ -1,0 +1,76 @@
+// seqnn/train/trainer.h: the training loop behind `seqnn train`, and loading a trained model.
+//
+// run_training() builds the dataset, vocabulary and model a resolved config describes, then per
+// epoch: length-bucketed batches in a seeded order, Adam/AdamW/SGD with optional clipping and a
+// per-step LR schedule, an evaluation on the validation split (metrics.jsonl), early stopping on
+// the validation score (slot F1 for tagging, accuracy for classification). At the end the best
+// validation model is evaluated on the test split and summary.json written.
+//
+// RUN_DIR holds
+//   config.json                  the resolved config
+//   ckpt_<step>.safetensors      training checkpoints (train::save_checkpoint, atomic): every
+//                                train.checkpoint_every steps and at each epoch end; the newest
+//                                train.keep_checkpoints are kept
+//   best.safetensors             the best validation model (what eval / predict / info load)
+//   metrics.jsonl                one JSON object per evaluation
+//   summary.json                 task, model, parameters, epochs, wall_seconds, "test.<metric>"
+// Every checkpoint carries what rebuilds the model (config, vocabulary, label names) in its user
+// metadata. Resuming (TrainOptions::resume) loads the newest checkpoint and continues mid-epoch:
+// the batch order of an epoch is a pure function of (train.seed, epoch), word dropout of (seed,
+// epoch, batch), and the generator behind initialisation and dropout is restored, so a resumed
+// run ends with bitwise the weights of an uninterrupted one.
+#pragma once
+
+#include <filesystem>
+#include <iosfwd>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "seqnn/data/batch.h"
+#include "seqnn/data/dataset.h"
+#include "seqnn/data/vocab.h"
+#include "seqnn/models/sequence_model.h"
+#include "seqnn/train/metrics.h"
+
+namespace seqnn::train {
+
+struct TrainOptions {
+  nlohmann::json config;             // resolved (resolve_config); ignored when resuming
+  std::filesystem::path run_dir;
+  bool resume = false;               // continue from the newest checkpoint in run_dir
+  std::ostream* log = nullptr;       // progress and per-epoch lines (nullptr: std::cerr)
+  bool progress_bar = true;          // a bar with rate and ETA when log is a terminal
+};
+
+// The summary (also written to RUN_DIR/summary.json).
+nlohmann::json run_training(const TrainOptions& options);
+
+// A trained model with what it needs to read input and name its outputs.
+struct LoadedModel {
+  nlohmann::json config;
+  data::Vocab vocab;
+  std::vector<std::string> labels;
+  data::TaskKind kind = data::TaskKind::Tagging;
+  int64_t feature_dim = 0;
+  std::shared_ptr<models::SequenceModel> model;  // in eval mode
+  nlohmann::json meta;                           // the checkpoint's user metadata
+  int64_t step = 0;
+};
+
+// From a checkpoint file, or a run directory (its best.safetensors, else its newest checkpoint).
+LoadedModel load_model(const std::filesystem::path& checkpoint_or_run_dir);
+
+// Evaluates on encoded examples (no gradients, eval mode).
+MetricAccumulator evaluate(models::SequenceModel& model, const std::vector<data::Encoded>& data,
+                           const std::vector<std::string>& labels, data::TaskKind kind, int64_t feature_dim,
+                           int64_t batch_size = 128);
+
+// Tagging: one label per token; classification: a single label. Tokens as data::tokenize gives.
+std::vector<std::string> predict(LoadedModel& m, const std::vector<std::string>& tokens);
+
+// "arrive/O Taipei/B-dest on/O ..." for a tagging model, "<label>" for a classifier.
+std::string format_prediction(LoadedModel& m, const std::string& sentence);
+
+}  // namespace seqnn::train

@@ -1,0 +1,489 @@
+// src/train/trainer.cpp: the training loop, evaluation, run-directory files, model loading.
+#include "seqnn/train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "progress.h"
+#include "seqnn/autograd.h"
+#include "seqnn/io/checkpoint.h"
+#include "seqnn/ops.h"
+#include "seqnn/optim/optim.h"
+#include "seqnn/random.h"
+#include "seqnn/train/checkpoint.h"
+#include "seqnn/train/config.h"
+
+namespace seqnn::train {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+constexpr const char* kCkptPrefix = "ckpt_";
+
+// ==================================================================== building blocks
+data::TaskKind kind_for(const json& config, const data::Dataset& d) {
+  const std::string k = config["model"]["kind"].get<std::string>();
+  if (k == "auto") return d.kind;
+  const data::TaskKind want = k == "tagger" ? data::TaskKind::Tagging : data::TaskKind::Classification;
+  if (want != d.kind)
+    throw ConfigError("config: model.kind: " + k + " needs a " +
+                      (want == data::TaskKind::Tagging ? "tagging" : "classification") + " dataset, but " + d.name +
+                      " is a " + data::task_kind_name(d.kind) + " dataset");
+  return want;
+}
+
+models::ModelConfig model_config(const json& config, data::TaskKind kind, int64_t vocab_size, int64_t feature_dim,
+                                 int64_t num_labels) {
+  models::ModelConfig mc;
+  mc.kind = kind == data::TaskKind::Tagging ? "tagger" : "classifier";
+  mc.vocab_size = feature_dim > 0 ? 0 : vocab_size;
+  mc.feature_dim = feature_dim;
+  mc.num_labels = num_labels;
+  mc.embedding_dim = config["model"]["embedding_dim"].get<int64_t>();
+  mc.dropout = config["model"]["dropout"].get<double>();
+  mc.pooling = config["model"]["pooling"].get<std::string>();
+  mc.encoder = config["model"]["encoder"];
+  return mc;
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const json& c, const std::vector<Tensor>& params) {
+  const std::string type = c["type"].get<std::string>();
+  const double lr = c["lr"].get<double>(), wd = c["weight_decay"].get<double>();
+  if (type == "adam") return std::make_unique<optim::Adam>(params, optim::AdamOptions(lr).weight_decay(wd));
+  if (type == "adamw") return std::make_unique<optim::AdamW>(params, optim::AdamWOptions(lr).weight_decay(wd));
+  return std::make_unique<optim::SGD>(params, optim::SGDOptions(lr).momentum(c["momentum"].get<double>()).weight_decay(wd));
+}
+
+std::unique_ptr<optim::LRScheduler> make_scheduler(const json& c, optim::Optimizer& opt, int64_t total_steps) {
+  const std::string type = c["type"].get<std::string>();
+  const int64_t warmup = c["warmup_steps"].get<int64_t>();
+  if ((type == "noam" || type == "linear_warmup") && warmup < 1)
+    throw ConfigError("config: schedule.warmup_steps: must be >= 1 for " + type + ", got " + std::to_string(warmup));
+  if (type == "none") return nullptr;
+  if (type == "cosine") return std::make_unique<optim::CosineAnnealingLR>(opt, std::max<int64_t>(1, total_steps), c["min_lr"].get<double>());
+  if (type == "step") {
+    const int64_t s = c["step_size"].get<int64_t>();
+    if (s < 1) throw ConfigError("config: schedule.step_size: must be >= 1, got " + std::to_string(s));
+    return std::make_unique<optim::StepLR>(opt, s, c["gamma"].get<double>());
+  }
+  if (type == "noam")  // min((t+1)/w, sqrt(w/(t+1))): linear warmup to 1 at t+1 = w, then 1/sqrt decay
+    return std::make_unique<optim::LambdaLR>(opt, [warmup](int64_t t) {
+      const double s = static_cast<double>(t + 1), w = static_cast<double>(warmup);
+      return std::min(s / w, std::sqrt(w / s));
+    });
+  return std::make_unique<optim::LinearLR>(opt, 1.0 / static_cast<double>(warmup), 1.0, warmup);
+}
+
+void check_train_config(const json& t) {
+  auto positive = [&](const char* k) {
+    if (t[k].get<int64_t>() < 1) throw ConfigError(std::string("config: train.") + k + ": must be >= 1, got " + t[k].dump());
+  };
+  positive("epochs");
+  positive("batch_size");
+  positive("bucket_batches");
+  positive("keep_checkpoints");
+  for (const char* k : {"early_stopping_patience", "checkpoint_every"})
+    if (t[k].get<int64_t>() < 0) throw ConfigError(std::string("config: train.") + k + ": must be >= 0, got " + t[k].dump());
+  if (t["clip_grad_norm"].get<double>() < 0)
+    throw ConfigError("config: train.clip_grad_norm: must be >= 0, got " + t["clip_grad_norm"].dump());
+}
+
+std::shared_ptr<models::SequenceModel> build_model(const json& config, data::TaskKind kind, const data::Vocab& vocab,
+                                                   int64_t feature_dim, int64_t num_labels) {
+  try {
+    return models::make_model(model_config(config, kind, vocab.size(), feature_dim, num_labels));
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const Error& e) {
+    // the models name the field ("model.encoder.hidden_size: must be >= 1, got 0"): a config error
+    const std::string w = e.what();
+    if (w.rfind("model", 0) == 0) throw ConfigError("config: " + w);
+    throw;
+  }
+}
+
+// Word dropout (training only; never the padding). Tagging with BIO labels: each labelled span
+// (B-x and the I-x after it) becomes <unk> ... <unk> with probability p, so a model learns to find
+// slot values it has never seen, multi-word ones included, from their context alone. Otherwise
+// (classification, untagged tokens never): each token becomes <unk> with probability p.
+void word_dropout(Tensor& ids, const Tensor& labels, const std::vector<int>& bio, double p, uint64_t seed) {
+  if (p <= 0 || !ids.defined()) return;
+  Generator g(seed);
+  int64_t* d = ids.data_ptr<int64_t>();
+  const bool spans = labels.defined() && labels.shape() == ids.shape() && !bio.empty();
+  if (!spans) {
+    for (int64_t i = 0; i < ids.numel(); ++i)
+      if (d[i] != data::Vocab::kPad && g.uniform() < p) d[i] = data::Vocab::kUnk;
+    return;
+  }
+  const int64_t* y = labels.data_ptr<int64_t>();
+  bool dropping = false;
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    const int kind = y[i] >= 0 ? bio[static_cast<size_t>(y[i])] : 0;  // 0 other, 1 B-, 2 I-
+    if (kind == 1) dropping = g.uniform() < p;
+    else if (kind != 2) dropping = false;
+    if (dropping && d[i] != data::Vocab::kPad) d[i] = data::Vocab::kUnk;
+  }
+}
+
+void write_json_atomic(const fs::path& path, const json& j) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp);
+    check(static_cast<bool>(out), "train", "cannot write ", tmp.string());
+    out << j.dump(2) << "\n";
+    check(static_cast<bool>(out), "train", "write failed: ", tmp.string());
+  }
+  fs::rename(tmp, path);
+}
+
+// metrics.jsonl without the evaluations after `step` (a resumed run redoes them).
+void truncate_metrics(const fs::path& file, int64_t step) {
+  std::ifstream in(file);
+  if (!in) return;
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    json j = json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("step", int64_t{0}) <= step) kept += line + "\n";
+  }
+  in.close();
+  std::ofstream out(file, std::ios::trunc);
+  out << kept;
+}
+
+void prune_checkpoints(const fs::path& dir, int64_t keep) {
+  std::vector<std::pair<int64_t, fs::path>> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind(kCkptPrefix, 0) == 0 && n.size() > 17 && n.substr(n.size() - 12) == ".safetensors") {
+      const std::string digits = n.substr(5, n.size() - 5 - 12);
+      if (!digits.empty() && std::all_of(digits.begin(), digits.end(), ::isdigit))
+        files.emplace_back(std::stoll(digits), e.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  for (size_t i = 0; i + static_cast<size_t>(keep) < files.size(); ++i) fs::remove(files[i].second);
+}
+
+std::string fmt(double v, int prec = 4) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(prec) << v;
+  return os.str();
+}
+
+// The flat "test.slot_f1"-style names of an evaluation.
+void flatten_metrics(const json& m, const std::string& prefix, json& out) {
+  for (const char* k : {"loss", "accuracy", "sequence_accuracy", "slot_f1", "slot_precision", "slot_recall"})
+    if (m.contains(k)) out[prefix + "." + k] = m[k];
+  if (m.contains("per_slot"))
+    for (auto it = m["per_slot"].begin(); it != m["per_slot"].end(); ++it)
+      out[prefix + ".slot_f1." + it.key()] = it.value()["f1"];
+  if (!m.contains("per_slot") && m.contains("per_label"))
+    for (auto it = m["per_label"].begin(); it != m["per_label"].end(); ++it)
+      out[prefix + ".f1." + it.key()] = it.value()["f1"];
+}
+}  // namespace
+
+// ==================================================================== evaluation
+MetricAccumulator evaluate(models::SequenceModel& model, const std::vector<data::Encoded>& data,
+                           const std::vector<std::string>& labels, data::TaskKind kind, int64_t feature_dim,
+                           int64_t batch_size) {
+  MetricAccumulator acc(labels, kind == data::TaskKind::Tagging);
+  if (data.empty()) return acc;
+  NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  std::vector<int64_t> lengths;
+  for (const auto& e : data) lengths.push_back(e.length);
+  data::Batcher batcher(static_cast<int64_t>(data.size()), lengths, batch_size);
+  for (const auto& idx : batcher.sequential()) {
+    data::Batch b = data::collate(data, idx, kind, feature_dim);
+    Tensor logits = model.forward_batch(feature_dim > 0 ? b.features : b.ids, b.lengths);
+    Tensor loss = model.loss(logits, b.labels);
+    const auto pred = argmax(logits, -1).to_vector<int64_t>();
+    int64_t counted = 0;
+    if (kind == data::TaskKind::Tagging) {
+      const int64_t T = logits.size(1);
+      for (size_t r = 0; r < idx.size(); ++r) {
+        const auto& ex = data[idx[r]];
+        std::vector<int64_t> p(pred.begin() + r * T, pred.begin() + r * T + ex.length);
+        acc.add(ex.tags, p);
+        counted += ex.length;
+      }
+    } else {
+      for (size_t r = 0; r < idx.size(); ++r) acc.add({data[idx[r]].label}, {pred[r]});
+      counted = static_cast<int64_t>(idx.size());
+    }
+    acc.add_loss(loss.item() * static_cast<double>(counted), counted);
+  }
+  model.train(was_training);
+  return acc;
+}
+
+// ==================================================================== training
+json run_training(const TrainOptions& options) {
+  std::ostream& log = options.log ? *options.log : std::cerr;
+  const fs::path dir = options.run_dir;
+  const auto wall0 = std::chrono::steady_clock::now();
+
+  // ---- resume or start
+  std::optional<io::CheckpointFile> last;
+  if (fs::exists(dir)) last = io::latest_checkpoint(dir, kCkptPrefix);
+  if (!options.resume && last)
+    throw ConfigError("run directory " + dir.string() + " already holds checkpoints (" + last->path.filename().string() +
+                      "); pass --resume to continue it, or choose another --run-dir");
+  json config = options.config;
+  json resume_meta;
+  if (options.resume && last) {
+    io::Checkpoint peek = io::load_checkpoint(last->path);
+    check(peek.meta.contains("user") && peek.meta["user"].contains("config"), "train",
+          last->path.string(), " holds no run metadata");
+    resume_meta = peek.meta["user"];
+    config = resume_meta["config"];
+  } else if (options.resume) {
+    log << "no checkpoint in " << dir.string() << ": starting a new run\n";
+  }
+  config = resolve_config(config);
+  check_train_config(config["train"]);
+  fs::create_directories(dir);
+
+  // ---- data
+  const json& tc = config["train"];
+  const uint64_t seed = tc["seed"].get<uint64_t>();
+  data::Dataset ds;
+  try {
+    ds = data::load_dataset(config["data"]["dataset"].get<std::string>(), config["data"]);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const Error& e) {
+    throw ConfigError(std::string("config: data: ") + e.what());
+  }
+  const data::TaskKind kind = kind_for(config, ds);
+  data::Vocab vocab;
+  if (!resume_meta.is_null()) {
+    vocab = data::Vocab::from_json(resume_meta["vocab"]);
+  } else if (ds.feature_dim == 0) {
+    std::vector<std::vector<std::string>> sents;
+    for (const auto& e : ds.train) sents.push_back(e.tokens);
+    vocab = data::Vocab::build(sents, config["data"]["min_freq"].get<int64_t>());
+  }
+  const auto train = data::encode(ds.train, vocab, ds.labels, kind, ds.feature_dim);
+  const auto valid = data::encode(ds.valid, vocab, ds.labels, kind, ds.feature_dim);
+  const auto test = data::encode(ds.test, vocab, ds.labels, kind, ds.feature_dim);
+  std::vector<int64_t> lengths;
+  for (const auto& e : train) lengths.push_back(e.length);
+  const int64_t batch_size = tc["batch_size"].get<int64_t>();
+  data::Batcher batcher(static_cast<int64_t>(train.size()), lengths, batch_size, tc["bucket_batches"].get<int64_t>());
+  const int64_t nb = batcher.num_batches(), epochs = tc["epochs"].get<int64_t>();
+
+  // ---- model, optimizer, schedule (the same draws from the seeded generator on every start)
+  manual_seed(seed);
+  auto model = build_model(config, kind, vocab, ds.feature_dim, static_cast<int64_t>(ds.labels.size()));
+  auto params = model->parameters();
+  auto opt = make_optimizer(config["optimizer"], params);
+  auto sched = make_scheduler(config["schedule"], *opt, epochs * nb);
+  TrainingState st{model.get(), opt.get(), sched.get(), &default_generator()};
+
+  json user = {{"config", config},          {"vocab", vocab.to_json()}, {"labels", ds.labels},
+               {"task", ds.name},           {"kind", data::task_kind_name(kind)},
+               {"feature_dim", ds.feature_dim}, {"model", model->describe()}};
+  int64_t epoch = 0, batch = 0, best_epoch = -1, bad_evals = 0;
+  double best_score = -1, elapsed_before = 0, loss_sum = 0;
+  int64_t loss_count = 0;
+  bool done = false;
+  if (!resume_meta.is_null()) {
+    st.user = json::object();
+    load_checkpoint(last->path, st);
+    const json& r = st.user["progress"];
+    epoch = r["epoch"];
+    batch = r["batch"];
+    best_epoch = r["best_epoch"];
+    bad_evals = r["bad_evals"];
+    best_score = r["best_score"];
+    elapsed_before = r["elapsed"];
+    loss_sum = r["loss_sum"];
+    loss_count = r["loss_count"];
+    done = r["done"];
+    truncate_metrics(dir / "metrics.jsonl", st.step);
+    log << "resuming " << dir.string() << " from step " << st.step << " (epoch " << epoch + 1 << ", batch " << batch
+        << "/" << nb << ")\n";
+  } else {
+    write_json_atomic(dir / "config.json", config);
+    std::ofstream(dir / "metrics.jsonl", std::ios::trunc);
+  }
+
+  auto elapsed = [&] { return elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count(); };
+  auto save = [&] {
+    json u = user;
+    u["progress"] = {{"epoch", epoch},           {"batch", batch},        {"best_epoch", best_epoch},
+                     {"bad_evals", bad_evals},   {"best_score", best_score}, {"elapsed", elapsed()},
+                     {"loss_sum", loss_sum},     {"loss_count", loss_count}, {"done", done}};
+    st.user = u;
+    save_checkpoint(io::checkpoint_path(dir, kCkptPrefix, st.step), st);
+    prune_checkpoints(dir, tc["keep_checkpoints"].get<int64_t>());
+  };
+  if (!resume_meta.is_null() && last->step != st.step) throw Error("train: checkpoint step mismatch");
+
+  log << "training " << model->describe() << ", " << model->num_parameters() << " parameters, " << train.size()
+      << " train / " << valid.size() << " valid / " << test.size() << " test sequences\n";
+  const double clip = tc["clip_grad_norm"].get<double>(), unk_prob = config["data"]["unk_prob"].get<double>();
+  const int64_t ckpt_every = tc["checkpoint_every"].get<int64_t>(), patience = tc["early_stopping_patience"].get<int64_t>();
+  std::vector<int> bio;  // per label: 1 for B-x, 2 for I-x, 0 otherwise (word dropout's spans)
+  if (kind == data::TaskKind::Tagging)
+    for (const auto& l : ds.labels) bio.push_back(l.rfind("B-", 0) == 0 ? 1 : l.rfind("I-", 0) == 0 ? 2 : 0);
+  const std::string score_name = kind == data::TaskKind::Tagging ? "slot_f1" : "accuracy";
+  Progress bar(log, options.progress_bar && is_terminal(log));
+
+  // ---- epochs
+  while (!done && epoch < epochs) {
+    const auto order = batcher.epoch(seed, epoch);
+    const auto te0 = std::chrono::steady_clock::now();
+    int64_t seqs = 0;
+    bar.start("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs), nb, batch);
+    model->train();
+    for (; batch < nb; ++batch) {
+      data::Batch b = data::collate(train, order[batch], kind, ds.feature_dim);
+      if (ds.feature_dim == 0) word_dropout(b.ids, b.labels, bio, unk_prob, data::mix_seed(seed, epoch + 1, batch + 1));
+      opt->zero_grad();
+      Tensor logits = model->forward_batch(ds.feature_dim > 0 ? b.features : b.ids, b.lengths);
+      Tensor loss = model->loss(logits, b.labels);
+      loss.backward();
+      if (clip > 0) optim::clip_grad_norm_(params, clip);
+      opt->step();
+      if (sched) sched->step();
+      const double l = loss.item();
+      if (!std::isfinite(l)) throw Error("train: loss became " + std::to_string(l) + " at step " + std::to_string(st.step + 1) + " (lower optimizer.lr or set train.clip_grad_norm)");
+      loss_sum += l;
+      loss_count += 1;
+      seqs += b.size();
+      st.step += 1;
+      bar.update(batch + 1, b.size(), loss_sum / loss_count);
+      if (ckpt_every > 0 && st.step % ckpt_every == 0) {
+        batch += 1;  // the checkpoint records this batch as done
+        save();
+        batch -= 1;
+      }
+    }
+    bar.finish();
+    const double epoch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - te0).count();
+
+    // ---- evaluate, early stopping
+    MetricAccumulator va = evaluate(*model, valid, ds.labels, kind, ds.feature_dim);
+    json m = va.to_json();
+    const double score = m[score_name].get<double>();
+    json rec = {{"epoch", epoch + 1}, {"step", st.step}, {"split", "valid"}, {"train_loss", loss_count ? loss_sum / loss_count : 0.0},
+                {"lr", opt->lr()}, {"wall_seconds", elapsed()}};
+    rec.update(m);
+    std::ofstream(dir / "metrics.jsonl", std::ios::app) << rec.dump() << "\n";
+    log << "epoch " << epoch + 1 << "/" << epochs << "  step " << st.step << "  train_loss " << fmt(rec["train_loss"])
+        << "  valid_loss " << fmt(va.loss()) << "  valid_" << score_name << " " << fmt(score) << "  "
+        << (epoch_s > 0 ? static_cast<int64_t>(seqs / epoch_s) : 0) << " seq/s  " << fmt(epoch_s, 1) << "s\n";
+    if (score > best_score) {
+      best_score = score;
+      best_epoch = epoch + 1;
+      bad_evals = 0;
+      TrainingState bs{model.get()};
+      bs.step = st.step;
+      bs.user = user;
+      bs.user["valid"] = m;
+      bs.user["epoch"] = epoch + 1;
+      save_checkpoint(dir / "best.safetensors", bs);
+    } else if (patience > 0 && ++bad_evals >= patience) {
+      log << "early stopping: no better valid_" << score_name << " for " << patience << " evaluations (best "
+          << fmt(best_score) << " at epoch " << best_epoch << ")\n";
+      done = true;
+    }
+    epoch += 1;
+    batch = 0;
+    loss_sum = 0;
+    loss_count = 0;
+    if (epoch >= epochs) done = true;
+    save();
+  }
+
+  // ---- test with the best validation model
+  LoadedModel best = load_model(dir / "best.safetensors");
+  MetricAccumulator te = evaluate(*best.model, test, ds.labels, kind, ds.feature_dim);
+  json tm = te.to_json();
+  json summary = {{"task", ds.name},
+                  {"kind", data::task_kind_name(kind)},
+                  {"model", model->describe()},
+                  {"encoder", config["model"]["encoder"]["type"]},
+                  {"parameters", model->num_parameters()},
+                  {"epochs", epoch},
+                  {"best_epoch", best_epoch},
+                  {"steps", st.step},
+                  {"wall_seconds", elapsed()},
+                  {"run_dir", dir.string()},
+                  {"valid.best_" + score_name, best_score}};
+  flatten_metrics(tm, "test", summary);
+  summary["test"] = tm;
+  write_json_atomic(dir / "summary.json", summary);
+  return summary;
+}
+
+// ==================================================================== loading
+LoadedModel load_model(const fs::path& path_in) {
+  fs::path path = path_in;
+  if (fs::is_directory(path)) {
+    if (fs::exists(path / "best.safetensors")) {
+      path = path / "best.safetensors";
+    } else if (auto last = io::latest_checkpoint(path, kCkptPrefix)) {
+      path = last->path;
+    } else {
+      fail("load_model", "no best.safetensors or checkpoint in ", path.string());
+    }
+  }
+  check(fs::exists(path), "load_model", "no such file: ", path.string());
+  io::Checkpoint peek = io::load_checkpoint(path);
+  check(peek.meta.contains("user") && peek.meta["user"].contains("config") && peek.meta["user"].contains("labels"),
+        "load_model", path.string(), " is not a seqnn run checkpoint (no config/labels in its metadata)");
+  LoadedModel m;
+  m.meta = peek.meta["user"];
+  m.config = resolve_config(m.meta["config"]);
+  m.vocab = data::Vocab::from_json(m.meta["vocab"]);
+  m.labels = m.meta["labels"].get<std::vector<std::string>>();
+  m.kind = m.meta["kind"].get<std::string>() == "tagging" ? data::TaskKind::Tagging : data::TaskKind::Classification;
+  m.feature_dim = m.meta.value("feature_dim", int64_t{0});
+  m.model = build_model(m.config, m.kind, m.vocab, m.feature_dim, static_cast<int64_t>(m.labels.size()));
+  TrainingState st{m.model.get()};
+  load_checkpoint(path, st);
+  m.step = st.step;
+  m.model->eval();
+  return m;
+}
+
+std::vector<std::string> predict(LoadedModel& m, const std::vector<std::string>& tokens) {
+  check(!tokens.empty(), "predict", "empty sentence");
+  check(m.feature_dim == 0, "predict", "this model reads vectors, not tokens");
+  NoGradGuard no_grad;
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  Tensor ids = from_vector(m.vocab.encode(tokens), {1, T});
+  Tensor logits = m.model->forward_batch(ids, from_vector(std::vector<int64_t>{T}, {1}));
+  const auto pred = argmax(logits, -1).to_vector<int64_t>();
+  std::vector<std::string> out;
+  for (int64_t p : pred) out.push_back(m.labels[static_cast<size_t>(p)]);
+  return out;
+}
+
+std::string format_prediction(LoadedModel& m, const std::string& sentence) {
+  const auto shown = data::tokenize(sentence, false);
+  const auto tokens = data::tokenize(sentence, true);
+  const auto labels = predict(m, tokens);
+  std::string out;
+  if (m.kind == data::TaskKind::Tagging) {
+    for (size_t i = 0; i < shown.size(); ++i) out += (i ? " " : "") + shown[i] + "/" + labels[i];
+  } else {
+    out = labels[0];
+  }
+  return out;
+}
+
+}  // namespace seqnn::train
