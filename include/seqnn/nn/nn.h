@@ -8,5 +8,7 @@
 #include "seqnn/nn/init.h"
 #include "seqnn/nn/linear.h"
 #include "seqnn/nn/module.h"
+#include "seqnn/nn/multihead_attention.h"
 #include "seqnn/nn/normalization.h"
 #include "seqnn/nn/rnn.h"
+#include "seqnn/nn/transformer.h"
