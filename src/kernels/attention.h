@@ -1,0 +1,84 @@
+// kernels/attention.h (internal): fused scaled-dot-product attention on raw pointers.
+//
+// One problem: per batch b < B and head n < N, Q (Lq,D), K (Lk,D), V (Lk,Dv), read through
+// element strides per batch, head and row (the last dim contiguous):
+//   S_ij = scale q_i.k_j + A_ij               A = additive mask (0 without one)
+//   allowed(i,j) = lo_i <= j < hi_i (causal / window / key length)  and  j in graph row i
+//                  and  !bool_mask_ij  and  A_ij != -inf
+//   lse_i = log sum_{allowed j} exp(S_ij)      (-inf for a row with no allowed key)
+//   P_ij  = allowed ? exp(S_ij - lse_i) : 0    W = P * keep / (1-p)   (dropout; W = P when p=0)
+//   O_i   = sum_j W_ij v_j                      (0 for a row with no allowed key)
+// Backward, with dO and an optional dW (the gradient arriving through the returned weights):
+//   Dl_i = rowsum(dO_i * O_i) + rowsum(W_i * dW_i)
+//   dV = W^T dO      dP = (dO V^T + dW) * keep/(1-p)      dS = P * (dP - Dl)
+//   dQ = scale dS K  dK = scale dS^T Q     dA = dS (float mask gradient, full (B,N,Lq,Lk))
+// Rows with no allowed key have P = 0, hence zero output and zero gradients.
+//
+// Dropout keeps (b,n,i,j) when hash(seed, ((b N + n) Lq + i) Lk + j) >= p (a counter hash: no
+// stored mask, the backward regenerates it). ref:: and the fast kernel share dropout_keep().
+#pragma once
+
+#include <cstdint>
+
+namespace seqnn::kernels {
+
+template <class T>
+struct AttentionProblem {
+  int64_t B = 0, N = 0, Lq = 0, Lk = 0, D = 0, Dv = 0;
+  // q: (B,N,Lq,D)  k: (B,N,Lk,D)  v: (B,N,Lk,Dv), strides in elements per batch / head / row
+  const T* q = nullptr;
+  int64_t q_sb = 0, q_sn = 0, q_sl = 0;
+  const T* k = nullptr;
+  int64_t k_sb = 0, k_sn = 0, k_sl = 0;
+  const T* v = nullptr;
+  int64_t v_sb = 0, v_sn = 0, v_sl = 0;
+  T scale = 1;
+  // structural masks
+  bool causal = false;
+  bool window = false;
+  int64_t window_left = 0, window_right = 0;
+  int64_t offset = 0;                    // 0 (top-left) or Lk - Lq (bottom-right)
+  const int64_t* key_lengths = nullptr;  // (B) or null
+  const int64_t* indptr = nullptr;       // (Lq+1) CSR, or null (no graph)
+  const int64_t* indices = nullptr;      // (E)
+  // dense masks, broadcast strides (0 on broadcast dims) per b / n / i / j
+  const bool* mask_bool = nullptr;  // true = not allowed
+  const T* mask_add = nullptr;      // added to S
+  int64_t m_sb = 0, m_sn = 0, m_sq = 0, m_sk = 0;
+  // dropout (p = 0: none)
+  double dropout_p = 0;
+  uint64_t seed = 0;
+};
+
+// Counter-based keep decision for dropout element `idx` (splitmix64 finaliser on seed ^ idx):
+// uniform u in [0,1) from the top 53 bits, kept when u >= p.
+inline bool dropout_keep(uint64_t seed, uint64_t idx, double p) {
+  uint64_t z = seed + 0x9e3779b97f4a7c15ull * (idx + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) * 0x1.0p-53 >= p;
+}
+
+// Forward. o: (B,N,Lq,Dv) contiguous; lse: (B,N,Lq); w: (B,N,Lq,Lk) contiguous or null (the
+// returned weights W, written only when non-null).
+template <class T>
+void attention_forward(const AttentionProblem<T>& pr, T* o, T* lse, T* w);
+
+// Backward. do_, o: (B,N,Lq,Dv) contiguous; lse: (B,N,Lq); dw: (B,N,Lq,Lk) or null;
+// dq: (B,N,Lq,D), dk: (B,N,Lk,D), dv: (B,N,Lk,Dv) contiguous, overwritten; dmask: (B,N,Lq,Lk)
+// contiguous or null (overwritten with dS where allowed, 0 elsewhere).
+template <class T>
+void attention_backward(const AttentionProblem<T>& pr, const T* do_, const T* o, const T* lse, const T* dw, T* dq,
+                        T* dk, T* dv, T* dmask);
+
+namespace ref {
+// The naive O(Lq Lk) reference: materialises S and P per head, plain loops. Same contract.
+template <class T>
+void attention_forward(const AttentionProblem<T>& pr, T* o, T* lse, T* w);
+template <class T>
+void attention_backward(const AttentionProblem<T>& pr, const T* do_, const T* o, const T* lse, const T* dw, T* dq,
+                        T* dk, T* dv, T* dmask);
+}  // namespace ref
+
+}  // namespace seqnn::kernels
