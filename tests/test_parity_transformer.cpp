@@ -247,3 +247,44 @@ out = [m(src, tgt, tgt_mask=nn.Transformer.generate_square_subsequent_mask(4)).d
   t.load_state_dict(sd, true);
   expect_close(t.forward(src, tgt, Tensor(), nn::generate_square_subsequent_mask(4)), r.outs[0], 1e-5, "Transformer");
 }
+
+// torch 1.13's TransformerEncoder fast path (eval, no_grad, batch_first, post-norm, even heads,
+// bool src_key_padding_mask padding suffixes only) packs the batch into a nested tensor and
+// unpacks it with zeros: padded positions come out as 0 before the final norm. seqnn computes
+// padded positions like torch's regular path (every query row attends to the unpadded keys).
+// The unpadded positions agree; the padded ones are torch's zeros (here: no final norm).
+TEST(ParityTransformer, EncoderFastPathNestedTensorZeroesPaddedPositions) {
+  Generator gen(6);
+  nn::TransformerEncoder enc(nn::TransformerStackOptions(nn::TransformerLayerOptions(8, 2).dim_feedforward(16)
+                                                             .dropout(0.0).batch_first(true), 2), &gen);
+  enc.eval();
+  const int64_t B = 3, L = 5;
+  const Tensor src = randn({B, L, 8}, DType::F32, &gen);
+  const std::vector<int64_t> lens = {5, 2, 3};
+  std::vector<bool> pad(B * L, false);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t j = lens[b]; j < L; ++j) pad[b * L + j] = true;
+  const Tensor kpm = from_vector(pad, {B, L});
+  Tensor y;
+  {
+    NoGradGuard ng;
+    y = enc.forward(src, Tensor(), kpm);
+  }
+  OracleCase oc;
+  oc.code = std::string(kModuleParityPrelude) + R"(
+m = load(nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, 0.0, batch_first=True), 2)).eval()
+with torch.no_grad():
+    out = [m(src, src_key_padding_mask=kpm)]
+)";
+  oc.inputs = {{"src", src}, {"kpm", kpm}};
+  for (const auto& [k, t] : enc.state_dict()) oc.state.push_back({k, t});
+  const Tensor t = run_torch({oc})[0].outs[0];
+  const auto a = y.to_vector<double>(), e = t.to_vector<double>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t l = 0; l < L; ++l)
+      for (int64_t k = 0; k < 8; ++k) {
+        const size_t i = (b * L + l) * 8 + k;
+        if (l < lens[b]) EXPECT_NEAR(a[i], e[i], 1e-5) << "b=" << b << " l=" << l;
+        else EXPECT_EQ(e[i], 0.0) << "torch's nested-tensor padding, b=" << b << " l=" << l;
+      }
+}
