@@ -30,7 +30,7 @@ namespace seqnn::kernels {
 namespace {
 
 constexpr int64_t kBq = 64;   // query rows per block
-constexpr int64_t kBk = 128;  // keys per block
+constexpr int64_t kBk = 256;  // keys per block
 
 // Task grain: problems below ~256K multiply-adds run on the calling thread (a parallel region
 // costs more than they do).
