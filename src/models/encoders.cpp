@@ -12,6 +12,9 @@
 
 namespace seqnn::models {
 
+// src/models/attention_encoders.cpp: transformer and window_attention, given the shared fields.
+std::vector<EncoderSpec> attention_encoder_specs(const std::vector<EncoderField>& shared);
+
 // ==================================================================== helpers
 Tensor length_mask(const Tensor& lengths, int64_t T, DType dt) {
   const auto len = lengths.to_vector<int64_t>();
@@ -141,9 +144,9 @@ class RecurrentEncoder : public Encoder {
 namespace {
 std::vector<EncoderField> recurrent_fields() {
   return {{"hidden_size", 128, "hidden units per direction (rnn, lstm, gru); MLP width (window_fc)"},
-          {"num_layers", 1, "stacked layers (rnn, lstm, gru); MLP layers (window_fc)"},
+          {"num_layers", 1, "stacked layers (rnn, lstm, gru, transformer, window_attention); MLP layers (window_fc)"},
           {"bidirectional", true, "run a second layer right-to-left and concatenate (rnn, lstm, gru)"},
-          {"dropout", 0.0, "dropout between stacked layers (rnn, lstm, gru, window_fc), training only"}};
+          {"dropout", 0.0, "dropout between stacked layers (rnn, lstm, gru, window_fc); inside each layer (transformer, window_attention); training only"}};
 }
 
 std::map<std::string, EncoderSpec>& registry() {
@@ -156,12 +159,13 @@ std::map<std::string, EncoderSpec>& registry() {
                  [type](const nlohmann::json& c, int64_t in) { return std::make_shared<RecurrentEncoder>(type, in, c); }};
     }
     auto f = recurrent_fields();
-    f.push_back({"window", 2, "window_fc: neighbours on each side, position i sees i-window..i+window"});
+    f.push_back({"window", 2, "window_fc, window_attention: neighbours on each side, position i sees i-window..i+window"});
     m["window_fc"] = {"window_fc", "the notes' baseline: an MLP over the concatenated inputs of a +-window", f,
                       [](const nlohmann::json& c, int64_t in) {
                         return std::make_shared<WindowFCEncoder>(in, get_int(c, "window"), get_int(c, "hidden_size"),
                                                                  get_int(c, "num_layers"), get_num(c, "dropout"));
                       }};
+    for (auto& spec : attention_encoder_specs({f[1], f[3]})) m[spec.type] = spec;
     return m;
   }();
   return r;
