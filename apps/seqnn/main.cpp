@@ -1,6 +1,6 @@
 // seqnn: train, evaluate and query sequence models from the command line.
 //
-//   seqnn train                          the embedded default: ticket-booking slot filling, BiLSTM
+//   seqnn train                          the embedded default: ticket-booking slot filling, BiLSTM + self-attention
 //   seqnn train --config my.json --run-dir runs/x [--epochs N] [--resume]
 //   seqnn train --print-config           the full default config, every field documented
 //   seqnn eval RUN_DIR_OR_CHECKPOINT [--split test|valid] [--json]
@@ -215,7 +215,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every subcommand");
 
-  auto* tr = app.add_subcommand("train", "train a model (no arguments: ticket-booking slot filling with a BiLSTM)");
+  auto* tr = app.add_subcommand("train", "train a model (no arguments: ticket-booking slot filling with a BiLSTM and a self-attention layer)");
   std::string config_file, run_dir;
   bool resume = false, print_cfg = false, no_progress = false;
   int64_t epochs = 0;
