@@ -15,6 +15,7 @@
 #include "seqnn/models/sequence_model.h"
 #include "seqnn/ops.h"
 #include "seqnn/random.h"
+#include "seqnn/threads.h"
 #include "seqnn/train/config.h"
 #include "seqnn/train/plots.h"
 #include "seqnn/train/trainer.h"
@@ -377,10 +378,14 @@ TEST(Plots, CurvesSvgIsWellFormed) {
 // ==================================================================== end to end
 TEST(AttentionTrain, TransformerTaggerReachesSlotF1) {
   fs::path dir = testutil::scratch_dir("pipeline_attention", "e2e");
-  json cfg = {{"data", {{"train_size", 2000}, {"valid_size", 200}, {"test_size", 400}}},
-              {"model", {{"encoder", {{"type", "transformer"}, {"num_layers", 2}, {"nhead", 4}, {"dim_feedforward", 128}}}}},
-              {"optimizer", {{"lr", 0.005}}},
-              {"train", {{"epochs", 8}, {"checkpoint_every", 0}, {"early_stopping_patience", 0}}}};
+  // post-norm, 2 layers, 4 heads, d_model 64: test slot F1 0.9605 after 16 epochs (about 20 s on one
+  // thread; the default 5 epochs are not enough for a Transformer here, see the README's table)
+  json cfg = {{"data", {{"train_size", 3000}, {"valid_size", 200}, {"test_size", 400}}},
+              {"model", {{"encoder", {{"type", "transformer"}, {"num_layers", 2}, {"nhead", 4}, {"dim_feedforward", 128}, {"dropout", 0.1}}}}},
+              {"train", {{"epochs", 16}, {"checkpoint_every", 0}, {"early_stopping_patience", 0}}}};
+  // one thread: small batches gain nothing from two, and a busy machine makes OpenMP barriers slow
+  const int threads = num_threads();
+  set_num_threads(1);
   train::TrainOptions o;
   o.config = train::resolve_config(cfg);
   o.run_dir = dir / "run";
@@ -389,8 +394,10 @@ TEST(AttentionTrain, TransformerTaggerReachesSlotF1) {
   const auto t0 = std::chrono::steady_clock::now();
   json s = train::run_training(o);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  set_num_threads(threads);
   std::cout << log.str() << "test.slot_f1 " << s["test.slot_f1"] << " in " << secs << " s\n";
   EXPECT_GE(s["test.slot_f1"].get<double>(), 0.95);
+  EXPECT_LT(secs, 60.0);
   EXPECT_EQ(s["encoder"], "transformer");
   // pictures: curves after every evaluation, the two Taipei maps at the end
   XmlCheck curves = parse_xml(read_file(o.run_dir / "curves.svg"));
@@ -430,7 +437,7 @@ TEST(AttentionCli, ExitCodesAndOutput) {
   EXPECT_EQ(a.out.rfind("leave/", 0), 0u) << a.out;
   EXPECT_NE(a.out.find("layer 2, mean of 2 heads\n"), std::string::npos) << a.out;
   EXPECT_NE(a.out.find("\n   leave ["), std::string::npos) << a.out;     // row labels
-  EXPECT_NE(a.out.find("\n November ["), std::string::npos) << a.out;
+  EXPECT_NE(a.out.find("\nNovember ["), std::string::npos) << a.out;
   EXPECT_NE(a.out.find("scale: ' ' 0 .. '@' "), std::string::npos) << a.out;
   const fs::path def = dir / "run" / "attention" / "leave_taipei_on_november_2nd_layer2.svg";
   EXPECT_NE(a.out.find("written: " + def.string()), std::string::npos) << a.out;
