@@ -45,6 +45,10 @@ fi
 if [ "$mode" = run ]; then
   # trains, prints the test metrics, the two Taipei sentences' labels and where the attention maps
   # and curves went; every run gets its own timestamped directory, so running it twice is fine
+  # One thread unless told otherwise: batches of 32 short sentences gain nothing from a second
+  # one, and on a busy machine OpenMP barriers cost a whole scheduler slice (measured on this
+  # 2-core machine at load 6: 25 s with one thread, 118 s with two).
+  export SEQNN_NUM_THREADS=${SEQNN_NUM_THREADS:-1}
   exec "$BUILD_DIR/apps/seqnn" train --run-dir "runs/booking-$(date +%Y%m%d-%H%M%S)"
 fi
 # Tests: python3-torch must be importable by Debian's interpreter for the parity tests.
