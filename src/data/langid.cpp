@@ -72,7 +72,8 @@ size_t printf_spec(const std::string& s, size_t i) {
 }  // namespace
 
 // Removes: printf conversions (%s, %1$d, ...), "{...}" placeholders without spaces, the shortcut
-// markers _X and &X (marker before a letter), and \n \t; collapses whitespace; trims.
+// markers _X and &X (before a letter, not after an ASCII letter or digit: "Ö_ffnen" and "Save &As"
+// lose theirs, "snake_case" keeps its underscore), and \n \t; collapses whitespace; trims.
 std::string clean_ui_string(const std::string& s) {
   std::string t;
   t.reserve(s.size());
@@ -93,9 +94,11 @@ std::string clean_ui_string(const std::string& s) {
         continue;
       }
     }
+    // a shortcut marker: _ or & before a letter, not inside an ASCII word (snake_case stays)
     if ((c == '_' || c == '&') && i + 1 < s.size() &&
-        (is_ascii_alpha(s[i + 1]) || static_cast<unsigned char>(s[i + 1]) >= 0xc0))
-      continue;  // shortcut marker
+        (is_ascii_alpha(s[i + 1]) || static_cast<unsigned char>(s[i + 1]) >= 0xc0) &&
+        (i == 0 || !(is_ascii_alpha(s[i - 1]) || std::isdigit(static_cast<unsigned char>(s[i - 1])) || s[i - 1] == '_')))
+      continue;
     t += (c == '\n' || c == '\t' || c == '\r') ? ' ' : c;
   }
   std::string out;

@@ -95,13 +95,15 @@ IdxArray read_idx(std::string_view bytes, const std::string& name) {
   const uint64_t width = idx_type_size(a.type);
   const uint64_t available = size - header;
   // numel, checked: stop as soon as the product exceeds what the file could hold
-  uint64_t numel = 1;
+  for (int d = 0; d < rank; ++d) a.shape.push_back(load_be32(bytes.data() + 4 + 4 * d));
+  const bool empty = std::find(a.shape.begin(), a.shape.end(), 0) != a.shape.end();
+  uint64_t numel = empty ? 0 : 1;
   bool too_big = false;
-  for (int d = 0; d < rank; ++d) {
-    const uint32_t dim = load_be32(bytes.data() + 4 + 4 * d);
-    a.shape.push_back(dim);
-    if (dim != 0 && numel > available / width / dim) too_big = true;  // numel * dim * width > available
-    if (!too_big) numel *= dim;
+  for (int64_t dim : a.shape) {
+    if (empty || too_big) break;
+    const uint64_t u = static_cast<uint64_t>(dim);
+    if (numel > available / width / u) too_big = true;  // numel * dim * width > available
+    else numel *= u;
   }
   check(!too_big, "idx", name, ": a ", a.shape, " ", idx_type_name(a.type), " array needs more than the ",
         available, " bytes after the header (truncated file or corrupt dimensions)");
