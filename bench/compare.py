@@ -2,7 +2,7 @@
 """Side-by-side benchmark: seqnn (Google Benchmark programs) vs PyTorch on the same work.
 
 Usage (from the repository root, after building):
-    /usr/bin/python3 bench/compare.py [--build build] [--reps 5] [--only ops|gemm|rnn]
+    /usr/bin/python3 bench/compare.py [--build build] [--reps 5] [--only ops|gemm|rnn|attention]
 
 Every figure is a median over --reps repetitions. PyTorch is measured in both sane thread
 setups (torch 1 thread with OpenBLAS 2; torch 2 threads with OPENBLAS_NUM_THREADS=1) and the
@@ -11,6 +11,12 @@ better one is compared; seqnn runs with its default (SEQNN_NUM_THREADS = cores).
 (bench_rnn_onednn, when built; OMP_NUM_THREADS = cores, and = 1) are also each timed in two
 thread setups and the better is compared. The default run (no --only) leaves rnn out (it
 takes minutes).
+--only attention: seqnn's fused scaled_dot_product_attention (bench_attention, each case in its
+own process so that its peak RSS is its own) against PyTorch's core of multi-head attention on
+(B*N, L, D) tensors: softmax(q @ k^T * scale + mask) @ v, with the DENSE additive mask PyTorch
+needs for causal / window, and a (B*N, 1, L) one for key padding (as F.multi_head_attention_forward
+builds it); forward (no_grad) and forward + backward. PyTorch's peak RSS is measured in a
+subprocess per case; cases estimated above 12 GB are not run ("OOM-skip").
 """
 import argparse
 import json
@@ -253,11 +259,120 @@ def run_rnn(build, reps):
                       f"plain LSTM's GFLOP/s ({v * 1e3:.1f} ms vs {base * 1e3:.1f} ms)")
 
 
+# ---------------------------------------------------------------------------------------------
+# Fused attention: seqnn (bench_attention) vs PyTorch's q k^T softmax v core
+# ---------------------------------------------------------------------------------------------
+ATTN_N, ATTN_D = 8, 32
+ATTN_MASKS = ("none", "causal", "window", "keypad")
+TORCH_RSS_LIMIT = 12e9
+
+
+def attn_cases():
+    """-> [(name, mode, mask, L, B)] in bench_attention.cpp's order."""
+    cases = []
+    for mode in ("fwd", "fwdbwd"):
+        for mask in ATTN_MASKS:
+            shapes = [(L, 4) for L in (256, 1024, 2048, 4096)]
+            if mask == "window":
+                shapes.append((8192, 4))
+            if mode == "fwdbwd" and mask == "none":
+                shapes.append((16384, 1))
+            cases += [(f"BM_attn_{mode}_{mask}/{L}/{B}", mode, mask, L, B) for L, B in shapes]
+    return cases
+
+
+def attn_torch_code(mode, mask, L, B):
+    """(setup, stmt) of the same work in PyTorch: window = the 64 previous keys and itself."""
+    H = B * ATTN_N
+    setup = (f"import math\nq=torch.randn({H},{L},{ATTN_D});k=torch.randn({H},{L},{ATTN_D});v=torch.randn({H},{L},{ATTN_D})\n"
+             f"scale=1/math.sqrt({ATTN_D})\nm=None\n")
+    if mask == "causal":
+        setup += f"m=torch.triu(torch.full(({L},{L}),float('-inf')),1)\n"
+    elif mask == "window":
+        setup += (f"i=torch.arange({L})\nd=i[None,:]-i[:,None]\n"
+                  f"m=torch.zeros({L},{L}).masked_fill((d>0)|(d<-64),float('-inf'))\n")
+    elif mask == "keypad":
+        setup += (f"m=torch.zeros({H},1,{L})\nm[:,:,{3 * L // 4}:]=float('-inf')\n")
+    setup += ("def core():\n    s=torch.matmul(q,k.transpose(1,2))*scale\n    if m is not None: s=s+m\n"
+              "    return torch.matmul(torch.softmax(s,-1),v)\n")
+    if mode == "fwd":
+        setup += "def f():\n    with torch.no_grad():\n        return core()\n"
+    else:
+        setup += ("q.requires_grad_();k.requires_grad_();v.requires_grad_()\ngo=torch.randn_like(q)\n"
+                  "def f():\n    core().backward(go)\n    q.grad=None;k.grad=None;v.grad=None\n")
+    return setup, "f()"
+
+
+def attn_torch_bytes(mode, L, B):
+    """PyTorch's score-sized tensors: S, S+mask, P forward; dP, dS more in backward."""
+    score = B * ATTN_N * L * L * 4
+    return score * (3 if mode == "fwd" else 5)
+
+
+TORCH_RSS = r"""
+import json, math, resource, sys, torch
+import torch.nn.functional as F
+torch.set_num_threads(int(sys.argv[1]))
+setup, stmt = json.loads(sys.argv[2])
+ns = {"torch": torch, "F": F, "math": math}
+exec(setup, ns)
+eval(stmt, ns)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+"""
+
+
+def run_attention(build, reps):
+    binary = os.path.join(build, "bench", "bench_attention")
+    cases = attn_cases()
+    seqnn, rss = {}, {}
+    for name, *_ in cases:
+        res = subprocess.run([binary, "--benchmark_format=json", f"--benchmark_repetitions={reps}",
+                              f"--benchmark_filter=^{name}/real_time$"], capture_output=True, text=True, check=True)
+        times = []
+        for b in json.loads(res.stdout)["benchmarks"]:
+            if b.get("run_type", "iteration") == "iteration":
+                times.append(b["real_time"] * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]])
+                rss[name] = max(rss.get(name, 0.0), b["peak_rss_mb"])
+        seqnn[name] = statistics.median(times)
+    torch_code, skipped = {}, {}
+    for name, mode, mask, L, B in cases:
+        est = attn_torch_bytes(mode, L, B)
+        if est > TORCH_RSS_LIMIT:
+            skipped[name] = est
+        else:
+            torch_code[name] = attn_torch_code(mode, mask, L, B)
+    torch_best = run_torch(torch_code, reps, min_seconds=0.0)
+    torch_rss = {}
+    for name, code in torch_code.items():
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="2")
+        res = subprocess.run(["/usr/bin/python3", "-c", TORCH_RSS, "2", json.dumps(code)], capture_output=True,
+                             text=True, env=env, check=True)
+        torch_rss[name] = float(res.stdout.strip().splitlines()[-1])
+    print(f"\nfused attention, float32, B x 8 heads x D=32 (E=256), median of {reps}; "
+          "window = 64 previous keys + itself; keypad = key_lengths 3L/4")
+    print(f"{'case':<32} {'seqnn ms':>10} {'seqnn MB':>9} {'torch ms':>10} {'torch MB':>9} {'torch setup':>13} "
+          f"{'speedup':>8}")
+    for name, *_ in cases:
+        s = seqnn[name]
+        if name in skipped:
+            print(f"{name:<32} {s * 1e3:10.1f} {rss[name]:9.0f} {'OOM-skip':>10} {skipped[name] / 1e9:7.1f}GB "
+                  f"{'-':>13} {'-':>8}")
+            continue
+        t, label = torch_best[name]
+        print(f"{name:<32} {s * 1e3:10.1f} {rss[name]:9.0f} {t * 1e3:10.1f} {torch_rss[name]:9.0f} {label:>13} "
+              f"{t / s:7.2f}x")
+    for mode in ("fwd", "fwdbwd"):
+        for L in (1024, 2048, 4096):
+            n, c = seqnn.get(f"BM_attn_{mode}_none/{L}/4"), seqnn.get(f"BM_attn_{mode}_causal/{L}/4")
+            if n and c:
+                print(f"  {mode} L={L}: causal runs {n / c:.2f}x faster than unmasked")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--only", choices=["ops", "gemm", "rnn"])
+    ap.add_argument("--only", choices=["ops", "gemm", "rnn", "attention"])
     a = ap.parse_args()
     if a.only in (None, "gemm"):
         s = run_seqnn(os.path.join(a.build, "bench", "bench_gemm"), a.reps)
@@ -272,6 +387,8 @@ def main():
               run_torch(torch_cases(OPS), a.reps), "GB/s")
     if a.only == "rnn":
         run_rnn(a.build, a.reps)
+    if a.only == "attention":
+        run_attention(a.build, a.reps)
 
 
 if __name__ == "__main__":

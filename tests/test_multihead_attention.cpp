@@ -238,6 +238,44 @@ TEST(MultiheadAttention, WindowedStepEqualsWindowMaskForward) {
   }
 }
 
+// ==================================================================== rotary
+TEST(MultiheadAttention, RotaryEqualsRotatedNaiveAndIsShiftInvariant) {
+  Generator g(15);
+  const int64_t E = 8, N = 2, D = 4, L = 5, B = 2;
+  MultiheadAttention m(MultiheadAttentionOptions(E, N).dtype(DType::F64).rotary(true), &g);
+  MultiheadAttention plain(MultiheadAttentionOptions(E, N).dtype(DType::F64), &g);
+  plain.load_state_dict(m.state_dict());
+  const Tensor x = randn({L, B, E}, DType::F64, &g);
+  // Reference: the plain module's projections, rotated by position, then softmax attention.
+  const Tensor W = m.in_proj_weight, bias = m.in_proj_bias;
+  auto heads = [&](const Tensor& t) { return t.reshape({L, B, N, D}).permute({1, 2, 0, 3}); };  // (B,N,L,D)
+  const Tensor q = nn::apply_rotary(heads(linear(x, slice(W, 0, 0, E), slice(bias, 0, 0, E))));
+  const Tensor k = nn::apply_rotary(heads(linear(x, slice(W, 0, E, 2 * E), slice(bias, 0, E, 2 * E))));
+  const Tensor v = heads(linear(x, slice(W, 0, 2 * E, 3 * E), slice(bias, 0, 2 * E, 3 * E)));
+  const Tensor p = softmax(matmul(q, k.transpose(2, 3)) / std::sqrt(double(D)), -1);
+  const Tensor ref = m.out_proj->forward(matmul(p, v).permute({2, 0, 1, 3}).reshape({L, B, E}));
+  const Tensor got = m.forward(x, x, x, Tensor(), false).output;
+  EXPECT_LT(max_abs_diff(got, ref), 1e-12);
+  EXPECT_GT(max_abs_diff(got, plain.forward(x, x, x, Tensor(), false).output), 1e-3);  // rotary did something
+  // Scores depend on relative positions only: the weights of a query against keys are the
+  // same whichever absolute offset the sequence starts at, so step() from a fresh cache equals
+  // the causal forward.
+  Tensor full;
+  {
+    NoGradGuard ng;
+    full = m.forward(x, x, x, AttentionMask().causal(), Tensor(), false).output;
+  }
+  nn::KVCache cache = m.new_cache(B, 2);
+  for (int64_t t = 0; t < L; ++t) EXPECT_LT(max_abs_diff(m.step(select(x, 0, t), cache), select(full, 0, t)), 1e-12);
+  // Finite differences through inputs and parameters.
+  Tensor xq = randn({3, 2, E}, DType::F64, &g).requires_grad_();
+  module_gradcheck("rotary", m, [&] { return m.forward(xq, xq, xq).output; }, {xq});
+  expect_error([&] { MultiheadAttention bad(MultiheadAttentionOptions(6, 2).rotary(true)); }, "MultiheadAttention",
+               "even head_dim");
+  expect_error([&] { MultiheadAttention bad(MultiheadAttentionOptions(8, 2).rotary(true).add_bias_kv(true)); },
+               "MultiheadAttention", "rotary");
+}
+
 // ==================================================================== bad input
 TEST(MultiheadAttention, BadInputThrowsNamingTheModule) {
   expect_error([] { MultiheadAttention(MultiheadAttentionOptions(10, 3)); }, "MultiheadAttention", "divisible");

@@ -17,6 +17,7 @@
 
 #include "seqnn/autograd.h"
 #include "seqnn/nn/init.h"
+#include "seqnn/nn/positional.h"
 #include "seqnn/ops.h"
 
 namespace seqnn::nn {
@@ -137,6 +138,10 @@ MultiheadAttention::MultiheadAttention(const MultiheadAttentionOptions& o, Gener
   check(o.dropout() >= 0.0 && o.dropout() < 1.0, "MultiheadAttention", "dropout must be in [0, 1), got ",
         o.dropout());
   check(is_floating(o.dtype()), "MultiheadAttention", "dtype must be floating, got ", dtype_name(o.dtype()));
+  check(!o.rotary() || (E / N) % 2 == 0, "MultiheadAttention", "rotary needs an even head_dim, got embed_dim=", E,
+        " / num_heads=", N, " = ", E / N);
+  check(!o.rotary() || (!o.add_bias_kv() && !o.add_zero_attn()), "MultiheadAttention",
+        "rotary cannot be combined with add_bias_kv or add_zero_attn (the appended keys have no position)");
   same_dim_ = o.kdim() == E && o.vdim() == E;
   const DType dt = o.dtype();
   // PyTorch's registration order: [q,k,v]_proj_weight or in_proj_weight, in_proj_bias, bias_k,
@@ -265,7 +270,12 @@ MultiheadAttentionOutput MultiheadAttention::forward_impl(const Tensor& query_in
     v = cat({v, zeros(one, dt)}, sd);
     ++A;
   }
-  const Tensor qh = split_heads(q, sd, N, D), kh = split_heads(k, sd, N, D), vh = split_heads(v, sd, N, D);
+  Tensor qh = split_heads(q, sd, N, D), kh = split_heads(k, sd, N, D);
+  const Tensor vh = split_heads(v, sd, N, D);
+  if (options_.rotary()) {  // positions 0..L-1 for queries, 0..S-1 for keys
+    qh = apply_rotary(qh, 0, options_.rotary_base());
+    kh = apply_rotary(kh, 0, options_.rotary_base());
+  }
 
   // ------------------------------------------------------------ masks
   AttentionMask m = mask ? *mask : attn_mask_to_attention_mask(attn_mask, B, N, L, S, kFwd);
@@ -333,13 +343,17 @@ Tensor MultiheadAttention::step(const Tensor& x_t, KVCache& cache) {
       *buf = bigger;
     }
   }
-  select(cache.k, 0, pos).copy_(select(qkv, 1, 1));
+  Tensor k_t = select(qkv, 1, 1);  // (B,N,D)
+  if (options_.rotary())
+    k_t = apply_rotary(k_t.unsqueeze(2), cache.steps, options_.rotary_base()).squeeze(2);
+  select(cache.k, 0, pos).copy_(k_t);
   select(cache.v, 0, pos).copy_(select(qkv, 1, 2));
   ++cache.steps;
   const int64_t n = cache.size();
   const Tensor kh = slice(cache.k, 0, 0, n).permute({1, 2, 0, 3});  // (B,N,n,D) view
   const Tensor vh = slice(cache.v, 0, 0, n).permute({1, 2, 0, 3});
-  const Tensor q = select(qkv, 1, 0).unsqueeze(2);                  // (B,N,1,D)
+  Tensor q = select(qkv, 1, 0).unsqueeze(2);                        // (B,N,1,D)
+  if (options_.rotary()) q = apply_rotary(q, cache.steps - 1, options_.rotary_base());
   const SDPAResult r = scaled_dot_product_attention(q, kh, vh);
   return out_proj->forward(r.output.reshape({B, E}));
 }

@@ -39,6 +39,8 @@
 // forward(x, x, x) with a causal mask. With new_cache(B, capacity, w) the cache is a ring buffer
 // of the last w steps: step i attends to steps [i-w+1, i], i.e. forward with
 // AttentionMask().window(w - 1, 0) (which is causal too). step() records no gradients.
+// With rotary(true), query position t and key position s are rotated by t and s (step(): by the
+// step index), so forward and step() agree there too.
 #pragma once
 
 #include <cstdint>
@@ -65,6 +67,13 @@ class MultiheadAttentionOptions {
   MultiheadAttentionOptions& vdim(int64_t v) { vdim_ = v; return *this; }  // 0: embed_dim
   MultiheadAttentionOptions& batch_first(bool v) { batch_first_ = v; return *this; }
   MultiheadAttentionOptions& dtype(DType v) { dtype_ = v; return *this; }
+  // seqnn only (PyTorch has no rotary MHA): rotate each head's q and k by their positions
+  // (nn/positional.h, apply_rotary with this base) before the scores, so they depend on the
+  // relative position. Needs an even head_dim; not with add_bias_kv / add_zero_attn.
+  MultiheadAttentionOptions& rotary(bool v) { rotary_ = v; return *this; }
+  MultiheadAttentionOptions& rotary_base(double v) { rotary_base_ = v; return *this; }
+  bool rotary() const { return rotary_; }
+  double rotary_base() const { return rotary_base_; }
   int64_t embed_dim() const { return embed_dim_; }
   int64_t num_heads() const { return num_heads_; }
   double dropout() const { return dropout_; }
@@ -87,6 +96,8 @@ class MultiheadAttentionOptions {
   int64_t vdim_ = 0;
   bool batch_first_ = false;
   DType dtype_ = DType::F32;
+  bool rotary_ = false;
+  double rotary_base_ = 10000.0;
 };
 
 struct MultiheadAttentionOutput {

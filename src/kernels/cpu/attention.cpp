@@ -15,6 +15,7 @@
 // thread, the key range is split in chunks and each chunk adds its dQ into a private buffer that
 // is summed at the end. Extra memory: O(L) per task (tiles, row statistics, that dQ buffer).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -32,10 +33,30 @@ namespace {
 constexpr int64_t kBq = 64;   // query rows per block
 constexpr int64_t kBk = 256;  // keys per block
 
-// Task grain: problems below ~256K multiply-adds run on the calling thread (a parallel region
-// costs more than they do).
-inline int64_t grain_for(int64_t tasks, int64_t Lq, int64_t Lk, int64_t D, int64_t Dv, int64_t H) {
-  return H * Lq * Lk * (D + Dv + 1) < (int64_t{1} << 18) ? tasks : 1;
+// Problems below ~256K multiply-adds run on the calling thread (a parallel region costs more
+// than they do).
+inline bool is_small(int64_t Lq, int64_t Lk, int64_t D, int64_t Dv, int64_t H) {
+  return H * Lq * Lk * (D + Dv + 1) < (int64_t{1} << 18);
+}
+
+// Runs tasks [0, n) on seqnn's threads. body(next) loops `for (t = next(); t >= 0; t = next())`;
+// the threads take tasks from one shared counter, so a thread slowed by other load on the
+// machine does fewer of them (a static split would wait for it). Inline when `small`.
+template <class Body>
+void run_tasks(int64_t n, bool small, const Body& body) {
+  if (n <= 0) return;
+  if (small || n == 1 || num_threads() <= 1) {
+    int64_t t = 0;
+    body([&] { return t < n ? t++ : int64_t{-1}; });
+    return;
+  }
+  std::atomic<int64_t> counter{0};
+  parallel_for(std::min<int64_t>(num_threads(), n), 1, [&](int64_t, int64_t) {
+    body([&] {
+      const int64_t t = counter.fetch_add(1, std::memory_order_relaxed);
+      return t < n ? t : int64_t{-1};
+    });
+  });
 }
 
 template <class T>
@@ -415,15 +436,15 @@ void attention_forward(const AttentionProblem<T>& pr, T* o, T* lse, T* w) {
   const int64_t H = pr.B * pr.N;
   if (H == 0 || pr.Lq == 0) return;
   if (pr.indptr) {
-    parallel_for(H, grain_for(H, pr.Lq, pr.Lk, pr.D, pr.Dv, H), [&](int64_t h0, int64_t h1) {
-      for (int64_t h = h0; h < h1; ++h) graph_forward_head(pr, h / pr.N, h % pr.N, o, lse, w);
+    run_tasks(H, is_small(pr.Lq, pr.Lk, pr.D, pr.Dv, H), [&](auto next) {
+      for (int64_t h = next(); h >= 0; h = next()) graph_forward_head(pr, h / pr.N, h % pr.N, o, lse, w);
     });
     return;
   }
   const int64_t nqb = (pr.Lq + kBq - 1) / kBq;
-  parallel_for(H * nqb, grain_for(H * nqb, pr.Lq, pr.Lk, pr.D, pr.Dv, H), [&](int64_t t0, int64_t t1) {
+  run_tasks(H * nqb, is_small(pr.Lq, pr.Lk, pr.D, pr.Dv, H), [&](auto next) {
     std::vector<T> s(kBq * kBk), acc(kBq * std::max<int64_t>(pr.Dv, 1));
-    for (int64_t t = t0; t < t1; ++t) {
+    for (int64_t t = next(); t >= 0; t = next()) {
       const int64_t h = t / nqb, i0 = (t % nqb) * kBq;
       forward_block(pr, h / pr.N, h % pr.N, i0, std::min(kBq, pr.Lq - i0), o, lse, w, s, acc);
     }
@@ -440,8 +461,8 @@ void attention_backward(const AttentionProblem<T>& pr, const T* do_, const T* o,
   if (dmask) std::fill(dmask, dmask + H * Lq * Lk, T(0));
   if (H == 0 || Lq == 0 || Lk == 0) return;
   if (pr.indptr) {
-    parallel_for(H, grain_for(H, Lq, Lk, D, Dv, H), [&](int64_t h0, int64_t h1) {
-      for (int64_t h = h0; h < h1; ++h) graph_backward_head(pr, h / pr.N, h % pr.N, do_, o, lse, dw, dq, dk, dv, dmask);
+    run_tasks(H, is_small(Lq, Lk, D, Dv, H), [&](auto next) {
+      for (int64_t h = next(); h >= 0; h = next()) graph_backward_head(pr, h / pr.N, h % pr.N, do_, o, lse, dw, dq, dk, dv, dmask);
     });
     return;
   }
@@ -449,19 +470,19 @@ void attention_backward(const AttentionProblem<T>& pr, const T* do_, const T* o,
   // suffice. Chunk c of a head covers key blocks [c nkb / C, (c+1) nkb / C).
   const int64_t nkb = (Lk + kBk - 1) / kBk;
   const int64_t nt = num_threads();
-  const int64_t g = grain_for(H, Lq, Lk, D, Dv, H);
-  const int64_t C = H >= nt || g > 1 ? 1 : std::min(nkb, (2 * nt + H - 1) / H);
+  const bool small = is_small(Lq, Lk, D, Dv, H);
+  const int64_t C = H >= nt || small ? 1 : std::min(nkb, (2 * nt + H - 1) / H);
   // Dl per head row: (H, Lq)
   std::vector<T> dl(static_cast<size_t>(H * Lq));
-  parallel_for(H, g, [&](int64_t h0, int64_t h1) {
+  run_tasks(H, small, [&](auto next) {
     std::vector<T> s(kBq * kBk);
-    for (int64_t h = h0; h < h1; ++h) row_terms(pr, h / pr.N, h % pr.N, do_, o, lse, dw, dl.data() + h * Lq, s);
+    for (int64_t h = next(); h >= 0; h = next()) row_terms(pr, h / pr.N, h % pr.N, do_, o, lse, dw, dl.data() + h * Lq, s);
   });
   // private dQ buffers when a head is split (summed below)
   std::vector<T> dq_part(C > 1 ? static_cast<size_t>(H * C * Lq * D) : 0, T(0));
-  parallel_for(H * C, g > 1 ? H * C : 1, [&](int64_t t0, int64_t t1) {
+  run_tasks(H * C, small, [&](auto next) {
     std::vector<T> s(kBq * kBk), pd(kBq * kBk), dp(kBq * kBk);
-    for (int64_t t = t0; t < t1; ++t) {
+    for (int64_t t = next(); t >= 0; t = next()) {
       const int64_t h = t / C, c = t % C;
       const int64_t c0 = (c * nkb / C) * kBk, c1 = std::min(Lk, ((c + 1) * nkb / C) * kBk);
       T* dqh = C > 1 ? dq_part.data() + t * Lq * D : dq + h * Lq * D;
