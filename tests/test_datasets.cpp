@@ -18,6 +18,7 @@
 #include "seqnn/data/langid.h"
 #include "seqnn/io/idx.h"
 #include "seqnn/io/mo.h"
+#include "seqnn/threads.h"
 #include "seqnn/train/config.h"
 #include "seqnn/train/trainer.h"
 
@@ -519,11 +520,17 @@ TEST(FashionMnist, ShortTrainingOnTheInstalledDatasetLearns) {
   std::ostringstream log;
   o.log = &log;
   o.progress_bar = false;
+  // One thread: on a 2-core machine shared with other jobs, a 2-thread run spends most of its
+  // time waiting for a descheduled thread at every parallel region (1 s vs 12-100 s measured).
+  const int threads = num_threads();
+  set_num_threads(1);
   const auto t0 = std::chrono::steady_clock::now();
   const json s = train::run_training(o);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  set_num_threads(threads);
   std::printf("fashion_mnist 2000 images x 3 epochs: test accuracy %.4f in %.1f s\n",
               s["test.accuracy"].get<double>(), secs);
   EXPECT_GE(s["test.accuracy"].get<double>(), 0.6) << log.str();
+  EXPECT_LT(secs, 30.0);
   EXPECT_TRUE(fs::exists(o.run_dir / "best.safetensors"));
 }
