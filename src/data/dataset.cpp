@@ -8,6 +8,7 @@
 #include "seqnn/data/booking.h"
 #include "seqnn/data/fashion_mnist.h"
 #include "seqnn/data/langid.h"
+#include "seqnn/data/vocab.h"
 #include "seqnn/error.h"
 
 namespace seqnn::data {
@@ -143,6 +144,16 @@ std::vector<std::string> dataset_names() {
   std::vector<std::string> out;
   for (const auto& [k, v] : registry()) out.push_back(k);
   return out;
+}
+
+std::vector<std::string> input_tokens(const nlohmann::json& data_config, const std::string& text) {
+  if (data_config.value("dataset", std::string()) == "langid") {
+    std::vector<std::string> chars = utf8_chars(clean_ui_string(text));
+    const int64_t max_chars = data_config.value("langid_max_chars", LangIdOptions{}.max_chars);
+    if (static_cast<int64_t>(chars.size()) > max_chars) chars.resize(static_cast<size_t>(max_chars));
+    return chars;
+  }
+  return tokenize(text, true);
 }
 
 Dataset load_dataset(const std::string& name, const nlohmann::json& data_config) {

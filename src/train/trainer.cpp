@@ -475,7 +475,8 @@ std::vector<std::string> predict(LoadedModel& m, const std::vector<std::string>&
 
 std::string format_prediction(LoadedModel& m, const std::string& sentence) {
   const auto shown = data::tokenize(sentence, false);
-  const auto tokens = data::tokenize(sentence, true);
+  const auto tokens = data::input_tokens(m.config["data"], sentence);  // words, or characters (langid)
+  check(!tokens.empty(), "predict", "nothing to read in \"", sentence, "\"");
   const auto labels = predict(m, tokens);
   std::string out;
   if (m.kind == data::TaskKind::Tagging) {

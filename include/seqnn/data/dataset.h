@@ -54,5 +54,9 @@ std::vector<DatasetField> dataset_fields();
 // Error("dataset: unknown dataset \"x\" (known: booking, ...)") when not registered.
 Dataset load_dataset(const std::string& name, const nlohmann::json& data_config);
 std::vector<std::string> dataset_names();
+// A user's text as the tokens a model trained on `data_config`'s dataset reads: characters of
+// the cleaned string for langid (cut to data.langid_max_chars), data::tokenize's lowercased
+// words for every other token dataset.
+std::vector<std::string> input_tokens(const nlohmann::json& data_config, const std::string& text);
 
 }  // namespace seqnn::data
