@@ -353,7 +353,7 @@ TEST(LangId, CleaningAndHelpers) {
   EXPECT_EQ(data::program_family("coreutils"), "coreutils");
   EXPECT_EQ(data::parse_language_list(" de, fr,pt_BR"), (std::vector<std::string>{"de", "fr", "pt_BR"}));
   // what `seqnn predict` feeds a langid model: characters of the cleaned text
-  EXPECT_EQ(data::input_tokens({{"dataset", "langid"}, {"langid_max_chars", 4}}, "_\xc3\x96ffnen %s"),
+  EXPECT_EQ(data::input_tokens({{"dataset", "langid"}, {"langid_max_chars", 4}}, "_\xc3\x96""ffnen %s"),
             (std::vector<std::string>{"\xc3\x96", "f", "f", "n"}));
   EXPECT_EQ(data::input_tokens({{"dataset", "booking"}}, "Leave Taipei"), (std::vector<std::string>{"leave", "taipei"}));
   testutil::expect_error([] { data::parse_language_list("de,,fr"); }, "langid", "has an empty item");
