@@ -1,5 +1,8 @@
-# test_pipeline runs the seqnn binary as a subprocess (resume after SIGKILL, exit codes, --help).
-if(TARGET test_pipeline AND TARGET seqnn)
-  add_dependencies(test_pipeline seqnn)
-  target_compile_definitions(test_pipeline PRIVATE SEQNN_CLI="$<TARGET_FILE:seqnn>")
-endif()
+# test_pipeline and test_pipeline_attention run the seqnn binary as a subprocess (resume after
+# SIGKILL, exit codes, --help, seqnn attention).
+foreach(t test_pipeline test_pipeline_attention)
+  if(TARGET ${t} AND TARGET seqnn)
+    add_dependencies(${t} seqnn)
+    target_compile_definitions(${t} PRIVATE SEQNN_CLI="$<TARGET_FILE:seqnn>")
+  endif()
+endforeach()

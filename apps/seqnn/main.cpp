@@ -1,11 +1,12 @@
 // seqnn: train, evaluate and query sequence models from the command line.
 //
-//   seqnn train                          the embedded default: ticket-booking slot filling, BiLSTM
+//   seqnn train                          the embedded default: ticket-booking slot filling, BiLSTM + self-attention
 //   seqnn train --config my.json --run-dir runs/x [--epochs N] [--resume]
 //   seqnn train --print-config           the full default config, every field documented
 //   seqnn eval RUN_DIR_OR_CHECKPOINT [--split test|valid] [--json]
 //   seqnn predict RUN_DIR_OR_CHECKPOINT "leave Taipei on November 2nd" ...   (or lines on stdin)
 //   seqnn info RUN_DIR_OR_CHECKPOINT
+//   seqnn attention RUN_DIR_OR_CHECKPOINT "leave Taipei on November 2nd" [--layer N] [--head H] [--out FILE]
 //
 // Exit status: 0 success, 2 usage errors (bad arguments, bad config), 1 runtime errors (missing
 // or corrupt files, training failures). Every error is one line on stderr: "seqnn: error: ...".
@@ -20,6 +21,7 @@
 
 #include "seqnn/data/dataset.h"
 #include "seqnn/train/config.h"
+#include "seqnn/train/plots.h"
 #include "seqnn/train/trainer.h"
 
 using namespace seqnn;
@@ -99,7 +101,14 @@ int cmd_train(const std::string& config_file, std::string run_dir, bool resume, 
     for (const char* sentence : kPair) std::cout << "  " << train::format_prediction(m, sentence) << "\n";
   }
   std::cout << "\nrun directory: " << run_dir << " (summary.json, metrics.jsonl, best.safetensors, checkpoints)\n"
-            << "try: seqnn predict " << run_dir << " \"fly from Taipei to Tokyo tomorrow at 9 am\"\n";
+            << "training curves: " << s.value("curves", std::string()) << "\n";
+  if (s.contains("attention_maps") && !s["attention_maps"].empty()) {
+    std::cout << "attention maps (every layer and head):\n";
+    for (const auto& f : s["attention_maps"]) std::cout << "  " << f.get<std::string>() << "\n";
+  }
+  std::cout << "try: seqnn predict " << run_dir << " \"fly from Taipei to Tokyo tomorrow at 9 am\"\n";
+  if (m.model->encoder().has_attention())
+    std::cout << "     seqnn attention " << run_dir << " \"leave Taipei on November 2nd\"\n";
   return 0;
 }
 
@@ -161,6 +170,44 @@ int cmd_info(const std::string& ckpt) {
   return 0;
 }
 
+// ==================================================================== attention
+int cmd_attention(const std::string& ckpt, const std::string& sentence, int64_t layer, int64_t head, std::string out) {
+  train::LoadedModel m = train::load_model(ckpt);
+  if (data::tokenize(sentence).empty()) throw Error("attention: empty sentence");
+  train::SentenceAttention a = train::sentence_attention(m, sentence);
+  const int64_t L = static_cast<int64_t>(a.layers.size()), N = a.layers[0].size(0), T = a.layers[0].size(1);
+  if (layer == 0) layer = L;
+  if (layer < 1 || layer > L) throw UsageError("--layer must be in [1, " + std::to_string(L) + "], got " + std::to_string(layer));
+  if (head < 0 || head > N) throw UsageError("--head must be in [1, " + std::to_string(N) + "], got " + std::to_string(head));
+  const auto v = a.layers[static_cast<size_t>(layer - 1)].to(DType::F64).to_vector<double>();  // (N,T,T)
+  auto panel = [&](int64_t h) {  // h 0: the mean over heads
+    train::Heatmap hm;
+    hm.rows = hm.cols = a.tokens;
+    hm.values.assign(static_cast<size_t>(T * T), 0.0);
+    for (int64_t n = 0; n < N; ++n) {
+      if (h > 0 && n != h - 1) continue;
+      for (int64_t i = 0; i < T * T; ++i) hm.values[i] += v[n * T * T + i] / (h > 0 ? 1.0 : static_cast<double>(N));
+    }
+    hm.title = "layer " + std::to_string(layer) + ", " + (h > 0 ? "head " + std::to_string(h) : "mean of " + std::to_string(N) + " heads");
+    return hm;
+  };
+  std::vector<train::Heatmap> panels;
+  if (head > 0) panels.push_back(panel(head));
+  else {
+    panels.push_back(panel(0));
+    for (int64_t h = 1; h <= N; ++h) panels.push_back(panel(h));
+  }
+  if (out.empty()) {
+    const fs::path dir = fs::is_directory(ckpt) ? fs::path(ckpt) : fs::path(ckpt).parent_path();
+    out = (dir / "attention" / (train::slug(sentence) + "_layer" + std::to_string(layer) + (head > 0 ? "_head" + std::to_string(head) : "") + ".svg")).string();
+  }
+  train::write_text_atomic(out, train::heatmap_svg(panels, std::min<int64_t>(static_cast<int64_t>(panels.size()), 5),
+                                                    "attention: \"" + sentence + "\" (rows: queries, columns: keys)"));
+  if (m.kind == data::TaskKind::Tagging) std::cout << train::format_prediction(m, sentence) << "\n\n";
+  std::cout << train::heatmap_text(panels[0]) << "written: " << out << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -168,7 +215,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every subcommand");
 
-  auto* tr = app.add_subcommand("train", "train a model (no arguments: ticket-booking slot filling with a BiLSTM)");
+  auto* tr = app.add_subcommand("train", "train a model (no arguments: ticket-booking slot filling with a BiLSTM and a self-attention layer)");
   std::string config_file, run_dir;
   bool resume = false, print_cfg = false, no_progress = false;
   int64_t epochs = 0;
@@ -198,6 +245,15 @@ int main(int argc, char** argv) {
   auto* in = app.add_subcommand("info", "show a trained model's config, size and metrics");
   in->add_option("CHECKPOINT", ckpt, "a run directory or a .safetensors checkpoint")->required();
 
+  auto* at = app.add_subcommand("attention", "draw a model's attention map for one sentence (SVG) and print it shaded");
+  std::string at_sentence, at_out;
+  int64_t at_layer = 0, at_head = 0;
+  at->add_option("CHECKPOINT", ckpt, "a run directory or a .safetensors checkpoint (transformer / window_attention encoder)")->required();
+  at->add_option("sentence", at_sentence, "the sentence, e.g. \"leave Taipei on November 2nd\"")->required();
+  at->add_option("--layer", at_layer, "layer, from 1 (default: the last)");
+  at->add_option("--head", at_head, "head, from 1 (default: the mean over heads in the terminal; the SVG also shows every head)");
+  at->add_option("--out", at_out, "SVG file (default RUN_DIR/attention/<sentence>_layer<N>[_head<H>].svg)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -219,6 +275,7 @@ int main(int argc, char** argv) {
     if (*ev) return cmd_eval(ckpt, split, as_json, show_errors);
     if (*pr) return cmd_predict(ckpt, sentences);
     if (*in) return cmd_info(ckpt);
+    if (*at) return cmd_attention(ckpt, at_sentence, at_layer, at_head, at_out);
   } catch (const UsageError& e) {
     std::cerr << "seqnn: error: " << e.what() << "\n";
     return 2;

@@ -6,11 +6,17 @@
 
 #include "seqnn/error.h"
 #include "seqnn/models/encoder.h"
+#include "seqnn/attention.h"
 #include "seqnn/nn/linear.h"
+#include "seqnn/nn/multihead_attention.h"
+#include "seqnn/nn/normalization.h"
 #include "seqnn/nn/rnn.h"
 #include "seqnn/ops.h"
 
 namespace seqnn::models {
+
+// src/models/attention_encoders.cpp: transformer and window_attention, given the shared fields.
+std::vector<EncoderSpec> attention_encoder_specs(const std::vector<EncoderField>& shared);
 
 // ==================================================================== helpers
 Tensor length_mask(const Tensor& lengths, int64_t T, DType dt) {
@@ -90,6 +96,9 @@ class WindowFCEncoder : public Encoder {
 };
 
 // ==================================================================== rnn / lstm / gru
+// h = RNN(x); with attention_heads A > 0 a self-attention layer over the states follows:
+//   out = LayerNorm(h + MHA(h, h, h))   keys past each length masked (AttentionMask key_lengths)
+// so every position also reads the whole sentence by content, and the model has a map to show.
 class RecurrentEncoder : public Encoder {
  public:
   RecurrentEncoder(const std::string& type, int64_t input_size, const nlohmann::json& c)
@@ -112,10 +121,30 @@ class RecurrentEncoder : public Encoder {
     H_ = H;
     L_ = L;
     bi_ = bi;
+    heads_ = c.value("attention_heads", int64_t{0});
+    const int64_t D = output_size();
+    check(heads_ >= 0 && (heads_ == 0 || D % heads_ == 0), "model.encoder.attention_heads",
+          "must be 0 (none) or divide the state size ", D, ", got ", heads_);
+    if (heads_ > 0) {
+      attn_ = register_module("attn", std::make_shared<nn::MultiheadAttention>(
+                                          nn::MultiheadAttentionOptions(D, heads_).batch_first(true)));
+      norm_ = register_module("attn_norm", std::make_shared<nn::LayerNorm>(nn::LayerNormOptions({D})));
+    }
   }
   Tensor encode(const Tensor& x, const Tensor& lengths) override {
-    return rnn_->forward(x, Tensor(), Tensor(), lengths).output;  // (B,T,D*H), zero past lengths
+    Tensor h = rnn_->forward(x, Tensor(), Tensor(), lengths).output;  // (B,T,D*H), zero past lengths
+    if (!attn_) return h;
+    const bool rec = recording_attention() && !is_training();
+    AttentionMask am;
+    am.key_lengths(lengths);
+    auto a = attn_->forward(h, h, h, am, Tensor(), rec, false);
+    maps_.clear();
+    if (rec) maps_.push_back(a.weights.detach());
+    Tensor mask = length_mask(lengths, h.size(1), h.dtype()).unsqueeze(2);
+    return norm_->forward(h + a.output) * mask;
   }
+  std::vector<Tensor> attention_maps() const override { return maps_; }
+  bool has_attention() const override { return heads_ > 0; }
   int64_t output_size() const override { return bi_ ? 2 * H_ : H_; }
   Tensor last(const Tensor& out, const Tensor& lengths) override {
     if (!bi_) return Encoder::last(out, lengths);
@@ -126,24 +155,29 @@ class RecurrentEncoder : public Encoder {
   }
   std::string describe() const override {
     std::ostringstream os;
-    os << type_ << "(hidden " << H_ << ", layers " << L_ << (bi_ ? ", bidirectional" : "") << ")";
+    os << type_ << "(hidden " << H_ << ", layers " << L_ << (bi_ ? ", bidirectional" : "");
+    if (heads_ > 0) os << ", self-attention " << heads_ << " heads";
+    os << ")";
     return os.str();
   }
 
  private:
   std::string type_;
   std::shared_ptr<nn::RecurrentModule> rnn_;
-  int64_t H_ = 0, L_ = 1;
+  int64_t H_ = 0, L_ = 1, heads_ = 0;
   bool bi_ = false;
+  std::shared_ptr<nn::MultiheadAttention> attn_;
+  std::shared_ptr<nn::LayerNorm> norm_;
+  std::vector<Tensor> maps_;
 };
 
 // ==================================================================== registry
 namespace {
 std::vector<EncoderField> recurrent_fields() {
   return {{"hidden_size", 128, "hidden units per direction (rnn, lstm, gru); MLP width (window_fc)"},
-          {"num_layers", 1, "stacked layers (rnn, lstm, gru); MLP layers (window_fc)"},
+          {"num_layers", 1, "stacked layers (rnn, lstm, gru, transformer, window_attention); MLP layers (window_fc)"},
           {"bidirectional", true, "run a second layer right-to-left and concatenate (rnn, lstm, gru)"},
-          {"dropout", 0.0, "dropout between stacked layers (rnn, lstm, gru, window_fc), training only"}};
+          {"dropout", 0.0, "dropout between stacked layers (rnn, lstm, gru, window_fc); inside each layer (transformer, window_attention); training only"}};
 }
 
 std::map<std::string, EncoderSpec>& registry() {
@@ -151,17 +185,20 @@ std::map<std::string, EncoderSpec>& registry() {
     std::map<std::string, EncoderSpec> m;
     for (const char* t : {"rnn", "lstm", "gru"}) {
       std::string type = t;
+      auto rf = recurrent_fields();
+      rf.push_back({"attention_heads", 4, "rnn, lstm, gru: a self-attention layer over the states (out = LayerNorm(h + MHA(h))) with this many heads; 0: none"});
       m[type] = {type, type == "rnn" ? "Elman RNN (tanh), nn::RNN" : type == "lstm" ? "nn::LSTM" : "nn::GRU",
-                 recurrent_fields(),
+                 rf,
                  [type](const nlohmann::json& c, int64_t in) { return std::make_shared<RecurrentEncoder>(type, in, c); }};
     }
     auto f = recurrent_fields();
-    f.push_back({"window", 2, "window_fc: neighbours on each side, position i sees i-window..i+window"});
+    f.push_back({"window", 2, "window_fc, window_attention: neighbours on each side, position i sees i-window..i+window"});
     m["window_fc"] = {"window_fc", "the notes' baseline: an MLP over the concatenated inputs of a +-window", f,
                       [](const nlohmann::json& c, int64_t in) {
                         return std::make_shared<WindowFCEncoder>(in, get_int(c, "window"), get_int(c, "hidden_size"),
                                                                  get_int(c, "num_layers"), get_num(c, "dropout"));
                       }};
+    for (auto& spec : attention_encoder_specs({f[1], f[3]})) m[spec.type] = spec;
     return m;
   }();
   return r;

@@ -17,6 +17,7 @@
 #include "seqnn/random.h"
 #include "seqnn/train/checkpoint.h"
 #include "seqnn/train/config.h"
+#include "seqnn/train/plots.h"
 
 namespace seqnn::train {
 
@@ -141,6 +142,21 @@ void write_json_atomic(const fs::path& path, const json& j) {
     check(static_cast<bool>(out), "train", "write failed: ", tmp.string());
   }
   fs::rename(tmp, path);
+}
+
+// train_loss.tsv without the steps after `step`.
+void truncate_losses(const fs::path& file, int64_t step) {
+  std::ifstream in(file);
+  if (!in) return;
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    int64_t s = 0;
+    if ((ls >> s) && s <= step) kept += line + "\n";
+  }
+  in.close();
+  std::ofstream out(file, std::ios::trunc);
+  out << kept;
 }
 
 // metrics.jsonl without the evaluations after `step` (a resumed run redoes them).
@@ -312,12 +328,16 @@ json run_training(const TrainOptions& options) {
     loss_count = r["loss_count"];
     done = r["done"];
     truncate_metrics(dir / "metrics.jsonl", st.step);
+    truncate_losses(dir / "train_loss.tsv", st.step);
     log << "resuming " << dir.string() << " from step " << st.step << " (epoch " << epoch + 1 << ", batch " << batch
         << "/" << nb << ")\n";
   } else {
     write_json_atomic(dir / "config.json", config);
     std::ofstream(dir / "metrics.jsonl", std::ios::trunc);
+    std::ofstream(dir / "train_loss.tsv", std::ios::trunc);
   }
+  std::ofstream loss_log(dir / "train_loss.tsv", std::ios::app);
+  const std::string curves_title = ds.name + ": " + model->describe();
 
   auto elapsed = [&] { return elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count(); };
   auto save = [&] {
@@ -362,10 +382,12 @@ json run_training(const TrainOptions& options) {
       if (!std::isfinite(l)) throw Error("train: loss became " + std::to_string(l) + " at step " + std::to_string(st.step + 1) + " (lower optimizer.lr or set train.clip_grad_norm)");
       loss_sum += l;
       loss_count += 1;
+      loss_log << st.step + 1 << '\t' << l << '\n';
       seqs += b.size();
       st.step += 1;
       bar.update(batch + 1, b.size(), loss_sum / loss_count);
       if (ckpt_every > 0 && st.step % ckpt_every == 0) {
+        loss_log.flush();
         batch += 1;  // the checkpoint records this batch as done
         save();
         batch -= 1;
@@ -382,6 +404,8 @@ json run_training(const TrainOptions& options) {
                 {"lr", opt->lr()}, {"wall_seconds", elapsed()}};
     rec.update(m);
     std::ofstream(dir / "metrics.jsonl", std::ios::app) << rec.dump() << "\n";
+    loss_log.flush();
+    write_curves(dir, curves_title);
     log << "epoch " << epoch + 1 << "/" << epochs << "  step " << st.step << "  train_loss " << fmt(rec["train_loss"])
         << "  valid_loss " << fmt(va.loss()) << "  valid_" << score_name << " " << fmt(score) << "  "
         << (epoch_s > 0 ? static_cast<int64_t>(seqs / epoch_s) : 0) << " seq/s  " << fmt(epoch_s, 1) << "s\n";
@@ -424,6 +448,21 @@ json run_training(const TrainOptions& options) {
                   {"run_dir", dir.string()},
                   {"valid.best_" + score_name, best_score}};
   flatten_metrics(tm, "test", summary);
+  // attention pictures of the best model
+  json maps = json::array();
+  if (best.model->encoder().has_attention() && ds.feature_dim == 0) {
+    std::vector<std::string> sentences;
+    if (ds.name.rfind("booking", 0) == 0) sentences = {"arrive Taipei on November 2nd", "leave Taipei on November 2nd"};
+    else
+      for (size_t i = 0; i < ds.test.size() && sentences.size() < 2; ++i) {
+        std::string s;
+        for (const auto& t : ds.test[i].tokens) s += (s.empty() ? "" : " ") + t;
+        sentences.push_back(s);
+      }
+    for (const auto& s : sentences) maps.push_back(write_attention_svg(best, s, dir / "attention").string());
+  }
+  summary["attention_maps"] = maps;
+  summary["curves"] = (dir / "curves.svg").string();
   summary["test"] = tm;
   write_json_atomic(dir / "summary.json", summary);
   return summary;
@@ -471,6 +510,49 @@ std::vector<std::string> predict(LoadedModel& m, const std::vector<std::string>&
   std::vector<std::string> out;
   for (int64_t p : pred) out.push_back(m.labels[static_cast<size_t>(p)]);
   return out;
+}
+
+SentenceAttention sentence_attention(LoadedModel& m, const std::string& sentence) {
+  check(m.feature_dim == 0, "attention", "this model reads vectors, not tokens");
+  auto& enc = m.model->encoder();
+  check(enc.has_attention(), "attention", "the model's encoder (", enc.describe(),
+        ") has no attention layers; train one with model.encoder.type transformer or window_attention");
+  SentenceAttention out;
+  out.tokens = data::tokenize(sentence, false);
+  const auto tokens = data::tokenize(sentence, true);
+  check(!tokens.empty(), "attention", "empty sentence");
+  NoGradGuard no_grad;
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  m.model->eval();
+  enc.set_record_attention(true);
+  try {
+    m.model->forward_batch(from_vector(m.vocab.encode(tokens), {1, T}), from_vector(std::vector<int64_t>{T}, {1}));
+  } catch (...) {
+    enc.set_record_attention(false);
+    throw;
+  }
+  enc.set_record_attention(false);
+  for (const auto& w : enc.attention_maps()) out.layers.push_back(select(w, 0, 0).contiguous());  // (N,T,T)
+  check(!out.layers.empty(), "attention", "the encoder recorded no attention maps");
+  return out;
+}
+
+fs::path write_attention_svg(LoadedModel& m, const std::string& sentence, const fs::path& dir) {
+  SentenceAttention a = sentence_attention(m, sentence);
+  std::vector<Heatmap> panels;
+  int64_t heads = 1;
+  for (size_t l = 0; l < a.layers.size(); ++l) {
+    const Tensor w = a.layers[l].to(DType::F64);
+    heads = w.size(0);
+    const int64_t T = w.size(1);
+    const auto v = w.to_vector<double>();
+    for (int64_t h = 0; h < heads; ++h)
+      panels.push_back({"layer " + std::to_string(l + 1) + ", head " + std::to_string(h + 1), a.tokens, a.tokens,
+                        std::vector<double>(v.begin() + h * T * T, v.begin() + (h + 1) * T * T)});
+  }
+  const fs::path file = dir / (slug(sentence) + ".svg");
+  write_text_atomic(file, heatmap_svg(panels, heads, "attention: \"" + sentence + "\" (rows: queries, columns: keys)"));
+  return file;
 }
 
 std::string format_prediction(LoadedModel& m, const std::string& sentence) {

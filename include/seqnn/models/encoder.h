@@ -8,7 +8,9 @@
 //   window_fc  the notes' baseline: position i sees the concatenated inputs i-k..i+k (zeros
 //              outside the sequence) through an MLP; nothing beyond the window
 //   rnn, lstm, gru   nn::RNN / LSTM / GRU, stacked, optionally bidirectional, ragged lengths
-// More (Transformer, windowed self-attention) register themselves with register_encoder():
+//   transformer      nn::TransformerEncoder (+ sinusoidal / learned / no positional encoding)
+//   window_attention the notes' truncated self-attention: position i attends to i-k..i+k only
+// More register themselves with register_encoder():
 //
 //   models::register_encoder({"transformer", "a Transformer encoder",
 //       {{"num_heads", 4, "attention heads (transformer)"}, ...},
@@ -41,7 +43,16 @@ class Encoder : public nn::Module {
   // One line for summaries: "lstm(hidden 128, layers 1, bidirectional)".
   virtual std::string describe() const = 0;
   // Attention weights of the last encode() (per layer: (B,N,T,T)); none for non-attention encoders.
+  // Attention encoders keep them only while recording is on and the module is in eval mode
+  // (evaluation over a whole split does not pay for them).
   virtual std::vector<Tensor> attention_maps() const { return {}; }
+  // Whether attention_maps() can ever be non-empty.
+  virtual bool has_attention() const { return false; }
+  void set_record_attention(bool on) { record_attention_ = on; }
+  bool recording_attention() const { return record_attention_; }
+
+ private:
+  bool record_attention_ = false;
 };
 
 // A field an encoder reads from model.encoder: name, default value (its JSON type is the

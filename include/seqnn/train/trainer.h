@@ -13,7 +13,13 @@
 //                                train.keep_checkpoints are kept
 //   best.safetensors             the best validation model (what eval / predict / info load)
 //   metrics.jsonl                one JSON object per evaluation
-//   summary.json                 task, model, parameters, epochs, wall_seconds, "test.<metric>"
+//   train_loss.tsv               "step<TAB>loss" per training step
+//   curves.svg                   training curves, redrawn after every evaluation (train/plots.h)
+//   attention/<sentence>.svg     attention encoders only, written at the end: every layer's and
+//                                head's map for the two Taipei sentences (booking tasks) or the
+//                                first two test sentences (other token tasks)
+//   summary.json                 task, model, parameters, epochs, wall_seconds, "test.<metric>",
+//                                "attention_maps" (the files above)
 // Every checkpoint carries what rebuilds the model (config, vocabulary, label names) in its user
 // metadata. Resuming (TrainOptions::resume) loads the newest checkpoint and continues mid-epoch:
 // the batch order of an epoch is a pure function of (train.seed, epoch), word dropout of (seed,
@@ -72,5 +78,17 @@ std::vector<std::string> predict(LoadedModel& m, const std::vector<std::string>&
 
 // "arrive/O Taipei/B-dest on/O ..." for a tagging model, "<label>" for a classifier.
 std::string format_prediction(LoadedModel& m, const std::string& sentence);
+
+// The attention weights of one sentence: tokens as written, and per layer a (nhead,T,T) tensor
+// (query rows, key columns). Error when the model's encoder has no attention.
+struct SentenceAttention {
+  std::vector<std::string> tokens;
+  std::vector<Tensor> layers;
+};
+SentenceAttention sentence_attention(LoadedModel& m, const std::string& sentence);
+
+// Draws every layer and head of sentence_attention() into dir/<slug(sentence)>.svg; returns
+// the file.
+std::filesystem::path write_attention_svg(LoadedModel& m, const std::string& sentence, const std::filesystem::path& dir);
 
 }  // namespace seqnn::train

@@ -14,6 +14,10 @@
 // with Dl_i = rowsum(dO_i O_i) (+ rowsum(W_i dW_i)). When the heads alone cannot feed every
 // thread, the key range is split in chunks and each chunk adds its dQ into a private buffer that
 // is summed at the end. Extra memory: O(L) per task (tiles, row statistics, that dQ buffer).
+// exact_one_ds: where P_ij == 1 exactly (a row with one allowed key, or one key that takes all
+// the mass), dS_ij = P_ij sum_{k!=j} P_ik (dP_ij - dP_ik) is below the rounding of the sum, but
+// dP_ij - Dl_i would leave the noise of two differently ordered dot products (~1e-8 where the
+// true gradient is exactly 0, as PyTorch's softmax backward gives). dS_ij = 0 there.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -224,7 +228,8 @@ void graph_backward_head(const AttentionProblem<T>& pr, int64_t b, int64_t n, co
       T dp = 0;
       for (int64_t d = 0; d < Dv; ++d) dvj[d] += p * f * doi[d], dp += doi[d] * vj[d];  // dV_j += W_ij dO_i
       if (dwi) dp += dwi[j];
-      const T ds = p * (dp * f - dl);  // dS_ij = P_ij (dP_ij - Dl_i)
+      // dS_ij = P_ij (dP_ij - Dl_i); exactly 0 where P_ij == 1 (see exact_one_ds below)
+      const T ds = p == T(1) ? T(0) : p * (dp * f - dl);
       if (dmask) dmask[(h * pr.Lq + i) * pr.Lk + j] = ds;
       for (int64_t d = 0; d < D; ++d) dqi[d] += pr.scale * ds * kj[d], dkj[d] += pr.scale * ds * qi[d];
     }
@@ -373,9 +378,9 @@ void backward_chunk(const AttentionProblem<T>& pr, int64_t b, int64_t n, int64_t
         const T dli = dl[i0 + r];
         if (drop) {
           const T* wr = pd.data() + r * kBk;
-          for (int64_t c = 0; c < bk; ++c) dpr[c] = wr[c] * dpr[c] - sr[c] * dli;
+          for (int64_t c = 0; c < bk; ++c) dpr[c] = sr[c] == T(1) ? T(0) : wr[c] * dpr[c] - sr[c] * dli;
         } else {
-          for (int64_t c = 0; c < bk; ++c) dpr[c] = sr[c] * (dpr[c] - dli);
+          for (int64_t c = 0; c < bk; ++c) dpr[c] = sr[c] == T(1) ? T(0) : sr[c] * (dpr[c] - dli);
         }
         if (dmask) std::copy(dpr, dpr + bk, dmask + (h * Lq + i0 + r) * Lk + j0);
       }

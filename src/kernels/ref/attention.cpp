@@ -148,7 +148,7 @@ void attention_backward(const AttentionProblem<T>& pr, const T* do_, const T* o,
           T dp = 0;
           for (int64_t d = 0; d < Dv; ++d) dp += doh[i * Dv + d] * v[j * pr.v_sl + d];
           if (dw) dp += dw[(h * Lq + i) * Lk + j];
-          const T ds = pij * (dp * f - dl);
+          const T ds = pij == T(1) ? T(0) : pij * (dp * f - dl);  // exact 0 at P == 1 (cpu: exact_one_ds)
           if (dm) *dm = ds;
           // dQ_i += scale dS_ij k_j;  dK_j += scale dS_ij q_i
           for (int64_t d = 0; d < D; ++d) {
