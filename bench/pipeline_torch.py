@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""PyTorch 1.13 twin of `seqnn train --config configs/fashion_rows_lstm.json`, for the per-epoch
-time ratio (bench/README.md, "Training pipeline").
+"""PyTorch 1.13 twins of `seqnn train --config configs/fashion_rows_lstm.json` (--model rows) and
+configs/fashion_patches_vit.json (--model vit), for the per-epoch time ratio (bench/README.md,
+"Training pipeline").
 
 The same model as seqnn's SequenceClassifier with that config: each image is 28 rows of 28
 pixels / 255; Linear(28, 64) projection, a 1-layer unidirectional LSTM(64, 128), the last state,
@@ -8,7 +9,12 @@ Linear(128, 10); Adam(lr 1e-3), batch 128, no clipping, no dropout, no schedule;
 first 55000 images of the training file (the last 5000 are validation), test = t10k.
 PyTorch runs with its default threads. Prints one line per epoch and a JSON summary.
 
+--model vit: 49 patches of 4x4 pixels; Linear(16, 64), a learned position table (N(0,1), as
+seqnn's), nn.TransformerEncoder(2 layers, d 64, 4 heads, FF 128, gelu, no dropout, post-norm;
+--norm-first for pre-norm with a final LayerNorm), the mean over patches, Linear(64, 10).
+
   /usr/bin/python3 bench/pipeline_torch.py --epochs 3
+  /usr/bin/python3 bench/pipeline_torch.py --model vit --epochs 3
 """
 import argparse
 import gzip
@@ -42,6 +48,23 @@ class RowLSTM(nn.Module):
         return self.head(out[:, -1])
 
 
+class PatchViT(nn.Module):
+    def __init__(self, d=64, heads=4, layers=2, ff=128, norm_first=False, classes=10):
+        super().__init__()
+        self.projection = nn.Linear(16, d)
+        self.pos = nn.Parameter(torch.randn(512, d))
+        layer = nn.TransformerEncoderLayer(d, heads, ff, dropout=0.0, activation="gelu", batch_first=True,
+                                           norm_first=norm_first)
+        self.encoder = nn.TransformerEncoder(layer, layers, norm=nn.LayerNorm(d) if norm_first else None)
+        self.head = nn.Linear(d, classes)
+
+    def forward(self, x):  # (B, 28, 28) -> (B, 49, 16): patch (pr, pc), pixel (i, j) at [pr*7+pc, i*4+j]
+        b = x.shape[0]
+        p = x.reshape(b, 7, 4, 7, 4).permute(0, 1, 3, 2, 4).reshape(b, 49, 16)
+        h = self.projection(p) + self.pos[:49]
+        return self.head(self.encoder(h).mean(1))
+
+
 def accuracy(model, x, y, batch=128):
     model.eval()
     right = 0
@@ -54,6 +77,8 @@ def accuracy(model, x, y, batch=128):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=["rows", "vit"], default="rows")
+    ap.add_argument("--norm-first", action="store_true", help="vit: pre-norm layers")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -67,7 +92,7 @@ def main():
     xtr, ytr = xtr[:55000], ytr[:55000]
     if a.max_train > 0:
         xtr, ytr = xtr[:a.max_train], ytr[:a.max_train]
-    model = RowLSTM()
+    model = RowLSTM() if a.model == "rows" else PatchViT(norm_first=a.norm_first)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     loss_fn = nn.CrossEntropyLoss()
     epoch_seconds = []
@@ -86,7 +111,7 @@ def main():
         epoch_seconds.append(dt)
         print(f"epoch {epoch + 1}/{a.epochs}  train_loss {total / len(xtr):.4f}  "
               f"valid_accuracy {accuracy(model, xva, yva):.4f}  {len(xtr) / dt:.0f} seq/s  {dt:.1f}s", flush=True)
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "epochs": a.epochs,
+    print(json.dumps({"model": a.model, "torch": torch.__version__, "threads": torch.get_num_threads(), "epochs": a.epochs,
                       "epoch_seconds": epoch_seconds, "test.accuracy": accuracy(model, xte, yte)}))
 
 
