@@ -1,10 +1,14 @@
 // src/data/dataset.cpp: the dataset registry.
 #include "seqnn/data/dataset.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
 #include "seqnn/data/booking.h"
+#include "seqnn/data/fashion_mnist.h"
+#include "seqnn/data/langid.h"
+#include "seqnn/data/vocab.h"
 #include "seqnn/error.h"
 
 namespace seqnn::data {
@@ -27,12 +31,87 @@ BookingOptions booking_options(const nlohmann::json& c) {
   return o;
 }
 
-std::map<std::string, DatasetFactory>& registry() {
-  static std::map<std::string, DatasetFactory> r = {
-      {"booking", [](const nlohmann::json& c) { return make_booking(booking_options(c)); }},
-      {"booking_intent", [](const nlohmann::json& c) { return make_booking_intent(booking_options(c)); }},
+// Reads data.<key> when present (the trainer passes the resolved section, so it always is).
+template <class T>
+void read(const nlohmann::json& c, const char* key, T& out) {
+  if (c.contains(key)) out = c[key].get<T>();
+}
+
+FashionMnistOptions fashion_options(const nlohmann::json& c) {
+  FashionMnistOptions o;
+  read(c, "fashion_dir", o.dir);
+  read(c, "view", o.view);
+  read(c, "patch_size", o.patch_size);
+  read(c, "fashion_valid", o.valid_size);
+  read(c, "max_train", o.max_train);
+  read(c, "max_test", o.max_test);
+  return o;
+}
+
+LangIdOptions langid_options(const nlohmann::json& c) {
+  LangIdOptions o;
+  read(c, "locale_dir", o.locale_dir);
+  if (c.contains("languages")) o.languages = parse_language_list(c["languages"].get<std::string>());
+  read(c, "langid_test_fraction", o.test_fraction);
+  read(c, "langid_valid_fraction", o.valid_fraction);
+  read(c, "max_per_language", o.max_per_language);
+  read(c, "langid_max_chars", o.max_chars);
+  read(c, "langid_min_letters", o.min_letters);
+  read(c, "seed", o.seed);
+  return o;
+}
+
+std::vector<DatasetField> fashion_fields() {
+  const FashionMnistOptions d;
+  return {
+      {"fashion_dir", d.dir, "fashion_mnist: directory of the IDX files (Debian's dataset-fashion-mnist)", {}},
+      {"view", d.view,
+       "fashion_mnist: an image as rows (28 vectors of 28 pixels) or patches (non-overlapping patch_size^2 patches, "
+       "ViT style: 49 vectors of 16 for 4x4)",
+       {"rows", "patches"}},
+      {"patch_size", d.patch_size, "fashion_mnist, view patches: patch side (must divide 28)", {}},
+      {"fashion_valid", d.valid_size, "fashion_mnist: validation images, taken from the end of the training file", {}},
+      {"max_train", d.max_train, "fashion_mnist: > 0 keeps only the first max_train training images", {}},
+      {"max_test", d.max_test, "fashion_mnist: > 0 keeps only the first max_test test images", {}},
+  };
+}
+
+std::vector<DatasetField> langid_fields() {
+  const LangIdOptions d;
+  std::string langs;
+  for (const auto& l : d.languages) langs += (langs.empty() ? "" : ",") + l;
+  return {
+      {"locale_dir", d.locale_dir, "langid: where the gettext catalogs are (<dir>/<lang>/LC_MESSAGES/*.mo)", {}},
+      {"languages", langs, "langid: comma-separated language directories, one class each", {}},
+      {"langid_test_fraction", d.test_fraction,
+       "langid: fraction of programs (catalog families) whose strings form the test split", {}},
+      {"langid_valid_fraction", d.valid_fraction, "langid: fraction of programs for the validation split", {}},
+      {"max_per_language", d.max_per_language,
+       "langid: at most this many training strings per language (valid, test: a quarter of it)", {}},
+      {"langid_max_chars", d.max_chars, "langid: strings are cut to this many characters", {}},
+      {"langid_min_letters", d.min_letters, "langid: strings with fewer letters are dropped", {}},
+  };
+}
+
+struct Entry {
+  DatasetFactory factory;
+  std::vector<DatasetField> fields;
+};
+
+std::map<std::string, Entry>& registry() {
+  static std::map<std::string, Entry> r = {
+      {"booking", {[](const nlohmann::json& c) { return make_booking(booking_options(c)); }, {}}},
+      {"booking_intent", {[](const nlohmann::json& c) { return make_booking_intent(booking_options(c)); }, {}}},
+      {"fashion_mnist", {[](const nlohmann::json& c) { return make_fashion_mnist(fashion_options(c)); },
+                         fashion_fields()}},
+      {"langid", {[](const nlohmann::json& c) { return make_langid(langid_options(c)); }, langid_fields()}},
   };
   return r;
+}
+// registration order of the fields (the map is sorted by name)
+std::vector<std::string>& field_order() {
+  static std::vector<std::string> o = {"fashion_mnist", "langid"};
+  return o;
 }
 std::mutex& registry_mutex() {
   static std::mutex m;
@@ -40,9 +119,24 @@ std::mutex& registry_mutex() {
 }
 }  // namespace
 
-void register_dataset(const std::string& name, DatasetFactory factory) {
+void register_dataset(const std::string& name, DatasetFactory factory, std::vector<DatasetField> fields) {
   std::lock_guard<std::mutex> lock(registry_mutex());
-  registry()[name] = std::move(factory);
+  registry()[name] = {std::move(factory), std::move(fields)};
+  auto& order = field_order();
+  if (std::find(order.begin(), order.end(), name) == order.end()) order.push_back(name);
+}
+
+std::vector<DatasetField> dataset_fields() {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  std::vector<DatasetField> out;
+  for (const auto& name : field_order()) {
+    auto it = registry().find(name);
+    if (it == registry().end()) continue;
+    for (const auto& f : it->second.fields)
+      if (std::none_of(out.begin(), out.end(), [&](const DatasetField& x) { return x.name == f.name; }))
+        out.push_back(f);
+  }
+  return out;
 }
 
 std::vector<std::string> dataset_names() {
@@ -52,12 +146,22 @@ std::vector<std::string> dataset_names() {
   return out;
 }
 
+std::vector<std::string> input_tokens(const nlohmann::json& data_config, const std::string& text) {
+  if (data_config.value("dataset", std::string()) == "langid") {
+    std::vector<std::string> chars = utf8_chars(clean_ui_string(text));
+    const int64_t max_chars = data_config.value("langid_max_chars", LangIdOptions{}.max_chars);
+    if (static_cast<int64_t>(chars.size()) > max_chars) chars.resize(static_cast<size_t>(max_chars));
+    return chars;
+  }
+  return tokenize(text, true);
+}
+
 Dataset load_dataset(const std::string& name, const nlohmann::json& data_config) {
   DatasetFactory f;
   {
     std::lock_guard<std::mutex> lock(registry_mutex());
     auto it = registry().find(name);
-    if (it != registry().end()) f = it->second;
+    if (it != registry().end()) f = it->second.factory;
   }
   if (!f) {
     std::string known;

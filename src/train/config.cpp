@@ -19,13 +19,14 @@ namespace {
 std::vector<ConfigField> base_fields() {
   return {
       {"data.dataset", "booking",
-       "which built-in dataset: booking (ticket-booking slot filling, tagging) or booking_intent (the same sentences, "
-       "classified by which of origin/destination they name)",
+       "which built-in dataset: booking (ticket-booking slot filling, tagging), booking_intent (the same sentences, "
+       "classified by which of origin/destination they name), fashion_mnist (images as rows or patches, classified; "
+       "Debian's dataset-fashion-mnist) or langid (the language of gettext UI strings, from their characters)",
        {}},
       {"data.train_size", 3000, "booking*: training sentences (cities from the training list)", {}},
       {"data.valid_size", 400, "booking*: validation sentences (a disjoint city list)", {}},
       {"data.test_size", 1000, "booking*: test sentences (a third disjoint city list, never seen in training)", {}},
-      {"data.seed", 2024, "booking*: seed of the sentence generator", {}},
+      {"data.seed", 2024, "booking*: seed of the sentence generator; langid: seed of the program split and the caps", {}},
       {"data.min_freq", 1, "tokens seen fewer times in the training split map to <unk>", {}},
       {"data.unk_prob", 0.2,
        "training only, word dropout: for tagging, each labelled span (B-x I-x ...) becomes <unk> ... <unk> with this "
@@ -146,6 +147,12 @@ std::vector<ConfigField> config_fields() {
     if (f.path == "model.encoder.type") f.choices = types;
   for (auto& f : all)
     if (f.path == "data.dataset") f.choices = data::dataset_names();
+  // data.*: each registered dataset's own fields (data/dataset.h)
+  for (const auto& f : data::dataset_fields()) {
+    const std::string path = "data." + f.name;
+    if (std::none_of(all.begin(), all.end(), [&](const ConfigField& x) { return x.path == path; }))
+      all.push_back({path, f.default_value, f.doc, f.choices});
+  }
   {
     std::lock_guard<std::mutex> lock(fields_mutex());
     for (const auto& e : extra_fields()) {

@@ -557,7 +557,8 @@ fs::path write_attention_svg(LoadedModel& m, const std::string& sentence, const 
 
 std::string format_prediction(LoadedModel& m, const std::string& sentence) {
   const auto shown = data::tokenize(sentence, false);
-  const auto tokens = data::tokenize(sentence, true);
+  const auto tokens = data::input_tokens(m.config["data"], sentence);  // words, or characters (langid)
+  check(!tokens.empty(), "predict", "nothing to read in \"", sentence, "\"");
   const auto labels = predict(m, tokens);
   std::string out;
   if (m.kind == data::TaskKind::Tagging) {

@@ -7,7 +7,8 @@
 //   replay_safetensors --write-seeds DIR                            write the seeds (libFuzzer corpus)
 //   replay_safetensors FILE...                                      run the given inputs (repro)
 //
-// SEQNN_FUZZ_FORMAT ("safetensors" or "npy") picks the seeds; a target only sees its format.
+// SEQNN_FUZZ_FORMAT ("safetensors", "npy", "idx" or "mo") picks the seeds; a target only sees its
+// format.
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -18,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "seqnn/io/idx.h"
+#include "seqnn/io/mo.h"
 #include "seqnn/io/npy.h"
 #include "seqnn/io/safetensors.h"
 
@@ -87,8 +90,78 @@ std::vector<std::string> npy_seeds() {
   return seeds;
 }
 
+// IDX: u8 images with labels, each element type, rank 1..4, an empty dim, and a gzip-wrapped
+// file (a tiny hand-made gzip member: header, a stored deflate block, CRC32 and length).
+std::string gzip_stored(const std::string& payload) {
+  uint32_t crc = 0xffffffffu;
+  for (unsigned char c : payload) {
+    crc ^= c;
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+  }
+  crc = ~crc;
+  std::string g("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff", 10);
+  const uint16_t len = static_cast<uint16_t>(payload.size()), nlen = static_cast<uint16_t>(~len);
+  g += '\x01';  // final stored block
+  g.append(reinterpret_cast<const char*>(&len), 2);
+  g.append(reinterpret_cast<const char*>(&nlen), 2);
+  g += payload;
+  g.append(reinterpret_cast<const char*>(&crc), 4);
+  const uint32_t isize = static_cast<uint32_t>(payload.size());
+  g.append(reinterpret_cast<const char*>(&isize), 4);
+  return g;
+}
+
+std::vector<std::string> idx_seeds() {
+  auto arr = [](io::IdxType t, Shape shape) {
+    io::IdxArray a;
+    a.type = t;
+    a.shape = shape;
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    a.bytes.resize(static_cast<size_t>(n) * io::idx_type_size(t));
+    for (size_t i = 0; i < a.bytes.size(); ++i) a.bytes[i] = static_cast<uint8_t>(i * 37 + 11);
+    return io::write_idx(a);
+  };
+  std::vector<std::string> seeds;
+  seeds.push_back(arr(io::IdxType::U8, {3, 4, 4}));
+  seeds.push_back(arr(io::IdxType::U8, {5}));
+  seeds.push_back(arr(io::IdxType::I8, {2, 3}));
+  seeds.push_back(arr(io::IdxType::I16, {2, 2}));
+  seeds.push_back(arr(io::IdxType::I32, {3}));
+  seeds.push_back(arr(io::IdxType::F32, {1, 2, 1, 2}));
+  seeds.push_back(arr(io::IdxType::F64, {2}));
+  seeds.push_back(arr(io::IdxType::U8, {0, 28, 28}));
+  seeds.push_back(gzip_stored(arr(io::IdxType::U8, {2, 3, 3})));
+  return seeds;
+}
+
+// .mo: both byte orders, a context, a plural entry, a header, an empty catalog, and a file with
+// a hash table (gettext's own layout).
+std::vector<std::string> mo_seeds() {
+  io::MoCatalog c;
+  c.header = "Content-Type: text/plain; charset=UTF-8\nPlural-Forms: nplurals=2; plural=(n != 1);\n";
+  c.entries.push_back({"", "Open file", "", {"Datei \xc3\xb6""ffnen"}});
+  c.entries.push_back({"menu", "_Quit", "", {"_Beenden"}});
+  c.entries.push_back({"", "%d file", "%d files", {"%d Datei", "%d Dateien"}});
+  std::vector<std::string> seeds;
+  seeds.push_back(io::write_mo(c, false));
+  seeds.push_back(io::write_mo(c, true));
+  seeds.push_back(io::write_mo(io::MoCatalog{}, false));
+  std::string h = io::write_mo(c, false);  // give it a 3-entry hash table after the strings
+  const uint32_t hsize = 3, hoff = static_cast<uint32_t>(h.size());
+  std::memcpy(h.data() + 20, &hsize, 4);
+  std::memcpy(h.data() + 24, &hoff, 4);
+  h += std::string(12, '\x01');
+  seeds.push_back(h);
+  return seeds;
+}
+
 std::vector<std::string> seeds() {
-  return std::string(SEQNN_FUZZ_FORMAT) == "npy" ? npy_seeds() : safetensors_seeds();
+  const std::string f = SEQNN_FUZZ_FORMAT;
+  if (f == "npy") return npy_seeds();
+  if (f == "idx") return idx_seeds();
+  if (f == "mo") return mo_seeds();
+  return safetensors_seeds();
 }
 
 // ==================================================================== mutations
@@ -129,9 +202,12 @@ void mutate_once(std::string& s, const std::vector<std::string>& pool, Rng& r) {
         s.erase(at, 1 + r.below(std::min<size_t>(16, s.size() - at)));
       }
       break;
-    case 5: {  // header-length edit: the u64 (safetensors) or the u16/u32 (npy) length field
-      const size_t at = std::string(SEQNN_FUZZ_FORMAT) == "npy" ? 8 : 0;
-      const size_t width = std::string(SEQNN_FUZZ_FORMAT) == "npy" ? 2 : 8;
+    case 5: {  // length-field edit: the u64 header length (safetensors), the u16/u32 header length
+               // (npy), a big-endian dimension (idx), a count / table offset / string offset (mo)
+      const std::string f = SEQNN_FUZZ_FORMAT;
+      size_t at = f == "npy" ? 8 : 0, width = f == "npy" ? 2 : 8;
+      if (f == "idx") at = 4 + 4 * r.below(3), width = 4;
+      if (f == "mo") at = 8 + 4 * r.below(s.size() >= 64 ? 12 : 5), width = 4;
       if (s.size() >= at + width) {
         uint64_t v = 0;
         std::memcpy(&v, s.data() + at, width);

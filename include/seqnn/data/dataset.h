@@ -40,9 +40,23 @@ struct Dataset {
 // The "data" section of the config (see train/config.h) is passed through as JSON so each
 // dataset reads its own fields.
 using DatasetFactory = std::function<Dataset(const nlohmann::json& data_config)>;
-void register_dataset(const std::string& name, DatasetFactory factory);
+// A dataset's own config field: data.<name> in the config schema (train/config.h adds every
+// registered dataset's fields to the "data" section, with the default's JSON type).
+struct DatasetField {
+  std::string name;                    // without "data."
+  nlohmann::json default_value;
+  std::string doc;
+  std::vector<std::string> choices;    // allowed string values (empty: any)
+};
+void register_dataset(const std::string& name, DatasetFactory factory, std::vector<DatasetField> fields = {});
+// Every registered dataset's fields, in registration order (a name shared by two datasets once).
+std::vector<DatasetField> dataset_fields();
 // Error("dataset: unknown dataset \"x\" (known: booking, ...)") when not registered.
 Dataset load_dataset(const std::string& name, const nlohmann::json& data_config);
 std::vector<std::string> dataset_names();
+// A user's text as the tokens a model trained on `data_config`'s dataset reads: characters of
+// the cleaned string for langid (cut to data.langid_max_chars), data::tokenize's lowercased
+// words for every other token dataset.
+std::vector<std::string> input_tokens(const nlohmann::json& data_config, const std::string& text);
 
 }  // namespace seqnn::data
