@@ -2,7 +2,7 @@
 """Side-by-side benchmark: seqnn (Google Benchmark programs) vs PyTorch on the same work.
 
 Usage (from the repository root, after building):
-    /usr/bin/python3 bench/compare.py [--build build] [--reps 5] [--only ops|gemm|rnn|attention]
+    /usr/bin/python3 bench/compare.py [--build build] [--reps 5] [--only ops|gemm|rnn|attention|modules]
 
 Every figure is a median over --reps repetitions. PyTorch is measured in both sane thread
 setups (torch 1 thread with OpenBLAS 2; torch 2 threads with OPENBLAS_NUM_THREADS=1) and the
@@ -368,11 +368,47 @@ def run_attention(build, reps):
                 print(f"  {mode} L={L}: causal runs {n / c:.2f}x faster than unmasked")
 
 
+# ---------------------------------------------------------------------------------------------
+# Whole modules: nn::MultiheadAttention / TransformerEncoderLayer vs torch.nn's (bench_modules)
+# ---------------------------------------------------------------------------------------------
+MOD_LENGTHS = (256, 1024, 2048)
+
+
+def module_torch_code(kind, mode, L):
+    """(setup, stmt) for torch.nn.MultiheadAttention / TransformerEncoderLayer on (L, 4, 256)."""
+    if kind == "mha":
+        setup = "m=torch.nn.MultiheadAttention(256,8)\ndef core(x):\n    return m(x,x,x,need_weights=False)[0]\n"
+    else:
+        setup = ("m=torch.nn.TransformerEncoderLayer(256,8,dim_feedforward=1024,dropout=0.0)\n"
+                 "def core(x):\n    return m(x)\n")
+    setup += f"x=torch.randn({L},4,256)\n"
+    if mode == "fwd":  # eval + no_grad: PyTorch 1.13's fast path where it applies
+        setup += "m.eval()\ndef f():\n    with torch.no_grad():\n        return core(x)\n"
+    else:
+        setup += ("m.train()\nx.requires_grad_()\ngo=torch.randn_like(x)\n"
+                  "def f():\n    core(x).backward(go)\n    x.grad=None\n    m.zero_grad(set_to_none=True)\n")
+    return setup, "f()"
+
+
+def run_modules(build, reps):
+    seqnn = run_seqnn(os.path.join(build, "bench", "bench_modules"), reps)
+    names = [(f"BM_{k}_{m}/{L}", k, m, L) for k in ("mha", "encoder_layer") for m in ("fwd", "fwdbwd")
+             for L in MOD_LENGTHS]
+    torch_best = run_torch({n: module_torch_code(k, m, L) for n, k, m, L in names}, reps)
+    print(f"\nattention modules, float32, (L, B=4, E=256), 8 heads, dropout 0, median of {reps}; "
+          "encoder layer: post-norm, relu, FF 1024; fwd = eval + no_grad")
+    print(f"{'case':<30} {'seqnn ms':>10} {'torch ms':>10} {'torch setup':>13} {'speedup':>8}")
+    for n, *_ in names:
+        if n in seqnn and n in torch_best:
+            t, label = torch_best[n]
+            print(f"{n:<30} {seqnn[n] * 1e3:10.2f} {t * 1e3:10.2f} {label:>13} {t / seqnn[n]:7.2f}x")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--only", choices=["ops", "gemm", "rnn", "attention"])
+    ap.add_argument("--only", choices=["ops", "gemm", "rnn", "attention", "modules"])
     a = ap.parse_args()
     if a.only in (None, "gemm"):
         s = run_seqnn(os.path.join(a.build, "bench", "bench_gemm"), a.reps)
@@ -389,6 +425,8 @@ def main():
         run_rnn(a.build, a.reps)
     if a.only == "attention":
         run_attention(a.build, a.reps)
+    if a.only == "modules":
+        run_modules(a.build, a.reps)
 
 
 if __name__ == "__main__":
