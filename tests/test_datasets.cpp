@@ -537,3 +537,32 @@ TEST(FashionMnist, ShortTrainingOnTheInstalledDatasetLearns) {
   EXPECT_GE(s["test.accuracy"].get<double>(), 0.6) << log.str();
   EXPECT_TRUE(fs::exists(o.run_dir / "best.safetensors"));
 }
+
+// ==================================================================== fuzz regressions
+// libFuzzer found both (ctest -L fuzz in the clang build): a zero dimension next to huge ones
+// made numel() overflow int64 before it reached the zero, and an empty context was dropped on
+// write when the msgid holds a \x04, so the reader split the msgid into a context.
+TEST(FuzzRegression, IdxZeroDimNextToHugeOnes) {
+  std::string b("\0\0\x08\x04", 4);
+  for (uint32_t d : {0x7fffffffu, 0x7fffffffu, 0x7fffffffu, 0u})
+    for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<char>((d >> s) & 0xff));
+  const io::IdxArray a = io::read_idx(b, "t");
+  EXPECT_EQ(a.numel(), 0);
+  io::IdxArray bad;
+  bad.shape = {int64_t{1} << 40, int64_t{1} << 40};
+  testutil::expect_error([&] { (void)bad.numel(); }, "idx", "element count");
+}
+
+TEST(FuzzRegression, MoEmptyContextWithSeparatorInMsgidRoundTrips) {
+  io::MoCatalog c;
+  io::MoEntry e;
+  e.msgid = std::string("a\x04") + "b";
+  e.msgstr = {"x"};
+  c.entries.push_back(e);
+  for (bool big : {false, true}) {
+    const io::MoCatalog back = io::parse_mo(io::write_mo(c, big), "t");
+    ASSERT_EQ(back.entries.size(), 1u);
+    EXPECT_EQ(back.entries[0].context, "");
+    EXPECT_EQ(back.entries[0].msgid, e.msgid);
+  }
+}

@@ -52,8 +52,13 @@ void swap_elements(uint8_t* p, size_t n_elems, size_t width) {
 }  // namespace
 
 int64_t IdxArray::numel() const {
+  // A zero dimension makes the array empty whatever the others are (read_idx accepts e.g.
+  // (0, 2^31, 2^31)), so check for it before multiplying; otherwise the product is checked.
+  for (int64_t d : shape)
+    if (d == 0) return 0;
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)
+    check(d > 0 && !__builtin_mul_overflow(n, d, &n), "idx", "shape ", shape, " has no int64 element count");
   return n;
 }
 

@@ -100,7 +100,10 @@ MoCatalog parse_mo(std::string_view bytes, const std::string& name) {
 std::string write_mo(const MoCatalog& c, bool big) {
   std::vector<std::string> originals{""}, translations{c.header};
   for (const auto& e : c.entries) {
-    std::string o = e.context.empty() ? e.msgid : e.context + '\x04' + e.msgid;
+    // An empty context is written out when the msgid itself holds a \x04, or the reader would
+    // take the msgid's prefix for a context (found by fuzz_mo's round trip).
+    const bool ctx = !e.context.empty() || e.msgid.find('\x04') != std::string::npos;
+    std::string o = ctx ? e.context + '\x04' + e.msgid : e.msgid;
     if (!e.msgid_plural.empty()) o += std::string(1, '\0') + e.msgid_plural;
     check(!(e.msgid.empty() && e.context.empty() && e.msgid_plural.empty()), "mo", "write: an entry with an empty "
           "msgid and no context is the header; set MoCatalog::header instead");
