@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/check.h"
+#include "common/subprocess.h"
 #include "seqnn/models/sequence_model.h"
 #include "seqnn/ops.h"
 #include "seqnn/random.h"
@@ -27,25 +28,10 @@ using nlohmann::json;
 namespace {
 
 // ==================================================================== helpers
-struct Proc {
-  int rc = -1;
-  std::string out;
-};
-
-Proc run(const std::string& cmd) {
-  Proc p;
-  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
-  if (!f) return p;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) p.out.append(buf, n);
-  int st = pclose(f);
-  p.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return p;
-}
-
+using testutil::Proc;
+Proc run(const std::string& cmd) { return testutil::run_command(cmd); }
+std::string quote(const fs::path& p) { return testutil::shell_quote(p); }
 std::string cli() { return SEQNN_CLI; }
-std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
 std::string read_file(const fs::path& p) {
   std::ifstream in(p);
   std::stringstream ss;
