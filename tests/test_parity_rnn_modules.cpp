@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 
+#include "common/module_parity.h"
 #include "common/torch_oracle.h"
 #include "seqnn/nn/nn.h"
 #include "seqnn/ops.h"
@@ -21,21 +22,9 @@ using namespace seqnn::testutil;
 
 namespace {
 
-// load(m): the oracle's load_state (strict, key order checked).
-// finish(m, outs): backward with GY0, GY1, ..., reports every parameter's gradient as
-// extra['d_<name>'] and those of x, h0, c0 as extra['dx'], ['dh0'], ['dc0'].
+// load(m) and finish(m, outs, names) come from common/module_parity.h's prelude.
 const char* kPrelude = R"(
 import torch.nn.utils.rnn as R
-load = load_state  # the oracle's strict, order-checking loader
-
-def finish(m, outs):
-    torch.autograd.backward(outs, [globals()['GY%d' % i] for i in range(len(outs))])
-    for k, p in m.named_parameters():
-        extra['d_' + k] = p.grad
-    for n in ('x', 'h0', 'c0'):
-        if n in globals() and globals()[n].grad is not None:
-            extra['d' + n] = globals()[n].grad
-    return [o.detach() for o in outs]
 )";
 
 const char* kModuleCode = R"(
@@ -56,7 +45,7 @@ inp = R.pack_padded_sequence(x, lens, batch_first=a['bf'], enforce_sorted=False)
 y, hn = m(inp, hx)
 if a['ragged']:
     y, _ = R.pad_packed_sequence(y, batch_first=a['bf'], total_length=a['T'])
-out = finish(m, [y, hn[0], hn[1]] if a['mode'] == 'LSTM' else [y, hn])
+out = finish(m, [y, hn[0], hn[1]] if a['mode'] == 'LSTM' else [y, hn], ('x', 'h0', 'c0'))
 )";
 
 const char* kCellCode = R"(
@@ -66,78 +55,26 @@ kw = dict(nonlinearity=a['nl']) if a['mode'] == 'RNNCell' else {}
 m = load(cls(a['I'], a['H'], bias=a['bias'], **kw).to(x.dtype))
 if a['mode'] == 'LSTMCell':
     h1, c1 = m(x, (h0, c0) if a['h0'] else None)
-    out = finish(m, [h1, c1])
+    out = finish(m, [h1, c1], ('x', 'h0', 'c0'))
 else:
-    out = finish(m, [m(x, h0 if a['h0'] else None)])
+    out = finish(m, [m(x, h0 if a['h0'] else None)], ('x', 'h0', 'c0'))
 )";
 
-struct Case {
-  std::string what;
-  std::shared_ptr<nn::Module> module;
-  TensorList outs;  // ours
-  std::map<std::string, Tensor> inputs;  // x, h0, c0 (ours, requiring grad)
-};
-
-// Queues the torch side: the inputs, cotangents GY0.., and our state_dict.
-OracleCase oracle_case(const Case& c, const TensorList& gys, const std::string& code, nlohmann::json args,
+// Queues the torch side: inputs, cotangents GY0.., our state_dict, and the lengths if ragged.
+OracleCase oracle_case(const ModuleCase& c, const TensorList& gys, const std::string& code, nlohmann::json args,
                        const Tensor& lens) {
-  OracleCase oc;
-  oc.code = std::string(kPrelude) + code;
-  for (const auto& [k, t] : c.inputs) oc.inputs.push_back({k, t});
-  for (size_t i = 0; i < gys.size(); ++i) oc.inputs.push_back({"GY" + std::to_string(i), gys[i]});
-  if (lens.defined()) oc.inputs.push_back({"lens", lens});
-  for (const auto& [k, t] : c.module->state_dict()) oc.state.push_back({k, t});
-  oc.args = args;
-  return oc;
+  std::vector<std::pair<std::string, Tensor>> more;
+  if (lens.defined()) more.push_back({"lens", lens});
+  return module_oracle_case(c, gys, std::string(kPrelude) + code, args, more);
 }
-
-// Our backward of sum_i <gy_i, out_i>.
-TensorList backward_with_random_cotangents(const TensorList& outs, Generator& gen) {
-  TensorList gys;
-  Tensor loss;
-  for (const auto& o : outs) {
-    gys.push_back(randn(o.shape(), o.dtype(), &gen));
-    Tensor term = sum(o * gys.back());
-    loss = loss.defined() ? loss + term : term;
-  }
-  loss.backward();
-  return gys;
-}
-
-void compare(const Case& c, const OracleResult& r) {
-  ASSERT_EQ(r.outs.size(), c.outs.size()) << c.what;
-  static const char* kOut[] = {"output", "h_n", "c_n"};
-  for (size_t i = 0; i < c.outs.size(); ++i) expect_close(c.outs[i], r.outs[i], 1e-5, c.what + " " + kOut[i]);
-  for (const auto& [name, p] : c.module->named_parameters()) {
-    auto it = r.extra.find("d_" + name);
-    ASSERT_TRUE(it != r.extra.end()) << c.what << ": torch has no gradient for " << name;
-    ASSERT_TRUE(p.grad().defined()) << c.what << ": no gradient for " << name;
-    expect_close(p.grad(), it->second, 1e-4, c.what + " d" + name);
-  }
-  for (const auto& [k, t] : c.inputs) {
-    auto it = r.extra.find("d" + k);
-    ASSERT_TRUE(it != r.extra.end()) << c.what << ": torch has no gradient for " << k;
-    ASSERT_TRUE(t.grad().defined()) << c.what << ": no gradient for " << k;
-    expect_close(t.grad(), it->second, 1e-4, c.what + " d" + k);
-  }
-}
-
-struct Rng {
-  std::mt19937 eng;
-  explicit Rng(uint32_t seed) : eng(seed) {}
-  int64_t uni(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(eng); }
-  bool coin(double p = 0.5) { return std::bernoulli_distribution(p)(eng); }
-  // Mostly small sizes, now and then up to `big`.
-  int64_t size(int64_t big) { return coin(0.85) ? uni(1, 9) : uni(10, big); }
-};
 
 }  // namespace
 
 // ==================================================================== modules
 TEST(ParityRNNModules, RandomConfigurationsForwardAndGradients) {
-  Rng rng(2024);
+  ParityRng rng(2024);
   Generator gen(7);
-  std::vector<Case> cases;
+  std::vector<ModuleCase> cases;
   std::vector<OracleCase> oracle;
   const int kCases = 48;
   for (int n = 0; n < kCases; ++n) {
@@ -166,17 +103,17 @@ TEST(ParityRNNModules, RandomConfigurationsForwardAndGradients) {
     }
     if (p > 0) m->eval();
 
-    Case c;
+    ModuleCase c;
     c.module = m;
     const Shape xs = unbatched ? Shape{T, I} : bf ? Shape{B, T, I} : Shape{T, B, I};
     Tensor x = randn(xs, dt, &gen).requires_grad_(), h0, c0, lens;
-    c.inputs["x"] = x;
+    c.inputs.push_back({"x", x});
     if (with_h0) {
       h0 = randn(unbatched ? Shape{L * D, R} : Shape{L * D, B, R}, dt, &gen).requires_grad_();
-      c.inputs["h0"] = h0;
+      c.inputs.push_back({"h0", h0});
       if (kind == 2) {
         c0 = randn(unbatched ? Shape{L * D, H} : Shape{L * D, B, H}, dt, &gen).requires_grad_();
-        c.inputs["c0"] = c0;
+        c.inputs.push_back({"c0", c0});
       }
     }
     std::vector<int64_t> lv;
@@ -208,14 +145,14 @@ TEST(ParityRNNModules, RandomConfigurationsForwardAndGradients) {
   }
   auto ref = run_torch(oracle);
   ASSERT_EQ(ref.size(), cases.size());
-  for (size_t i = 0; i < cases.size(); ++i) compare(cases[i], ref[i]);
+  for (size_t i = 0; i < cases.size(); ++i) compare_module_case(cases[i], ref[i]);
 }
 
 // ==================================================================== cells
 TEST(ParityRNNModules, CellsForwardAndGradients) {
-  Rng rng(77);
+  ParityRng rng(77);
   Generator gen(8);
-  std::vector<Case> cases;
+  std::vector<ModuleCase> cases;
   std::vector<OracleCase> oracle;
   for (int n = 0; n < 24; ++n) {
     const DType dt = n % 4 == 3 ? DType::F64 : DType::F32;
@@ -224,16 +161,16 @@ TEST(ParityRNNModules, CellsForwardAndGradients) {
     const bool relu = kind == 0 && (n / 3) % 2 == 1;
     const int64_t B = rng.uni(1, 9), I = rng.size(70), H = rng.size(70);
     const bool bias = rng.coin(0.8), with_h0 = rng.coin(), unbatched = rng.coin(0.25);
-    Case c;
+    ModuleCase c;
     Tensor x = randn(unbatched ? Shape{I} : Shape{B, I}, dt, &gen).requires_grad_(), h0, c0;
-    c.inputs["x"] = x;
+    c.inputs.push_back({"x", x});
     const Shape ss = unbatched ? Shape{H} : Shape{B, H};
     if (with_h0) {
       h0 = randn(ss, dt, &gen).requires_grad_();
-      c.inputs["h0"] = h0;
+      c.inputs.push_back({"h0", h0});
       if (kind == 1) {
         c0 = randn(ss, dt, &gen).requires_grad_();
-        c.inputs["c0"] = c0;
+        c.inputs.push_back({"c0", c0});
       }
     }
     if (kind == 0) {
@@ -264,7 +201,7 @@ TEST(ParityRNNModules, CellsForwardAndGradients) {
   }
   auto ref = run_torch(oracle);
   ASSERT_EQ(ref.size(), cases.size());
-  for (size_t i = 0; i < cases.size(); ++i) compare(cases[i], ref[i]);
+  for (size_t i = 0; i < cases.size(); ++i) compare_module_case(cases[i], ref[i]);
 }
 
 // ==================================================================== torch -> seqnn

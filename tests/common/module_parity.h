@@ -6,7 +6,8 @@
 //   ... run_torch(oracle) ... compare_module_case(c, ref[i]);
 // In `code`, load(m) is the oracle's strict, order-checking load_state, and finish(m, outs)
 // runs backward with GY0, GY1, ... (when given) and reports every parameter's gradient as
-// extra['d_<name>'] and each named input's as extra['d<input>']. compare_module_case checks the
+// extra['d_<name>'] and each named input's as extra['d<input>'] (names absent from the case
+// are skipped). compare_module_case checks the
 // outputs at 1e-5 and every gradient at 1e-4 (relative to each tensor's scale).
 #pragma once
 
@@ -33,7 +34,7 @@ def finish(m, outs, names=()):
         for k, p in m.named_parameters():
             extra['d_' + k] = p.grad if p.grad is not None else torch.zeros_like(p)
         for n in names:
-            if globals()[n].grad is not None:
+            if n in globals() and globals()[n] is not None and globals()[n].grad is not None:
                 extra['d' + n] = globals()[n].grad
     return [o.detach() for o in outs]
 )";
@@ -96,6 +97,8 @@ struct ParityRng {
   explicit ParityRng(uint32_t seed) : eng(seed) {}
   int64_t uni(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(eng); }
   bool coin(double p = 0.5) { return std::bernoulli_distribution(p)(eng); }
+  // Mostly small sizes, now and then up to `big`.
+  int64_t size(int64_t big) { return coin(0.85) ? uni(1, 9) : uni(10, big); }
 };
 
 }  // namespace seqnn::testutil
