@@ -14,7 +14,7 @@ case "$mode" in
 esac
 
 # ------------------------------------------------------------------ Debian packages
-base_pkgs=(g++ cmake make pkg-config libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev zlib1g-dev dataset-fashion-mnist libgtest-dev libbenchmark-dev)
+base_pkgs=(g++ cmake make pkg-config libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev zlib1g-dev dataset-fashion-mnist libsentencepiece-dev libfftw3-dev espeak-ng libgtest-dev libbenchmark-dev)
 test_pkgs=(python3 python3-torch python3-numpy clang libclang-rt-14-dev libomp-dev)
 want=("${base_pkgs[@]}")
 [ "$mode" = test ] && want+=("${test_pkgs[@]}")
