@@ -13,10 +13,18 @@
 
 namespace seqnn::data {
 
-const char* task_kind_name(TaskKind k) { return k == TaskKind::Tagging ? "tagging" : "classification"; }
+const char* task_kind_name(TaskKind k) {
+  switch (k) {
+    case TaskKind::Tagging: return "tagging";
+    case TaskKind::Classification: return "classification";
+    case TaskKind::Sequence: return "sequence";
+  }
+  return "?";
+}
 
 int64_t Example::length() const {
   if (feature_dim > 0) return static_cast<int64_t>(features.size()) / feature_dim;
+  if (tokens.empty() && !source.empty()) return static_cast<int64_t>(source.size());
   return static_cast<int64_t>(tokens.size());
 }
 

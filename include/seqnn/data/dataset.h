@@ -1,7 +1,10 @@
 // seqnn/data/dataset.h: examples, datasets and the registry of built-in datasets.
 //
 // An Example is a sequence (tokens, or real-valued feature vectors) with either one label per
-// position (a tagging task, N vs N) or one label for the whole sequence (classification, N vs 1).
+// position (a tagging task, N vs N), one label for the whole sequence (classification, N vs 1),
+// or a target sequence whose length the model decides (a sequence task, N vs M: translation,
+// speech recognition). Sequence tasks hold their input as raw text in `source` (a Tokenizer turns
+// it into ids) or as feature vectors, and their output as raw text in `target`.
 // A Dataset holds the train / valid / test splits and the label names; the trainer turns it into
 // ids with a Vocab (for token inputs) and batches it with data::Batcher.
 //
@@ -17,15 +20,19 @@
 
 namespace seqnn::data {
 
-enum class TaskKind { Tagging, Classification };
-const char* task_kind_name(TaskKind k);  // "tagging" / "classification"
+enum class TaskKind { Tagging, Classification, Sequence };
+const char* task_kind_name(TaskKind k);  // "tagging" / "classification" / "sequence"
 
 struct Example {
   std::vector<std::string> tokens;     // token input (empty for feature input)
   std::vector<float> features;         // feature input: length() * feature_dim values, row-major
   std::vector<std::string> tags;       // tagging: one label per position
   std::string label;                   // classification: the sequence's label
+  std::string source;                  // sequence task with text input: the source text
+  std::string target;                  // sequence task: the target text (translation, transcript)
+  std::string group;                   // where it came from (a catalog, a voice), for reports
   int64_t length() const;              // tokens.size(), or features.size() / feature_dim
+                                       // (sequence tasks with text input: source.size() bytes)
   int64_t feature_dim = 0;             // 0 for token input
 };
 

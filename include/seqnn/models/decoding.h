@@ -1,0 +1,116 @@
+// seqnn/models/decoding.h: turning a conditional next-token model into output sequences (the
+// notes' third output type: the model decides how many labels).
+//
+// A search drives a StepDecoder, which holds one decoder state per ROW. A decoder for a batch of
+// B sources starts with B rows (row b = source b, nothing generated yet). Per step:
+//   logp = dec.step(tokens)     tokens (R) I64: the last token of each row (BOS at the start)
+//                               -> (R,V) log-probabilities of the next token (F32 or F64)
+//   dec.reorder(index)          index (R') I64 into the current rows: row r' continues row
+//                               index[r'] (copies its state). Beam search expands B rows to B*K
+//                               with index [0,0,..,1,1,..] and then keeps the surviving beams;
+//                               a finished row is dropped by leaving it out of the index.
+// Searches (all deterministic given DecodeOptions::seed; none records gradients):
+//   greedy      argmax each step (ties: the lowest id), until EOS or max_length
+//   beam        beam_size hypotheses per source; each step every live beam proposes its
+//               beam_size best continuations, the best beam_size of the beam_size^2 survive; a
+//               continuation ending in EOS becomes a finished hypothesis. Final score
+//               = sum of log-probs / length^length_penalty (length counts the EOS; alpha = 0:
+//               raw sum). A source is done when it holds beam_size finished hypotheses and no
+//               live beam can still beat the worst of them (for alpha >= 0, a live beam's best
+//               reachable normalised score is bounded using max_length), or at max_length, when
+//               live beams are finished as they stand. beam_size 1 is exactly greedy. The batched
+//               search gives each source exactly what a search over that source alone gives.
+//   sample      ancestral sampling from softmax(logits / temperature), optionally restricted to
+//               the top_k tokens; a counter-based generator seeded by DecodeOptions::seed so a
+//               source's sample does not depend on the other sources in the batch.
+// Returned tokens exclude BOS and EOS. A hypothesis's log_prob is the sum of the log-probs of its
+// tokens including EOS when it ended with one.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "seqnn/tensor.h"
+
+namespace seqnn::models {
+
+class StepDecoder {
+ public:
+  virtual ~StepDecoder() = default;
+  // Rows currently held.
+  virtual int64_t rows() const = 0;
+  virtual int64_t vocab_size() const = 0;
+  // tokens (rows()) I64 -> (rows(), V) log-probabilities of the next token.
+  virtual Tensor step(const Tensor& tokens) = 0;
+  // index (R') I64, each in [0, rows()): the new rows (duplicates allowed, R' may be 0).
+  virtual void reorder(const Tensor& index) = 0;
+  // Attention of the last step over the source positions, (rows(), S) with S the padded source
+  // length (zeros past each source's length); undefined Tensor when the model has none.
+  virtual Tensor last_attention() const { return Tensor(); }
+  // Source length of each row (rows()) - used for max_length_ratio; empty when unknown.
+  virtual std::vector<int64_t> source_lengths() const { return {}; }
+};
+
+class DecodeOptions {
+ public:
+  DecodeOptions(int64_t bos, int64_t eos) : bos_(bos), eos_(eos) {}
+  DecodeOptions& bos(int64_t v) { bos_ = v; return *this; }
+  DecodeOptions& eos(int64_t v) { eos_ = v; return *this; }
+  // At most this many generated tokens (EOS included); with max_length_ratio > 0 the limit for a
+  // source of length S is min(max_length, ceil(max_length_ratio * S) + max_length_offset).
+  DecodeOptions& max_length(int64_t v) { max_length_ = v; return *this; }
+  DecodeOptions& max_length_ratio(double v) { max_length_ratio_ = v; return *this; }
+  DecodeOptions& max_length_offset(int64_t v) { max_length_offset_ = v; return *this; }
+  DecodeOptions& beam_size(int64_t v) { beam_size_ = v; return *this; }
+  DecodeOptions& num_return(int64_t v) { num_return_ = v; return *this; }  // <= beam_size (beam)
+  DecodeOptions& length_penalty(double v) { length_penalty_ = v; return *this; }
+  DecodeOptions& temperature(double v) { temperature_ = v; return *this; }  // sample
+  DecodeOptions& top_k(int64_t v) { top_k_ = v; return *this; }             // sample; 0 = all
+  DecodeOptions& seed(uint64_t v) { seed_ = v; return *this; }
+  DecodeOptions& return_attention(bool v) { return_attention_ = v; return *this; }
+  int64_t bos() const { return bos_; }
+  int64_t eos() const { return eos_; }
+  int64_t max_length() const { return max_length_; }
+  double max_length_ratio() const { return max_length_ratio_; }
+  int64_t max_length_offset() const { return max_length_offset_; }
+  int64_t beam_size() const { return beam_size_; }
+  int64_t num_return() const { return num_return_; }
+  double length_penalty() const { return length_penalty_; }
+  double temperature() const { return temperature_; }
+  int64_t top_k() const { return top_k_; }
+  uint64_t seed() const { return seed_; }
+  bool return_attention() const { return return_attention_; }
+
+ private:
+  int64_t bos_, eos_;
+  int64_t max_length_ = 128;
+  double max_length_ratio_ = 0.0;
+  int64_t max_length_offset_ = 10;
+  int64_t beam_size_ = 4;
+  int64_t num_return_ = 1;
+  double length_penalty_ = 1.0;
+  double temperature_ = 1.0;
+  int64_t top_k_ = 0;
+  uint64_t seed_ = 0;
+  bool return_attention_ = false;
+};
+
+struct Hypothesis {
+  std::vector<int64_t> tokens;  // without BOS / EOS
+  double log_prob = 0.0;        // sum of token log-probs (EOS included when finished)
+  double score = 0.0;           // log_prob / length^length_penalty (beam); log_prob otherwise
+  bool finished = false;        // ended with EOS (false: cut at max_length)
+  Tensor attention;             // (tokens.size() + finished, S) F32 when return_attention
+};
+
+// Each returns one entry per source (decoder.rows() at the call, which must hold fresh rows);
+// beam_search returns num_return hypotheses per source, best first. Bad options (beam_size < 1,
+// num_return > beam_size, temperature <= 0, max_length < 1, token ids outside [0,V)) are
+// Errors naming the search.
+std::vector<Hypothesis> greedy_decode(StepDecoder& decoder, const DecodeOptions& options);
+std::vector<std::vector<Hypothesis>> beam_search(StepDecoder& decoder, const DecodeOptions& options);
+std::vector<Hypothesis> sample_decode(StepDecoder& decoder, const DecodeOptions& options);
+
+}  // namespace seqnn::models
