@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "progress.h"
+#include "task.h"
 #include "seqnn/autograd.h"
 #include "seqnn/io/checkpoint.h"
 #include "seqnn/ops.h"
@@ -25,6 +26,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+using detail::fmt;
 constexpr const char* kCkptPrefix = "ckpt_";
 
 // ==================================================================== building blocks
@@ -188,12 +190,6 @@ void prune_checkpoints(const fs::path& dir, int64_t keep) {
   for (size_t i = 0; i + static_cast<size_t>(keep) < files.size(); ++i) fs::remove(files[i].second);
 }
 
-std::string fmt(double v, int prec = 4) {
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(prec) << v;
-  return os.str();
-}
-
 // The flat "test.slot_f1"-style names of an evaluation.
 void flatten_metrics(const json& m, const std::string& prefix, json& out) {
   for (const char* k : {"loss", "accuracy", "sequence_accuracy", "slot_f1", "slot_precision", "slot_recall"})
@@ -243,6 +239,103 @@ MetricAccumulator evaluate(models::SequenceModel& model, const std::vector<data:
   return acc;
 }
 
+// ==================================================================== tagging / classification
+namespace detail {
+namespace {
+class TaggingTask : public Task {
+ public:
+  TaggingTask(const json& config, data::Dataset ds, const json& resume_meta) : config_(config), ds_(std::move(ds)) {
+    kind_ = kind_for(config_, ds_);
+    if (!resume_meta.is_null()) {
+      vocab_ = data::Vocab::from_json(resume_meta["vocab"]);
+    } else if (ds_.feature_dim == 0) {
+      std::vector<std::vector<std::string>> sents;
+      for (const auto& e : ds_.train) sents.push_back(e.tokens);
+      vocab_ = data::Vocab::build(sents, config_["data"]["min_freq"].get<int64_t>());
+    }
+    train_ = data::encode(ds_.train, vocab_, ds_.labels, kind_, ds_.feature_dim);
+    valid_ = data::encode(ds_.valid, vocab_, ds_.labels, kind_, ds_.feature_dim);
+    test_ = data::encode(ds_.test, vocab_, ds_.labels, kind_, ds_.feature_dim);
+    if (kind_ == data::TaskKind::Tagging)
+      for (const auto& l : ds_.labels) bio_.push_back(l.rfind("B-", 0) == 0 ? 1 : l.rfind("I-", 0) == 0 ? 2 : 0);
+    unk_prob_ = config_["data"]["unk_prob"].get<double>();
+  }
+  // Built after the data, from the seeded generator (run_training seeds it before this call).
+  void build() {
+    model_ = build_model(config_, kind_, vocab_, ds_.feature_dim, static_cast<int64_t>(ds_.labels.size()));
+  }
+
+  nn::Module& module() override { return *model_; }
+  std::string describe() const override { return model_->describe(); }
+  int64_t num_parameters() const override { return model_->num_parameters(); }
+  std::vector<int64_t> train_lengths() const override {
+    std::vector<int64_t> l;
+    for (const auto& e : train_) l.push_back(e.length);
+    return l;
+  }
+  size_t valid_size() const override { return valid_.size(); }
+  size_t test_size() const override { return test_.size(); }
+
+  Tensor batch_loss(const std::vector<int64_t>& batch, uint64_t seed) override {
+    data::Batch b = data::collate(train_, batch, kind_, ds_.feature_dim);
+    if (ds_.feature_dim == 0) word_dropout(b.ids, b.labels, bio_, unk_prob_, seed);
+    Tensor logits = model_->forward_batch(ds_.feature_dim > 0 ? b.features : b.ids, b.lengths);
+    return model_->loss(logits, b.labels);
+  }
+  json evaluate(bool test) override {
+    return train::evaluate(*model_, test ? test_ : valid_, ds_.labels, kind_, ds_.feature_dim).to_json();
+  }
+  std::string score_name() const override { return kind_ == data::TaskKind::Tagging ? "slot_f1" : "accuracy"; }
+  json meta() const override {
+    return {{"vocab", vocab_.to_json()},       {"labels", ds_.labels},
+            {"task", ds_.name},                {"kind", data::task_kind_name(kind_)},
+            {"feature_dim", ds_.feature_dim},  {"model", model_->describe()}};
+  }
+  void flatten(const json& m, const std::string& prefix, json& out) const override { flatten_metrics(m, prefix, out); }
+  void finish(const fs::path& dir, json& summary) override {
+    // attention pictures of the best model
+    json maps = json::array();
+    LoadedModel best = load_model(dir / "best.safetensors");
+    if (best.model->encoder().has_attention() && ds_.feature_dim == 0) {
+      std::vector<std::string> sentences;
+      if (ds_.name.rfind("booking", 0) == 0) sentences = {"arrive Taipei on November 2nd", "leave Taipei on November 2nd"};
+      else
+        for (size_t i = 0; i < ds_.test.size() && sentences.size() < 2; ++i) {
+          std::string s;
+          for (const auto& t : ds_.test[i].tokens) s += (s.empty() ? "" : " ") + t;
+          sentences.push_back(s);
+        }
+      for (const auto& s : sentences) maps.push_back(write_attention_svg(best, s, dir / "attention").string());
+    }
+    summary["encoder"] = config_["model"]["encoder"]["type"];
+    summary["attention_maps"] = maps;
+  }
+
+ private:
+  json config_;
+  data::Dataset ds_;
+  data::TaskKind kind_;
+  data::Vocab vocab_;
+  std::vector<data::Encoded> train_, valid_, test_;
+  std::vector<int> bio_;  // per label: 1 for B-x, 2 for I-x, 0 otherwise (word dropout's spans)
+  double unk_prob_ = 0;
+  std::shared_ptr<models::SequenceModel> model_;
+};
+}  // namespace
+
+std::unique_ptr<Task> make_tagging_task(const json& config, data::Dataset ds, const json& resume_meta) {
+  auto t = std::make_unique<TaggingTask>(config, std::move(ds), resume_meta);
+  t->build();
+  return t;
+}
+
+std::string fmt(double v, int prec) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(prec) << v;
+  return os.str();
+}
+}  // namespace detail
+
 // ==================================================================== training
 json run_training(const TrainOptions& options) {
   std::ostream& log = options.log ? *options.log : std::cerr;
@@ -270,7 +363,7 @@ json run_training(const TrainOptions& options) {
   check_train_config(config["train"]);
   fs::create_directories(dir);
 
-  // ---- data
+  // ---- data, model (the same draws from the seeded generator on every start)
   const json& tc = config["train"];
   const uint64_t seed = tc["seed"].get<uint64_t>();
   data::Dataset ds;
@@ -281,37 +374,27 @@ json run_training(const TrainOptions& options) {
   } catch (const Error& e) {
     throw ConfigError(std::string("config: data: ") + e.what());
   }
-  const data::TaskKind kind = kind_for(config, ds);
-  data::Vocab vocab;
-  if (!resume_meta.is_null()) {
-    vocab = data::Vocab::from_json(resume_meta["vocab"]);
-  } else if (ds.feature_dim == 0) {
-    std::vector<std::vector<std::string>> sents;
-    for (const auto& e : ds.train) sents.push_back(e.tokens);
-    vocab = data::Vocab::build(sents, config["data"]["min_freq"].get<int64_t>());
-  }
-  const auto train = data::encode(ds.train, vocab, ds.labels, kind, ds.feature_dim);
-  const auto valid = data::encode(ds.valid, vocab, ds.labels, kind, ds.feature_dim);
-  const auto test = data::encode(ds.test, vocab, ds.labels, kind, ds.feature_dim);
-  std::vector<int64_t> lengths;
-  for (const auto& e : train) lengths.push_back(e.length);
-  const int64_t batch_size = tc["batch_size"].get<int64_t>();
-  data::Batcher batcher(static_cast<int64_t>(train.size()), lengths, batch_size, tc["bucket_batches"].get<int64_t>());
-  const int64_t nb = batcher.num_batches(), epochs = tc["epochs"].get<int64_t>();
-
-  // ---- model, optimizer, schedule (the same draws from the seeded generator on every start)
+  const std::string task_name = ds.name;
+  const int64_t batch_size = tc["batch_size"].get<int64_t>(), epochs = tc["epochs"].get<int64_t>();
   manual_seed(seed);
-  auto model = build_model(config, kind, vocab, ds.feature_dim, static_cast<int64_t>(ds.labels.size()));
-  auto params = model->parameters();
+  std::unique_ptr<detail::Task> task = ds.kind == data::TaskKind::Sequence
+                                           ? detail::make_sequence_task(config, std::move(ds), resume_meta)
+                                           : detail::make_tagging_task(config, std::move(ds), resume_meta);
+  const std::vector<int64_t> lengths = task->train_lengths();
+  data::Batcher batcher(static_cast<int64_t>(lengths.size()), lengths, batch_size, tc["bucket_batches"].get<int64_t>());
+  const int64_t nb = batcher.num_batches();
+
+  // ---- optimizer, schedule
+  nn::Module& model = task->module();
+  auto params = model.parameters();
   auto opt = make_optimizer(config["optimizer"], params);
   auto sched = make_scheduler(config["schedule"], *opt, epochs * nb);
-  TrainingState st{model.get(), opt.get(), sched.get(), &default_generator()};
+  TrainingState st{&model, opt.get(), sched.get(), &default_generator()};
 
-  json user = {{"config", config},          {"vocab", vocab.to_json()}, {"labels", ds.labels},
-               {"task", ds.name},           {"kind", data::task_kind_name(kind)},
-               {"feature_dim", ds.feature_dim}, {"model", model->describe()}};
+  json user = task->meta();
+  user["config"] = config;
   int64_t epoch = 0, batch = 0, best_epoch = -1, bad_evals = 0;
-  double best_score = -1, elapsed_before = 0, loss_sum = 0;
+  double best_score = -1e300, elapsed_before = 0, loss_sum = 0;
   int64_t loss_count = 0;
   bool done = false;
   if (!resume_meta.is_null()) {
@@ -337,7 +420,7 @@ json run_training(const TrainOptions& options) {
     std::ofstream(dir / "train_loss.tsv", std::ios::trunc);
   }
   std::ofstream loss_log(dir / "train_loss.tsv", std::ios::app);
-  const std::string curves_title = ds.name + ": " + model->describe();
+  const std::string curves_title = task_name + ": " + task->describe();
 
   auto elapsed = [&] { return elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count(); };
   auto save = [&] {
@@ -351,14 +434,13 @@ json run_training(const TrainOptions& options) {
   };
   if (!resume_meta.is_null() && last->step != st.step) throw Error("train: checkpoint step mismatch");
 
-  log << "training " << model->describe() << ", " << model->num_parameters() << " parameters, " << train.size()
-      << " train / " << valid.size() << " valid / " << test.size() << " test sequences\n";
-  const double clip = tc["clip_grad_norm"].get<double>(), unk_prob = config["data"]["unk_prob"].get<double>();
+  log << "training " << task->describe() << ", " << task->num_parameters() << " parameters, " << lengths.size()
+      << " train / " << task->valid_size() << " valid / " << task->test_size() << " test sequences\n";
+  const double clip = tc["clip_grad_norm"].get<double>();
   const int64_t ckpt_every = tc["checkpoint_every"].get<int64_t>(), patience = tc["early_stopping_patience"].get<int64_t>();
-  std::vector<int> bio;  // per label: 1 for B-x, 2 for I-x, 0 otherwise (word dropout's spans)
-  if (kind == data::TaskKind::Tagging)
-    for (const auto& l : ds.labels) bio.push_back(l.rfind("B-", 0) == 0 ? 1 : l.rfind("I-", 0) == 0 ? 2 : 0);
-  const std::string score_name = kind == data::TaskKind::Tagging ? "slot_f1" : "accuracy";
+  const std::string score_name = task->score_name();
+  // higher is better inside the loop; a lower-is-better metric (an error rate) is negated
+  const double sign = task->higher_is_better() ? 1.0 : -1.0;
   Progress bar(log, options.progress_bar && is_terminal(log));
 
   // ---- epochs
@@ -367,25 +449,23 @@ json run_training(const TrainOptions& options) {
     const auto te0 = std::chrono::steady_clock::now();
     int64_t seqs = 0;
     bar.start("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs), nb, batch);
-    model->train();
+    model.train();
     for (; batch < nb; ++batch) {
-      data::Batch b = data::collate(train, order[batch], kind, ds.feature_dim);
-      if (ds.feature_dim == 0) word_dropout(b.ids, b.labels, bio, unk_prob, data::mix_seed(seed, epoch + 1, batch + 1));
       opt->zero_grad();
-      Tensor logits = model->forward_batch(ds.feature_dim > 0 ? b.features : b.ids, b.lengths);
-      Tensor loss = model->loss(logits, b.labels);
+      Tensor loss = task->batch_loss(order[batch], data::mix_seed(seed, epoch + 1, batch + 1));
       loss.backward();
       if (clip > 0) optim::clip_grad_norm_(params, clip);
       opt->step();
       if (sched) sched->step();
       const double l = loss.item();
       if (!std::isfinite(l)) throw Error("train: loss became " + std::to_string(l) + " at step " + std::to_string(st.step + 1) + " (lower optimizer.lr or set train.clip_grad_norm)");
+      const int64_t bs = static_cast<int64_t>(order[batch].size());
       loss_sum += l;
       loss_count += 1;
       loss_log << st.step + 1 << '\t' << l << '\n';
-      seqs += b.size();
+      seqs += bs;
       st.step += 1;
-      bar.update(batch + 1, b.size(), loss_sum / loss_count);
+      bar.update(batch + 1, bs, loss_sum / loss_count);
       if (ckpt_every > 0 && st.step % ckpt_every == 0) {
         loss_log.flush();
         batch += 1;  // the checkpoint records this batch as done
@@ -397,9 +477,8 @@ json run_training(const TrainOptions& options) {
     const double epoch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - te0).count();
 
     // ---- evaluate, early stopping
-    MetricAccumulator va = evaluate(*model, valid, ds.labels, kind, ds.feature_dim);
-    json m = va.to_json();
-    const double score = m[score_name].get<double>();
+    json m = task->evaluate(false);
+    const double shown = m[score_name].get<double>(), score = sign * shown;
     json rec = {{"epoch", epoch + 1}, {"step", st.step}, {"split", "valid"}, {"train_loss", loss_count ? loss_sum / loss_count : 0.0},
                 {"lr", opt->lr()}, {"wall_seconds", elapsed()}};
     rec.update(m);
@@ -407,13 +486,13 @@ json run_training(const TrainOptions& options) {
     loss_log.flush();
     write_curves(dir, curves_title);
     log << "epoch " << epoch + 1 << "/" << epochs << "  step " << st.step << "  train_loss " << fmt(rec["train_loss"])
-        << "  valid_loss " << fmt(va.loss()) << "  valid_" << score_name << " " << fmt(score) << "  "
+        << "  valid_loss " << fmt(m.value("loss", 0.0)) << "  valid_" << score_name << " " << fmt(shown) << "  "
         << (epoch_s > 0 ? static_cast<int64_t>(seqs / epoch_s) : 0) << " seq/s  " << fmt(epoch_s, 1) << "s\n";
     if (score > best_score) {
       best_score = score;
       best_epoch = epoch + 1;
       bad_evals = 0;
-      TrainingState bs{model.get()};
+      TrainingState bs{&model};
       bs.step = st.step;
       bs.user = user;
       bs.user["valid"] = m;
@@ -421,7 +500,7 @@ json run_training(const TrainOptions& options) {
       save_checkpoint(dir / "best.safetensors", bs);
     } else if (patience > 0 && ++bad_evals >= patience) {
       log << "early stopping: no better valid_" << score_name << " for " << patience << " evaluations (best "
-          << fmt(best_score) << " at epoch " << best_epoch << ")\n";
+          << fmt(sign * best_score) << " at epoch " << best_epoch << ")\n";
       done = true;
     }
     epoch += 1;
@@ -433,35 +512,23 @@ json run_training(const TrainOptions& options) {
   }
 
   // ---- test with the best validation model
-  LoadedModel best = load_model(dir / "best.safetensors");
-  MetricAccumulator te = evaluate(*best.model, test, ds.labels, kind, ds.feature_dim);
-  json tm = te.to_json();
-  json summary = {{"task", ds.name},
-                  {"kind", data::task_kind_name(kind)},
-                  {"model", model->describe()},
-                  {"encoder", config["model"]["encoder"]["type"]},
-                  {"parameters", model->num_parameters()},
+  {
+    TrainingState bs{&model};
+    load_checkpoint(dir / "best.safetensors", bs);
+  }
+  json tm = task->evaluate(true);
+  json summary = {{"task", task_name},
+                  {"kind", user["kind"]},
+                  {"model", task->describe()},
+                  {"parameters", task->num_parameters()},
                   {"epochs", epoch},
                   {"best_epoch", best_epoch},
                   {"steps", st.step},
                   {"wall_seconds", elapsed()},
                   {"run_dir", dir.string()},
-                  {"valid.best_" + score_name, best_score}};
-  flatten_metrics(tm, "test", summary);
-  // attention pictures of the best model
-  json maps = json::array();
-  if (best.model->encoder().has_attention() && ds.feature_dim == 0) {
-    std::vector<std::string> sentences;
-    if (ds.name.rfind("booking", 0) == 0) sentences = {"arrive Taipei on November 2nd", "leave Taipei on November 2nd"};
-    else
-      for (size_t i = 0; i < ds.test.size() && sentences.size() < 2; ++i) {
-        std::string s;
-        for (const auto& t : ds.test[i].tokens) s += (s.empty() ? "" : " ") + t;
-        sentences.push_back(s);
-      }
-    for (const auto& s : sentences) maps.push_back(write_attention_svg(best, s, dir / "attention").string());
-  }
-  summary["attention_maps"] = maps;
+                  {"valid.best_" + score_name, sign * best_score}};
+  task->flatten(tm, "test", summary);
+  task->finish(dir, summary);
   summary["curves"] = (dir / "curves.svg").string();
   summary["test"] = tm;
   write_json_atomic(dir / "summary.json", summary);
