@@ -107,6 +107,21 @@ void write_text_atomic(const fs::path& path, const std::string& content) {
 }
 
 // ==================================================================== heatmaps
+// A title that fits in `width` px at 16 px bold (~9 px per character; UTF-8 continuation bytes
+// take no width): cut with "..." rather than run past the right edge.
+static std::string fit_title(const std::string& title, double width) {
+  const size_t max_chars = static_cast<size_t>(std::max(10.0, (width - 20) / 9));
+  size_t chars = 0, i = 0;
+  for (; i < title.size(); ++i) {
+    if ((static_cast<unsigned char>(title[i]) & 0xC0) == 0x80) continue;
+    if (++chars > max_chars - 3) break;
+  }
+  if (i >= title.size()) return title;
+  size_t chars_total = 0;
+  for (unsigned char c : title) chars_total += (c & 0xC0) != 0x80;
+  return chars_total <= max_chars ? title : title.substr(0, i) + "...";
+}
+
 std::string heatmap_svg(const std::vector<Heatmap>& panels, int64_t columns, const std::string& title) {
   check(!panels.empty(), "heatmap_svg", "no panels");
   check(columns >= 1, "heatmap_svg", "columns must be >= 1, got ", columns);
@@ -128,12 +143,13 @@ std::string heatmap_svg(const std::vector<Heatmap>& panels, int64_t columns, con
   const int64_t n = static_cast<int64_t>(panels.size()), cols = std::min(columns, n), rows = (n + cols - 1) / cols;
   const double bar_w = 70, top = 34;
   const double W = static_cast<double>(cols) * pw + bar_w + 10, H = top + static_cast<double>(rows) * ph + 10;
+  const std::string shown_title = fit_title(title, W);
   std::ostringstream os;
   os << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
      << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << num(W) << "\" height=\"" << num(H) << "\" viewBox=\"0 0 "
      << num(W) << " " << num(H) << "\" font-family=\"sans-serif\">\n"
      << "<rect x=\"0\" y=\"0\" width=\"" << num(W) << "\" height=\"" << num(H) << "\" fill=\"white\"/>\n"
-     << "<text x=\"10\" y=\"22\" font-size=\"16\" font-weight=\"bold\">" << esc(title) << "</text>\n";
+     << "<text x=\"10\" y=\"22\" font-size=\"16\" font-weight=\"bold\">" << esc(shown_title) << "</text>\n";
   for (int64_t k = 0; k < n; ++k) {
     const Heatmap& p = panels[static_cast<size_t>(k)];
     const double ox = static_cast<double>(k % cols) * pw, oy = top + static_cast<double>(k / cols) * ph;
@@ -206,12 +222,14 @@ std::string heatmap_text(const Heatmap& h) {
 // ==================================================================== curves
 std::string curves_svg(const std::vector<std::pair<int64_t, double>>& step_loss, const std::vector<json>& evals,
                        const std::string& title) {
-  const double W = 900, H = 360, pw = 400, ph = 260, top = 50, left1 = 60, left2 = 510;
+  // the right panel ends at left2 + pw = 910; 30 more keep its last tick label inside
+  const double W = 940, H = 360, pw = 400, ph = 260, top = 50, left1 = 60, left2 = 510;
+  const std::string shown_title = fit_title(title, W);
   std::ostringstream os;
   os << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << num(W)
      << "\" height=\"" << num(H) << "\" viewBox=\"0 0 " << num(W) << " " << num(H) << "\" font-family=\"sans-serif\">\n"
      << "<rect x=\"0\" y=\"0\" width=\"" << num(W) << "\" height=\"" << num(H) << "\" fill=\"white\"/>\n"
-     << "<text x=\"10\" y=\"22\" font-size=\"16\" font-weight=\"bold\">" << esc(title) << "</text>\n";
+     << "<text x=\"10\" y=\"22\" font-size=\"16\" font-weight=\"bold\">" << esc(shown_title) << "</text>\n";
 
   // axes with ticks; returns the x, y maps
   auto axes = [&](double ox, double x0, double x1, double y0, double y1, const std::string& xl, const std::string& name) {
@@ -284,7 +302,9 @@ std::string curves_svg(const std::vector<std::pair<int64_t, double>>& step_loss,
   // ---- right: validation accuracy and F1 against epochs
   double emax = 1;
   for (const auto& ev : evals) emax = std::max(emax, ev.value("epoch", 0.0));
-  axes(left2, 0, emax, 0, 1, "epoch", "validation accuracy / F1");
+  // sequence tasks report percentages: drawn on the same 0..1 scale
+  const bool seq = std::any_of(evals.begin(), evals.end(), [](const json& ev) { return ev.contains("chrf"); });
+  axes(left2, 0, emax, 0, 1, "epoch", seq ? "validation chrF / exact match / CER (/100)" : "validation accuracy / F1");
   auto X2 = [&](double ep) { return left2 + ep / emax * pw; };
   auto Y2 = [&](double v) { return top + ph - std::clamp(finite_or_zero(v), 0.0, 1.0) * ph; };
   std::vector<std::pair<double, double>> acc, f1;
@@ -302,11 +322,26 @@ std::string curves_svg(const std::vector<std::pair<int64_t, double>>& step_loss,
       f1_name = "macro F1";
     }
   }
+  std::vector<std::pair<double, double>> cer;
+  if (seq) {
+    acc.clear();
+    f1.clear();
+    for (const auto& ev : evals) {
+      const double ep = ev.value("epoch", 0.0);
+      if (ev.contains("exact_match") && ev["exact_match"].is_number()) acc.emplace_back(X2(ep), Y2(ev["exact_match"].get<double>() / 100));
+      if (ev.contains("chrf") && ev["chrf"].is_number()) f1.emplace_back(X2(ep), Y2(ev["chrf"].get<double>() / 100));
+      if (ev.contains("cer") && ev["cer"].is_number()) cer.emplace_back(X2(ep), Y2(ev["cer"].get<double>() / 100));
+    }
+    f1_name = "chrF";
+    polyline(cer, "#ff7f0e", 2, 1, "valid-cer");
+    for (const auto& [x, y] : cer) os << "<circle cx=\"" << num(x) << "\" cy=\"" << num(y) << "\" r=\"3\" fill=\"#ff7f0e\"/>\n";
+    legend(left2 + pw - 130, top + ph - 44, "#ff7f0e", "CER");
+  }
   polyline(acc, "#2ca02c", 2, 1, "valid-accuracy");
   polyline(f1, "#9467bd", 2, 1, "valid-f1");
   for (const auto& [x, y] : acc) os << "<circle cx=\"" << num(x) << "\" cy=\"" << num(y) << "\" r=\"3\" fill=\"#2ca02c\"/>\n";
   for (const auto& [x, y] : f1) os << "<circle cx=\"" << num(x) << "\" cy=\"" << num(y) << "\" r=\"3\" fill=\"#9467bd\"/>\n";
-  legend(left2 + pw - 130, top + ph - 30, "#2ca02c", "accuracy");
+  legend(left2 + pw - 130, top + ph - 30, "#2ca02c", seq ? "exact match" : "accuracy");
   legend(left2 + pw - 130, top + ph - 16, "#9467bd", f1_name);
   os << "</svg>\n";
   return os.str();
