@@ -69,6 +69,9 @@ class DecodeOptions {
   DecodeOptions& temperature(double v) { temperature_ = v; return *this; }  // sample
   DecodeOptions& top_k(int64_t v) { top_k_ = v; return *this; }             // sample; 0 = all
   DecodeOptions& seed(uint64_t v) { seed_ = v; return *this; }
+  // sample: the index of row 0's source in a larger collection. Source b draws from the counter
+  // (seed, first_source + b, step), so a corpus sampled in batches equals it sampled at once.
+  DecodeOptions& first_source(int64_t v) { first_source_ = v; return *this; }
   DecodeOptions& return_attention(bool v) { return_attention_ = v; return *this; }
   int64_t bos() const { return bos_; }
   int64_t eos() const { return eos_; }
@@ -81,6 +84,7 @@ class DecodeOptions {
   double temperature() const { return temperature_; }
   int64_t top_k() const { return top_k_; }
   uint64_t seed() const { return seed_; }
+  int64_t first_source() const { return first_source_; }
   bool return_attention() const { return return_attention_; }
 
  private:
@@ -94,6 +98,7 @@ class DecodeOptions {
   double temperature_ = 1.0;
   int64_t top_k_ = 0;
   uint64_t seed_ = 0;
+  int64_t first_source_ = 0;
   bool return_attention_ = false;
 };
 
@@ -106,9 +111,14 @@ struct Hypothesis {
 };
 
 // Each returns one entry per source (decoder.rows() at the call, which must hold fresh rows);
-// beam_search returns num_return hypotheses per source, best first. Bad options (beam_size < 1,
-// num_return > beam_size, temperature <= 0, max_length < 1, token ids outside [0,V)) are
-// Errors naming the search.
+// beam_search returns num_return hypotheses per source, best first (fewer only when fewer
+// distinct sequences exist within max_length, e.g. V=2 and max_length 1). Bad options
+// (beam_size < 1, num_return > beam_size, temperature <= 0, max_length < 1, token ids outside
+// [0,V), max_length_ratio > 0 without source_lengths()) are Errors naming the search, and so are
+// bad decoder outputs (step() not (rows, V) F32/F64, NaN or +inf log-probs, reorder() leaving the
+// wrong number of rows, last_attention() not (rows, S) when return_attention is on). The
+// per-source limit is clamped to at least 1. Log-probs are assumed <= 0 (normalised), which the
+// beam's early stop relies on.
 std::vector<Hypothesis> greedy_decode(StepDecoder& decoder, const DecodeOptions& options);
 std::vector<std::vector<Hypothesis>> beam_search(StepDecoder& decoder, const DecodeOptions& options);
 std::vector<Hypothesis> sample_decode(StepDecoder& decoder, const DecodeOptions& options);
