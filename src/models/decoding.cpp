@@ -94,8 +94,10 @@ void checked_reorder(StepDecoder& dec, const std::vector<int64_t>& index, int64_
 void collect_attention(const StepDecoder& dec, int64_t R, int64_t& S, std::vector<float>& out, const char* name) {
   const Tensor a = dec.last_attention();
   check(a.defined(), name, "return_attention needs a decoder whose last_attention() is defined");
-  check(a.dim() == 2 && a.size(0) == R && (S < 0 || a.size(1) == S), name, "decoder.last_attention returned ",
-        a.shape(), ", expected (rows=", R, ", S", S < 0 ? std::string() : "=" + std::to_string(S), ")");
+  if (!(a.dim() == 2 && a.size(0) == R && (S < 0 || a.size(1) == S))) {
+    if (S < 0) fail(name, "decoder.last_attention returned ", a.shape(), ", expected (rows=", R, ", S)");
+    fail(name, "decoder.last_attention returned ", a.shape(), ", expected (rows=", R, ", S=", S, ") as at the first step");
+  }
   check(a.is_floating_point(), name, "decoder.last_attention returned ", dtype_name(a.dtype()));
   S = a.size(1);
   const std::vector<float> v = a.to_vector<float>();
