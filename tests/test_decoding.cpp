@@ -358,6 +358,36 @@ TEST(Decoding, LengthPenaltyPicksTheLongerHypothesis) {
   }
 }
 
+TEST(Decoding, BeamTiesTakeTheLowerTokenThenTheLowerBeam) {
+  // V: 0 BOS, 1 EOS, 2 a, 3 b; a and b always equally likely, EOS never.
+  const Model m = table_model({}, {0.0, 0.0, 0.5, 0.5});
+  ToyDecoder d(m, {0});
+  const auto b = beam_search(d, DecodeOptions(0, 1).max_length(2).beam_size(2).num_return(2));
+  // step 1 keeps a, b (beams 0, 1); step 2's four ties keep (a, beam 0) then (a, beam 1)
+  ASSERT_EQ(b[0].size(), 2u);
+  EXPECT_EQ(b[0][0].tokens, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(b[0][1].tokens, (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(b[0][0].log_prob, b[0][1].log_prob);
+}
+
+TEST(Decoding, EarlyStopBoundUsesTheMaxLength) {
+  // After step 2 the beam holds two finished hypotheses (EOS: log .5; a EOS: (log .45 + log .85)/2)
+  // and the live "a b" (log .45 + log .1). Ending at length 3 it could not beat them, but at
+  // max_length 20 with near-certain b's its normalised score does: the search must go on.
+  const Model m = table_model({{{}, {0.0, 0.5, 0.45, 0.05}}, {{2}, {0.0, 0.85, 0.05, 0.1}}}, {0.0, 0.001, 0.0, 0.999});
+  ToyDecoder d(m, {0});
+  const auto b = beam_search(d, DecodeOptions(0, 1).max_length(20).beam_size(2).length_penalty(1.0));
+  std::vector<int64_t> want(20, 3);
+  want[0] = 2;
+  EXPECT_EQ(b[0][0].tokens, want);
+  EXPECT_FALSE(b[0][0].finished);
+  double lp = std::log(0.45) + std::log(0.1);
+  for (int i = 0; i < 18; ++i) lp += std::log(0.999);
+  EXPECT_DOUBLE_EQ(b[0][0].log_prob, lp);
+  EXPECT_DOUBLE_EQ(b[0][0].score, lp / 20);
+  EXPECT_GT(lp / 20, (std::log(0.45) + std::log(0.85)) / 2);
+}
+
 // ==================================================================== exhaustive and reference
 TEST(Decoding, WideBeamIsExhaustive) {
   for (uint64_t seed = 0; seed < 12; ++seed)
