@@ -786,6 +786,13 @@ TEST(Decoding, ReorderThatKeepsRowsIsAnError) {
                "decoder.reorder left 3 rows, expected 1");
 }
 
+TEST(Decoding, SamplingNothingIsAnError) {
+  // top_k 2 keeps tokens 0 and 1, both -inf
+  const Model m = table_model({}, {0.0, 0.0, 0.0, 0.0});
+  ToyDecoder d(m, {0});
+  expect_error([&] { sample_decode(d, DecodeOptions(0, 1).top_k(2)); }, "sample_decode", "nothing to sample");
+}
+
 TEST(Decoding, SearchesRecordNoGradient) {
   // ToyDecoder::step checks grad mode is off inside the searches; and it is restored after.
   const Model m = random_model(5, 2, 0.5, 1);

@@ -2,15 +2,17 @@
 //
 // Cost per step, with R live rows, vocabulary V, beam K, B live sources, S source positions:
 //   decoder.step(R tokens)          the model's own cost (dominant for any real model)
-//   per-row selection               O(R*V) one pass; an entry enters the K-element heap only when
-//                                   it beats the row's current K-th best: O(R*V + R*K*log K*m),
-//                                   m the number of heap entries (small, ~K*log(V/K) on average).
-//                                   Never a full sort of V. Rows run in parallel for large R*V.
+//   per-row selection               O(R*V): one pass, one comparison per entry against the row's
+//                                   current K-th best; only an entry that beats it touches the
+//                                   K-element heap (O(log K), ~K*ln(V/K) times per row for random
+//                                   order). Never a full sort of V. Rows run in parallel for
+//                                   large R*V. The NaN / +inf check rides on the same comparison.
 //   beam: per-source merge          the K*min(K,V) proposals of a source's beams, partial_sort of
 //                                   the best K: O(B*K^2*log K)
 //   decoder.reorder(R' rows)        a gather of the survivors' state; finished rows are left out
 //                                   so R only shrinks as sources finish (skipped when identity)
-//   sampling                        O(R*V) exps per step (or O(R*V) selection + O(R*k) with top_k)
+//   sampling                        O(R*V) exps per step (top_k: the O(R*V) selection + O(R*k)
+//                                   exps); rows in parallel
 //   return_attention                O(R*S) copy per step; beam hypotheses follow back-pointers at
 //                                   the end, O(length*S) each
 // Hypotheses are back-pointer nodes (parent, token, step, row), O(1) per survivor per step;
@@ -112,43 +114,38 @@ Tensor attention_tensor(const std::vector<float>& rows, int64_t n, int64_t S) {
 // Best-first order of (value, id): the higher value, then the lower id.
 inline bool better(double va, int64_t ia, double vb, int64_t ib) { return va > vb || (va == vb && ia < ib); }
 
-// The k best (value, id) of x (V), best first, into vals/ids (k <= V). False on NaN / +inf.
+// The k best (value, id) of x (V), best first, into vals/ids (1 <= k <= V). False on NaN / +inf.
 template <class T>
 bool row_top_k(const T* x, int64_t V, int64_t k, double* vals, int64_t* ids,
                std::vector<std::pair<double, int64_t>>& heap) {
-  bool ok = true;
-  if (k == 1) {
-    T best = x[0];
-    int64_t bi = 0;
-    for (int64_t i = 0; i < V; ++i) {
-      ok &= x[i] < std::numeric_limits<T>::infinity();
-      if (x[i] > best) best = x[i], bi = i;
-    }
-    vals[0] = static_cast<double>(best);
-    ids[0] = bi;
-    return ok;
-  }
-  // A heap whose top is the worst kept entry; ids arrive ascending, so an equal value never
-  // displaces an earlier (lower) id.
+  constexpr T kTInf = std::numeric_limits<T>::infinity();
+  // A heap whose top is the worst kept entry.
   const auto worse_first = [](const std::pair<double, int64_t>& a, const std::pair<double, int64_t>& b) {
     return better(a.first, a.second, b.first, b.second);
   };
   heap.clear();
-  for (int64_t i = 0; i < V; ++i) {
-    const double v = static_cast<double>(x[i]);
-    ok &= x[i] < std::numeric_limits<T>::infinity();
-    if (static_cast<int64_t>(heap.size()) < k) {
-      heap.emplace_back(v, i);
-      std::push_heap(heap.begin(), heap.end(), worse_first);
-    } else if (better(v, i, heap.front().first, heap.front().second)) {
+  for (int64_t i = 0; i < k; ++i) {
+    if (!(x[i] < kTInf)) return false;
+    heap.emplace_back(static_cast<double>(x[i]), i);
+    std::push_heap(heap.begin(), heap.end(), worse_first);
+  }
+  // One comparison per remaining entry against the k-th best value thr: ids arrive ascending, so
+  // an entry equal to thr is worse than every kept one and never enters; !(v <= thr) also
+  // catches NaN (and +inf, as thr < +inf).
+  T thr = static_cast<T>(heap.front().first);
+  for (int64_t i = k; i < V; ++i) {
+    const T v = x[i];
+    if (!(v <= thr)) [[unlikely]] {
+      if (!(v < kTInf)) return false;
       std::pop_heap(heap.begin(), heap.end(), worse_first);
-      heap.back() = {v, i};
+      heap.back() = {static_cast<double>(v), i};
       std::push_heap(heap.begin(), heap.end(), worse_first);
+      thr = static_cast<T>(heap.front().first);
     }
   }
   std::sort_heap(heap.begin(), heap.end(), worse_first);  // best first
   for (int64_t j = 0; j < k; ++j) vals[j] = heap[j].first, ids[j] = heap[j].second;
-  return ok;
+  return true;
 }
 
 // Top-k of every row of logp (R,V), in parallel over rows. Error naming the search on NaN.
@@ -246,30 +243,41 @@ std::vector<Hypothesis> single_path(StepDecoder& dec, const DecodeOptions& o, co
       chosen = ids;
     } else {
       if (k < s.V) top_k_rows(logp, k, vals, ids, name);
+      std::vector<char> bad(R, 0);  // 1: NaN / +inf, 2: every candidate -inf
       const auto run = [&]<class T>() {
         const T* x = logp.data_ptr<T>();
-        std::vector<int64_t> cand;
-        std::vector<double> w;
-        for (int64_t r = 0; r < R; ++r) {
-          const T* row = x + r * s.V;
-          if (k < s.V) {
-            cand.assign(ids.begin() + r * k, ids.begin() + (r + 1) * k);
-            std::sort(cand.begin(), cand.end());
-          } else {
-            cand.resize(s.V);
-            std::iota(cand.begin(), cand.end(), int64_t{0});
-            for (int64_t i = 0; i < s.V; ++i)
-              check(row[i] < std::numeric_limits<T>::infinity(), name,
-                    "decoder.step returned NaN or +inf log-probabilities in row ", r, " of ", logp.shape());
+        kernels::parallel_for(R, std::max<int64_t>(1, 16384 / std::max<int64_t>(k, 1)), [&](int64_t r0, int64_t r1) {
+          std::vector<int64_t> cand;
+          std::vector<double> w;
+          for (int64_t r = r0; r < r1; ++r) {
+            const T* row = x + r * s.V;
+            if (k < s.V) {
+              cand.assign(ids.begin() + r * k, ids.begin() + (r + 1) * k);
+              std::sort(cand.begin(), cand.end());
+            } else {
+              cand.resize(s.V);
+              std::iota(cand.begin(), cand.end(), int64_t{0});
+              bool ok = true;
+              for (int64_t i = 0; i < s.V; ++i) ok &= row[i] < std::numeric_limits<T>::infinity();
+              if (!ok) {
+                bad[r] = 1;
+                continue;
+              }
+            }
+            const double u = counter_uniform(o.seed(), static_cast<uint64_t>(o.first_source() + live[r]),
+                                             static_cast<uint64_t>(t));
+            chosen[r] = sample_row<T>(row, cand, o.temperature(), u, w);
+            if (chosen[r] < 0) bad[r] = 2;
           }
-          const double u = counter_uniform(o.seed(), static_cast<uint64_t>(o.first_source() + live[r]),
-                                           static_cast<uint64_t>(t));
-          chosen[r] = sample_row<T>(row, cand, o.temperature(), u, w);
-          check(chosen[r] >= 0, name, "every candidate log-prob of row ", r, " is -inf; nothing to sample");
-        }
+        });
       };
       if (logp.dtype() == DType::F32) run.template operator()<float>();
       else run.template operator()<double>();
+      for (int64_t r = 0; r < R; ++r) {
+        check(bad[r] != 1, name, "decoder.step returned NaN or +inf log-probabilities in row ", r, " of ",
+              logp.shape());
+        check(bad[r] != 2, name, "every candidate log-prob of row ", r, " is -inf; nothing to sample");
+      }
     }
     // Extend each source; keep the rows that go on.
     const auto value = [&](int64_t r) {

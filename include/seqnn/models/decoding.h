@@ -6,9 +6,11 @@
 //   logp = dec.step(tokens)     tokens (R) I64: the last token of each row (BOS at the start)
 //                               -> (R,V) log-probabilities of the next token (F32 or F64)
 //   dec.reorder(index)          index (R') I64 into the current rows: row r' continues row
-//                               index[r'] (copies its state). Beam search expands B rows to B*K
-//                               with index [0,0,..,1,1,..] and then keeps the surviving beams;
-//                               a finished row is dropped by leaving it out of the index.
+//                               index[r'] (copies its state). Beam search steps the B fresh rows
+//                               once, then reorders to the surviving beams (an index like
+//                               [0,0,..,1,1,..]: up to beam_size rows per source) and from then
+//                               on to each step's survivors; a finished row (or a source that is
+//                               done) is dropped by leaving it out of the index, so rows shrink.
 // Searches (all deterministic given DecodeOptions::seed; none records gradients):
 //   greedy      argmax each step (ties: the lowest id), until EOS or max_length
 //   beam        beam_size hypotheses per source; each step every live beam proposes its
@@ -22,7 +24,8 @@
 //               search gives each source exactly what a search over that source alone gives.
 //   sample      ancestral sampling from softmax(logits / temperature), optionally restricted to
 //               the top_k tokens; a counter-based generator seeded by DecodeOptions::seed so a
-//               source's sample does not depend on the other sources in the batch.
+//               source's sample does not depend on the other sources in the batch (see
+//               first_source). Its log_prob is the model's own (untempered, unrestricted) log-prob.
 // Returned tokens exclude BOS and EOS. A hypothesis's log_prob is the sum of the log-probs of its
 // tokens including EOS when it ended with one.
 #pragma once
