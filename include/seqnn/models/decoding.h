@@ -6,9 +6,11 @@
 //   logp = dec.step(tokens)     tokens (R) I64: the last token of each row (BOS at the start)
 //                               -> (R,V) log-probabilities of the next token (F32 or F64)
 //   dec.reorder(index)          index (R') I64 into the current rows: row r' continues row
-//                               index[r'] (copies its state). Beam search expands B rows to B*K
-//                               with index [0,0,..,1,1,..] and then keeps the surviving beams;
-//                               a finished row is dropped by leaving it out of the index.
+//                               index[r'] (copies its state). Beam search steps the B fresh rows
+//                               once, then reorders to the surviving beams (an index like
+//                               [0,0,..,1,1,..]: up to beam_size rows per source) and from then
+//                               on to each step's survivors; a finished row (or a source that is
+//                               done) is dropped by leaving it out of the index, so rows shrink.
 // Searches (all deterministic given DecodeOptions::seed; none records gradients):
 //   greedy      argmax each step (ties: the lowest id), until EOS or max_length
 //   beam        beam_size hypotheses per source; each step every live beam proposes its
@@ -22,7 +24,8 @@
 //               search gives each source exactly what a search over that source alone gives.
 //   sample      ancestral sampling from softmax(logits / temperature), optionally restricted to
 //               the top_k tokens; a counter-based generator seeded by DecodeOptions::seed so a
-//               source's sample does not depend on the other sources in the batch.
+//               source's sample does not depend on the other sources in the batch (see
+//               first_source). Its log_prob is the model's own (untempered, unrestricted) log-prob.
 // Returned tokens exclude BOS and EOS. A hypothesis's log_prob is the sum of the log-probs of its
 // tokens including EOS when it ended with one.
 #pragma once
@@ -69,6 +72,9 @@ class DecodeOptions {
   DecodeOptions& temperature(double v) { temperature_ = v; return *this; }  // sample
   DecodeOptions& top_k(int64_t v) { top_k_ = v; return *this; }             // sample; 0 = all
   DecodeOptions& seed(uint64_t v) { seed_ = v; return *this; }
+  // sample: the index of row 0's source in a larger collection. Source b draws from the counter
+  // (seed, first_source + b, step), so a corpus sampled in batches equals it sampled at once.
+  DecodeOptions& first_source(int64_t v) { first_source_ = v; return *this; }
   DecodeOptions& return_attention(bool v) { return_attention_ = v; return *this; }
   int64_t bos() const { return bos_; }
   int64_t eos() const { return eos_; }
@@ -81,6 +87,7 @@ class DecodeOptions {
   double temperature() const { return temperature_; }
   int64_t top_k() const { return top_k_; }
   uint64_t seed() const { return seed_; }
+  int64_t first_source() const { return first_source_; }
   bool return_attention() const { return return_attention_; }
 
  private:
@@ -94,6 +101,7 @@ class DecodeOptions {
   double temperature_ = 1.0;
   int64_t top_k_ = 0;
   uint64_t seed_ = 0;
+  int64_t first_source_ = 0;
   bool return_attention_ = false;
 };
 
@@ -106,9 +114,14 @@ struct Hypothesis {
 };
 
 // Each returns one entry per source (decoder.rows() at the call, which must hold fresh rows);
-// beam_search returns num_return hypotheses per source, best first. Bad options (beam_size < 1,
-// num_return > beam_size, temperature <= 0, max_length < 1, token ids outside [0,V)) are
-// Errors naming the search.
+// beam_search returns num_return hypotheses per source, best first (fewer only when fewer
+// distinct sequences exist within max_length, e.g. V=2 and max_length 1). Bad options
+// (beam_size < 1, num_return > beam_size, temperature <= 0, max_length < 1, token ids outside
+// [0,V), max_length_ratio > 0 without source_lengths()) are Errors naming the search, and so are
+// bad decoder outputs (step() not (rows, V) F32/F64, NaN or +inf log-probs, reorder() leaving the
+// wrong number of rows, last_attention() not (rows, S) when return_attention is on). The
+// per-source limit is clamped to at least 1. Log-probs are assumed <= 0 (normalised), which the
+// beam's early stop relies on.
 std::vector<Hypothesis> greedy_decode(StepDecoder& decoder, const DecodeOptions& options);
 std::vector<std::vector<Hypothesis>> beam_search(StepDecoder& decoder, const DecodeOptions& options);
 std::vector<Hypothesis> sample_decode(StepDecoder& decoder, const DecodeOptions& options);
