@@ -103,7 +103,7 @@ TEST(CTCKernel, MatchesReference) {
     int64_t T, B, C, S, blank;
   };
   for (const Case& k : {Case{1, 1, 2, 1, 0}, Case{6, 3, 3, 3, 0}, Case{12, 4, 5, 4, 2}, Case{20, 5, 4, 7, 3},
-                        Case{9, 2, 2, 4, 1}}) {
+                        Case{9, 2, 2, 4, 1}, Case{40, 4, 3, 15, 0}, Case{25, 3, 6, 12, 2}}) {
     for (DType dt : {DType::F32, DType::F64}) {
       Tensor lp = rand_log_probs({k.T, k.B, k.C}, dt, gen, 2.0);
       std::vector<int64_t> il(k.B), tl(k.B), off(k.B);
