@@ -129,6 +129,7 @@ TEST(CTCKernel, MatchesReference) {
           kernels::ref::ctc_loss_grad<float>(x, tgp, off.data(), il.data(), tl.data(), k.T, k.B, k.C, k.blank,
                                              g.data(), false, nll_ref.data(), dr.data());
           EXPECT_LT(max_rel_err(d, dr), 1e-6) << k.T << "x" << k.B << "x" << k.C;
+          for (size_t i = 0; i < d.size(); ++i) ASSERT_EQ(std::isnan(d[i]), std::isnan(dr[i])) << i;  // infeasible
         } else {
           const double* x = lp.data_ptr<double>();
           std::vector<double> d(lp.numel()), dr(lp.numel());
@@ -139,6 +140,7 @@ TEST(CTCKernel, MatchesReference) {
           kernels::ref::ctc_loss_grad<double>(x, tgp, off.data(), il.data(), tl.data(), k.T, k.B, k.C, k.blank,
                                               g.data(), false, nll_ref.data(), dr.data());
           EXPECT_LT(max_rel_err(d, dr), 1e-12) << k.T << "x" << k.B << "x" << k.C;
+          for (size_t i = 0; i < d.size(); ++i) ASSERT_EQ(std::isnan(d[i]), std::isnan(dr[i])) << i;  // infeasible
         }
       }
       for (int64_t b = 0; b < k.B; ++b) {
@@ -235,7 +237,8 @@ TEST(CTCLoss, GradcheckZeroInfinityWithInfeasibleSample) {
     }, {lp});
   }
   Tensor x = lp.clone().requires_grad_();
-  Tensor l = ctc_loss(x, tg, i64({4, 2, 3}), i64({2, 2, 1}), CTCLossOptions().reduction(Reduction::None).zero_infinity(true));
+  Tensor l = ctc_loss(x, tg, i64({4, 2, 3}), i64({2, 2, 1}),
+                      CTCLossOptions().reduction(Reduction::None).zero_infinity(true));
   EXPECT_EQ(l.to_vector<double>()[1], 0.0);
   l.sum().backward();
   const std::vector<double> g = x.grad().to_vector<double>();

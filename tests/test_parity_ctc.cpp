@@ -43,7 +43,9 @@ void add_all(ParityBatch& pb, const std::string& tag, const Tensor& x, const Ten
       CTCLossOptions o;
       o.blank(blank).reduction(kReds[r]).zero_infinity(zi);
       pb.add(tag + " " + kRedName[r] + (zi ? " zero_inf" : ""), kCode, {{"x", x}, {"tg", tg}, {"il", il}, {"tl", tl}},
-             [o](const TensorList& in) { return ctc_loss(log_softmax(in[0], in[0].dim() - 1), in[1], in[2], in[3], o); },
+             [o](const TensorList& in) {
+               return ctc_loss(log_softmax(in[0], in[0].dim() - 1), in[1], in[2], in[3], o);
+             },
              {{"blank", blank}, {"red", kRedName[r]}, {"zi", zi}});
     }
 }
@@ -97,12 +99,14 @@ TEST(ParityCTC, EdgeCases) {
   for (DType dt : {DType::F32, DType::F64}) {
     const std::string d = dtype_name(dt);
     // target length 0 (one sample / all samples)
-    add_all(pb, d + " empty target", randn({6, 3, 4}, dt, &gen), from_vector(std::vector<int64_t>{1, 2, 0, 0, 3, 3}, {3, 2}),
+    add_all(pb, d + " empty target", randn({6, 3, 4}, dt, &gen),
+            from_vector(std::vector<int64_t>{1, 2, 0, 0, 3, 3}, {3, 2}),
             i64({6, 4, 5}), i64({2, 0, 2}), 0);
     add_all(pb, d + " all targets empty", randn({5, 2, 3}, dt, &gen), from_vector(std::vector<int64_t>{}, {0}),
             i64({5, 3}), i64({0, 0}), 2);
     // repeated labels "a a" need a blank: T = 3 just long enough, T = 2 infeasible
-    add_all(pb, d + " repeat just long enough", randn({3, 1, 3}, dt, &gen), from_vector(std::vector<int64_t>{1, 1}, {1, 2}),
+    add_all(pb, d + " repeat just long enough", randn({3, 1, 3}, dt, &gen),
+            from_vector(std::vector<int64_t>{1, 1}, {1, 2}),
             i64({3}), i64({2}), 0);
     add_all(pb, d + " repeat infeasible", randn({3, 2, 3}, dt, &gen),
             from_vector(std::vector<int64_t>{1, 1, 1, 2}, {2, 2}), i64({2, 2}), i64({2, 2}), 0);
@@ -132,7 +136,8 @@ TEST(ParityCTC, Unbatched) {
       const int64_t C = 5, S = std::min<int64_t>(3, T);
       std::vector<int64_t> t;
       for (int64_t k = 0; k < S; ++k) t.push_back(rand_label(C, 0, gen));
-      Tensor il = scalar_tensor(static_cast<double>(T), DType::I64), tl = scalar_tensor(static_cast<double>(S), DType::I64);
+      Tensor il = scalar_tensor(static_cast<double>(T), DType::I64);
+      Tensor tl = scalar_tensor(static_cast<double>(S), DType::I64);
       add_all(pb, std::string(dtype_name(dt)) + " unbatched T" + std::to_string(T), randn({T, C}, dt, &gen), i64(t), il,
               tl, 0);
       add_all(pb, std::string(dtype_name(dt)) + " unbatched (1) lengths T" + std::to_string(T), randn({T, C}, dt, &gen),

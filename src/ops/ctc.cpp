@@ -75,7 +75,8 @@ CtcProblem check_problem(const Tensor& log_probs, const Tensor& targets, std::ve
   int64_t smax = 0;
   for (int64_t b = 0; b < p.B; ++b) smax = std::max(smax, tl[b]);
   if (p.batched && targets.dim() == 2) {
-    check(targets.size(0) == p.B, op, "targets ", targets.shape(), " must be (B=", p.B, ",S) (padded) or 1-D (concatenated)");
+    check(targets.size(0) == p.B, op, "targets ", targets.shape(), " must be (B=", p.B,
+          ",S) (padded) or 1-D (concatenated)");
     const int64_t S = targets.size(1);
     for (int64_t b = 0; b < p.B; ++b) {
       check(tl[b] <= S, op, "target_lengths[", b, "] = ", tl[b], " exceeds the padded target length S=", S,

@@ -2,7 +2,8 @@
 // sample at a time, full alpha and beta tables (beta here includes y_t, as in the paper):
 //   alpha_t(s) = (alpha_{t-1}(s) + alpha_{t-1}(s-1) + [skip] alpha_{t-1}(s-2)) y_t(l'_s)
 //   beta_t(s)  = (beta_{t+1}(s) + beta_{t+1}(s+1) + [skip] beta_{t+1}(s+2)) y_t(l'_s)
-//   p = alpha_{T-1}(|l'|-1) + alpha_{T-1}(|l'|-2);  dloss/dlog y_t(c) = -(1/p) sum_{s: l'_s=c} alpha_t(s) beta_t(s) / y_t(c)
+//   p = alpha_{T-1}(|l'|-1) + alpha_{T-1}(|l'|-2)
+//   dloss/dlog y_t(c) = -(1/p) sum_{s: l'_s=c} alpha_t(s) beta_t(s) / y_t(c)
 // long double's range (~1e-4951) keeps the products of test-sized inputs from underflowing.
 #include <cmath>
 #include <limits>
