@@ -29,6 +29,7 @@
 
 #include "seqnn/attention.h"
 #include "seqnn/autograd.h"
+#include "seqnn/ctc.h"
 #include "seqnn/debug.h"
 #include "seqnn/error.h"
 #include "seqnn/io/io.h"
