@@ -4,7 +4,7 @@
 # 200000 deterministic mutations (capped at 10 s) with any compiler; ctest label "fuzz".
 # With SEQNN_FUZZ=ON and Clang: fuzz_<target> = a real libFuzzer binary over an instrumented copy
 # of the library (-fsanitize=fuzzer,address,undefined), run by ctest for 20 s from the seeds.
-set(SEQNN_FUZZ_TARGETS safetensors npy idx mo)
+set(SEQNN_FUZZ_TARGETS safetensors npy idx mo wav)
 
 foreach(t ${SEQNN_FUZZ_TARGETS})
   add_executable(replay_${t} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/replay_main.cpp

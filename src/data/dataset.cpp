@@ -8,6 +8,7 @@
 #include "seqnn/data/booking.h"
 #include "seqnn/data/fashion_mnist.h"
 #include "seqnn/data/langid.h"
+#include "seqnn/data/speech.h"
 #include "seqnn/data/vocab.h"
 #include "seqnn/error.h"
 
@@ -69,6 +70,77 @@ LangIdOptions langid_options(const nlohmann::json& c) {
   return o;
 }
 
+// data.speech_cache_dir: "auto" is SpeechOptions::default_cache_dir() (machine-dependent, so not
+// the field's default text), "" is no cache.
+SpeechOptions speech_options(const nlohmann::json& c) {
+  SpeechOptions o;
+  read(c, "speech_vocabulary", o.vocabulary);
+  read(c, "speech_min_words", o.min_words);
+  read(c, "speech_max_words", o.max_words);
+  read(c, "speech_train_size", o.train_size);
+  read(c, "speech_valid_size", o.valid_size);
+  read(c, "speech_test_size", o.test_size);
+  if (c.contains("speech_train_voices"))
+    o.train_voices = parse_voice_list(c["speech_train_voices"].get<std::string>(), "data.speech_train_voices");
+  if (c.contains("speech_test_voices"))
+    o.test_voices = parse_voice_list(c["speech_test_voices"].get<std::string>(), "data.speech_test_voices");
+  read(c, "speech_min_speed", o.min_speed);
+  read(c, "speech_max_speed", o.max_speed);
+  read(c, "speech_min_pitch", o.min_pitch);
+  read(c, "speech_max_pitch", o.max_pitch);
+  read(c, "speech_n_mels", o.features.n_mels);
+  read(c, "speech_frame_ms", o.features.frame_ms);
+  read(c, "speech_shift_ms", o.features.shift_ms);
+  read(c, "speech_normalize", o.normalize);
+  if (c.contains("speech_cache_dir")) {
+    const std::string dir = c["speech_cache_dir"].get<std::string>();
+    o.cache_dir = dir == "auto" ? SpeechOptions::default_cache_dir() : dir;
+  }
+  read(c, "speech_seed", o.seed);
+  read(c, "speech_espeak", o.espeak);
+  return o;
+}
+
+std::vector<DatasetField> speech_fields() {
+  const SpeechOptions d;
+  auto join = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+    return s;
+  };
+  return {
+      {"speech_vocabulary", d.vocabulary,
+       "speech: the spoken words: digits (zero..nine, oh), words (30 short common words) or both",
+       {"digits", "words", "both"}},
+      {"speech_min_words", d.min_words, "speech: fewest words in an utterance", {}},
+      {"speech_max_words", d.max_words, "speech: most words in an utterance", {}},
+      {"speech_train_size", d.train_size, "speech: training utterances (spoken by the training voices)", {}},
+      {"speech_valid_size", d.valid_size, "speech: validation utterances (training voices, other utterances)", {}},
+      {"speech_test_size", d.test_size, "speech: test utterances, spoken only by the held-out test voices", {}},
+      {"speech_train_voices", join(d.train_voices),
+       "speech: comma-separated espeak-ng voices language[+variant] for train and valid "
+       "(espeak-ng --voices=en, --voices=variant)",
+       {}},
+      {"speech_test_voices", join(d.test_voices),
+       "speech: comma-separated held-out voices for the test split (none may be a training voice)", {}},
+      {"speech_min_speed", d.min_speed, "speech: slowest speaking rate, words per minute (uniform per utterance)", {}},
+      {"speech_max_speed", d.max_speed, "speech: fastest speaking rate, words per minute", {}},
+      {"speech_min_pitch", d.min_pitch, "speech: lowest espeak-ng pitch, 0..99 (uniform per utterance)", {}},
+      {"speech_max_pitch", d.max_pitch, "speech: highest espeak-ng pitch, 0..99", {}},
+      {"speech_n_mels", d.features.n_mels, "speech: log-mel filterbank channels = the feature dimension", {}},
+      {"speech_frame_ms", d.features.frame_ms, "speech: frame (window) length in ms", {}},
+      {"speech_shift_ms", d.features.shift_ms, "speech: frame shift in ms (10: 100 frames a second)", {}},
+      {"speech_normalize", d.normalize,
+       "speech: per-utterance mean and variance normalisation of each mel channel", {}},
+      {"speech_cache_dir", "auto",
+       "speech: where generated features are cached (auto: $XDG_CACHE_HOME/seqnn/speech or "
+       "~/.cache/seqnn/speech; empty: no cache)",
+       {}},
+      {"speech_seed", d.seed, "speech: seed of the utterances (words, voice order, speed, pitch)", {}},
+      {"speech_espeak", d.espeak, "speech: the espeak-ng program (a name searched on PATH, or a path)", {}},
+  };
+}
+
 std::vector<DatasetField> fashion_fields() {
   const FashionMnistOptions d;
   return {
@@ -113,12 +185,13 @@ std::map<std::string, Entry>& registry() {
       {"fashion_mnist", {[](const nlohmann::json& c) { return make_fashion_mnist(fashion_options(c)); },
                          fashion_fields()}},
       {"langid", {[](const nlohmann::json& c) { return make_langid(langid_options(c)); }, langid_fields()}},
+      {"speech", {[](const nlohmann::json& c) { return make_speech(speech_options(c)); }, speech_fields()}},
   };
   return r;
 }
 // registration order of the fields (the map is sorted by name)
 std::vector<std::string>& field_order() {
-  static std::vector<std::string> o = {"fashion_mnist", "langid"};
+  static std::vector<std::string> o = {"fashion_mnist", "langid", "speech"};
   return o;
 }
 std::mutex& registry_mutex() {

@@ -7,7 +7,7 @@
 //   replay_safetensors --write-seeds DIR                            write the seeds (libFuzzer corpus)
 //   replay_safetensors FILE...                                      run the given inputs (repro)
 //
-// SEQNN_FUZZ_FORMAT ("safetensors", "npy", "idx" or "mo") picks the seeds; a target only sees its
+// SEQNN_FUZZ_FORMAT ("safetensors", "npy", "idx", "mo" or "wav") picks the seeds; a target only sees its
 // format.
 #include <chrono>
 #include <cstdint>
@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "seqnn/data/audio.h"
 #include "seqnn/io/idx.h"
 #include "seqnn/io/mo.h"
 #include "seqnn/io/npy.h"
@@ -156,8 +157,46 @@ std::vector<std::string> mo_seeds() {
   return seeds;
 }
 
+// WAV: every sample format (PCM 8/16/24/32, float 32/64, extensible), stereo, extra and odd-sized
+// chunks, and espeak-ng's streaming header (placeholder RIFF and data sizes).
+std::string wav_u16(uint32_t v) { return std::string{static_cast<char>(v & 0xff), static_cast<char>((v >> 8) & 0xff)}; }
+std::string wav_u32(uint32_t v) { return wav_u16(v & 0xffff) + wav_u16(v >> 16); }
+std::string wav_chunk(const std::string& id, const std::string& body) {
+  return id + wav_u32(static_cast<uint32_t>(body.size())) + body + (body.size() % 2 ? std::string(1, '\0') : "");
+}
+std::string wav_fmt(uint16_t tag, uint16_t channels, uint32_t rate, uint16_t bits) {
+  const uint16_t align = static_cast<uint16_t>(channels * bits / 8);
+  return wav_u16(tag) + wav_u16(channels) + wav_u32(rate) + wav_u32(rate * align) + wav_u16(align) + wav_u16(bits);
+}
+std::string wav_riff(const std::string& chunks) {
+  return "RIFF" + wav_u32(static_cast<uint32_t>(4 + chunks.size())) + "WAVE" + chunks;
+}
+
+std::vector<std::string> wav_seeds() {
+  std::string bytes;  // a little ramp of 24 bytes, valid for every sample width
+  for (int i = 0; i < 24; ++i) bytes += static_cast<char>(i * 23 + 5);
+  const std::string guid("\x00\x00\x00\x00\x10\x00\x80\x00\x00\xAA\x00\x38\x9B\x71", 14);
+  float fl[3] = {0.5f, -0.25f, 1.5f};
+  double db[3] = {0.125, -1.0, 0.75};
+  std::vector<std::string> seeds;
+  seeds.push_back(data::write_wav(data::Wav{16000, {0.0f, 0.5f, -0.5f, 1.0f, -1.0f}}));
+  seeds.push_back(wav_riff(wav_chunk("fmt ", wav_fmt(1, 1, 8000, 8)) + wav_chunk("data", bytes)));
+  seeds.push_back(wav_riff(wav_chunk("fmt ", wav_fmt(1, 2, 44100, 24)) + wav_chunk("data", bytes)));
+  seeds.push_back(wav_riff(wav_chunk("fmt ", wav_fmt(1, 3, 48000, 32)) + wav_chunk("data", bytes)));
+  seeds.push_back(wav_riff(wav_chunk("fmt ", wav_fmt(3, 1, 22050, 32)) + wav_chunk("data", std::string(reinterpret_cast<char*>(fl), 12))));
+  seeds.push_back(wav_riff(wav_chunk("fmt ", wav_fmt(3, 1, 22050, 64)) + wav_chunk("data", std::string(reinterpret_cast<char*>(db), 24))));
+  seeds.push_back(wav_riff(wav_chunk("fmt ", wav_fmt(0xFFFE, 2, 16000, 16) + wav_u16(22) + wav_u16(16) + wav_u32(3) +
+                                                 wav_u16(1) + guid) +
+                           wav_chunk("LIST", "INFOabc") + wav_chunk("data", bytes)));
+  // espeak-ng --stdout: RIFF size 0x7ffff024, data size 0x7ffff000, samples to the end of the stream
+  seeds.push_back("RIFF" + wav_u32(0x7ffff024) + "WAVE" + wav_chunk("fmt ", wav_fmt(1, 1, 22050, 16)) + "data" +
+                  wav_u32(0x7ffff000) + bytes);
+  return seeds;
+}
+
 std::vector<std::string> seeds() {
   const std::string f = SEQNN_FUZZ_FORMAT;
+  if (f == "wav") return wav_seeds();
   if (f == "npy") return npy_seeds();
   if (f == "idx") return idx_seeds();
   if (f == "mo") return mo_seeds();
@@ -203,11 +242,17 @@ void mutate_once(std::string& s, const std::vector<std::string>& pool, Rng& r) {
       }
       break;
     case 5: {  // length-field edit: the u64 header length (safetensors), the u16/u32 header length
-               // (npy), a big-endian dimension (idx), a count / table offset / string offset (mo)
+               // (npy), a big-endian dimension (idx), a count / table offset / string offset (mo),
+               // a RIFF / fmt / data size or fmt field (wav)
       const std::string f = SEQNN_FUZZ_FORMAT;
       size_t at = f == "npy" ? 8 : 0, width = f == "npy" ? 2 : 8;
       if (f == "idx") at = 4 + 4 * r.below(3), width = 4;
       if (f == "mo") at = 8 + 4 * r.below(s.size() >= 64 ? 12 : 5), width = 4;
+      if (f == "wav") {  // the RIFF size, the fmt size or a fmt field, or the size after it
+        const size_t wav_at[] = {4, 16, 20, 22, 24, 32, 34, 40};
+        const size_t pick = r.below(8);
+        at = wav_at[pick], width = (pick == 0 || pick == 1 || pick == 4 || pick == 7) ? 4 : 2;
+      }
       if (s.size() >= at + width) {
         uint64_t v = 0;
         std::memcpy(&v, s.data() + at, width);
