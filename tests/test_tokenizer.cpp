@@ -1,6 +1,7 @@
 // tests/test_tokenizer.cpp: UTF-8 and base64 codecs, the char tokenizer, SentencePiece subwords,
 // and the JSON form that travels in checkpoints.
 #include <gtest/gtest.h>
+#include <sentencepiece_trainer.h>
 
 #include <string>
 #include <vector>
@@ -287,6 +288,27 @@ TEST(SubwordTokenizer, CorruptJsonBase64AndProto) {
                "vocab_size 61 does not match the SentencePiece model's 60 pieces");
   expect_error([&] { tokenizer_from_json(with("vocab_size", "60")); }, "tokenizer", "must be an integer");
   expect_error([&] { tokenizer_from_json(with("seed", -1)); }, "tokenizer", "\"seed\" must be");
+}
+
+TEST(SubwordTokenizer, ModelWithOtherReservedIdsIsRejected) {
+  // a valid SentencePiece model with SentencePiece's default ids (unk 0, bos 1, eos 2, no pad)
+  std::vector<std::string> texts = corpus();
+  struct It : sentencepiece::SentenceIterator {
+    const std::vector<std::string>& t;
+    size_t i = 0;
+    explicit It(const std::vector<std::string>& x) : t(x) {}
+    bool done() const override { return i >= t.size(); }
+    void Next() override { ++i; }
+    const std::string& value() const override { return t[i]; }
+    sentencepiece::util::Status status() const override { return {}; }
+  } it(texts);
+  std::string proto;
+  ASSERT_TRUE(sentencepiece::SentencePieceTrainer::Train(
+                  {{"vocab_size", "60"}, {"num_threads", "1"}, {"minloglevel", "2"}}, &it, &proto)
+                  .ok());
+  const json j = {{"type", "subword"}, {"vocab_size", 60}, {"model", base64_encode(proto)}};
+  expect_error([&] { tokenizer_from_json(j); }, "tokenizer",
+               "reserved ids are pad -1, unk 0, bos 1, eos 2 (expected 0, 1, 2, 3)");
 }
 
 TEST(SubwordTokenizer, BadOptionsAndVocabularyTooLargeOrSmall) {
