@@ -9,6 +9,7 @@
 #include "seqnn/data/fashion_mnist.h"
 #include "seqnn/data/langid.h"
 #include "seqnn/data/speech.h"
+#include "seqnn/data/translation.h"
 #include "seqnn/data/vocab.h"
 #include "seqnn/error.h"
 
@@ -141,6 +142,19 @@ std::vector<DatasetField> speech_fields() {
   };
 }
 
+TranslationOptions translation_options(const nlohmann::json& c) {
+  TranslationOptions o;
+  read(c, "locale_dir", o.locale_dir);
+  read(c, "translation_language", o.language);
+  read(c, "translation_max_chars", o.max_chars);
+  read(c, "translation_min_chars", o.min_chars);
+  read(c, "translation_test_fraction", o.test_fraction);
+  read(c, "translation_valid_fraction", o.valid_fraction);
+  read(c, "translation_max_pairs", o.max_pairs);
+  read(c, "seed", o.seed);
+  return o;
+}
+
 std::vector<DatasetField> fashion_fields() {
   const FashionMnistOptions d;
   return {
@@ -173,6 +187,24 @@ std::vector<DatasetField> langid_fields() {
   };
 }
 
+std::vector<DatasetField> translation_fields() {
+  const TranslationOptions d;
+  return {
+      {"locale_dir", d.locale_dir, "langid, translation: where the gettext catalogs are (<dir>/<lang>/LC_MESSAGES/*.mo)",
+       {}},
+      {"translation_language", d.language,
+       "translation: the target language's catalog directory (English msgid -> its msgstr)", {}},
+      {"translation_max_chars", d.max_chars, "translation: pairs with a longer source or target (code points) are dropped",
+       {}},
+      {"translation_min_chars", d.min_chars, "translation: pairs with a shorter source or target are dropped", {}},
+      {"translation_test_fraction", d.test_fraction,
+       "translation: fraction of catalog files (a seeded choice) whose pairs form the test split", {}},
+      {"translation_valid_fraction", d.valid_fraction, "translation: fraction of catalog files for validation", {}},
+      {"translation_max_pairs", d.max_pairs,
+       "translation: > 0 keeps a seeded choice of this many training pairs (valid/test cut by the same ratio)", {}},
+  };
+}
+
 struct Entry {
   DatasetFactory factory;
   std::vector<DatasetField> fields;
@@ -186,12 +218,14 @@ std::map<std::string, Entry>& registry() {
                          fashion_fields()}},
       {"langid", {[](const nlohmann::json& c) { return make_langid(langid_options(c)); }, langid_fields()}},
       {"speech", {[](const nlohmann::json& c) { return make_speech(speech_options(c)); }, speech_fields()}},
+      {"translation", {[](const nlohmann::json& c) { return make_translation(translation_options(c)); },
+                       translation_fields()}},
   };
   return r;
 }
 // registration order of the fields (the map is sorted by name)
 std::vector<std::string>& field_order() {
-  static std::vector<std::string> o = {"fashion_mnist", "langid", "speech"};
+  static std::vector<std::string> o = {"fashion_mnist", "langid", "speech", "translation"};
   return o;
 }
 std::mutex& registry_mutex() {

@@ -40,15 +40,29 @@ class Tokenizer {
 struct TokenizerOptions {
   std::string type = "char";      // char / subword
   int64_t min_freq = 1;           // char: characters seen fewer times map to unk
-  int64_t max_size = 0;           // char: > 0 keeps the most frequent (ties: first seen)
+  int64_t max_size = 0;           // char: > 0 caps vocab_size() (the four reserved ids included) by keeping
+                                  // the most frequent characters (ties: first seen); must then be >= 5
   int64_t vocab_size = 4000;      // subword: pieces including the four reserved ids
   std::string model_type = "unigram";  // subword: unigram / bpe
   double character_coverage = 1.0;     // subword
-  uint64_t seed = 0;
+  uint64_t seed = 0;              // subword: SentencePiece's random generator (training is single-threaded)
 };
 
 // Builds a tokenizer from training text. Errors: no text, vocab_size too small for the text.
 std::shared_ptr<Tokenizer> train_tokenizer(const std::vector<std::string>& texts, const TokenizerOptions& options);
 std::shared_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j);
+
+// ==================================================================== helpers
+// UTF-8 -> code points, strictly: overlong forms, surrogates (U+D800..DFFF), code points above
+// U+10FFFF, stray continuation bytes and truncated sequences are an Error
+//   "<op>: invalid UTF-8 at byte 5: overlong encoding of a 2-byte sequence"
+std::vector<char32_t> utf8_decode(const std::string& text, const std::string& op = "tokenizer");
+// One code point (a valid scalar value) as UTF-8.
+std::string utf8_encode(char32_t cp);
+// RFC 4648 base64 with '=' padding. decode rejects characters outside the alphabet, a length that
+// is not a multiple of 4, misplaced padding and non-zero bits after the last byte (an Error
+// naming op and the offending offset).
+std::string base64_encode(const std::string& bytes);
+std::string base64_decode(const std::string& text, const std::string& op = "tokenizer");
 
 }  // namespace seqnn::data
