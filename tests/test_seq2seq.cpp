@@ -6,13 +6,18 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <numeric>
 #include <random>
 
 #include "common/check.h"
+#include "common/gradcheck.h"
 #include "common/module_gradcheck.h"
+#include "kernels/attention_score.h"
+#include "kernels/seq2seq_attention.h"
+#include "models/seq2seq_impl.h"
 #include "seqnn/models/seq2seq.h"
 #include "seqnn/optim/adam.h"
 #include "seqnn/optim/clip_grad.h"
@@ -117,6 +122,51 @@ Tensor full_like_ids(const Tensor& ids, int64_t v) {
 }
 
 std::vector<double> vec(const Tensor& t) { return t.to(DType::F64).contiguous().to_vector<double>(); }
+
+// ==================================================================== the additive score kernel
+// The one-pass, vectorised-tanh kernel against the naive reference of the general additive score.
+template <class T>
+void check_additive_kernel(int64_t B, int64_t Lq, int64_t Lk, int64_t A, double tol) {
+  std::mt19937 eng(static_cast<uint32_t>(B * 1000 + Lq * 100 + Lk * 10 + A));
+  std::normal_distribution<double> nd;
+  auto rnd = [&](int64_t n, bool zeros = false) {
+    std::vector<T> x(static_cast<size_t>(n));
+    for (auto& e : x) e = zeros && nd(eng) > 0.5 ? T(0) : static_cast<T>(nd(eng));
+    return x;
+  };
+  const auto qp = rnd(B * Lq * A), kp = rnd(B * Lk * A), v = rnd(A), ds = rnd(B * Lq * Lk, true);
+  std::vector<T> s(B * Lq * Lk), s_ref(B * Lq * Lk), dq(B * Lq * A), dq_ref(B * Lq * A), dk(B * Lk * A),
+      dk_ref(B * Lk * A), dv(A), dv_ref(A);
+  kernels::seq2seq_additive_forward<T>(qp.data(), kp.data(), v.data(), s.data(), B, Lq, Lk, A);
+  kernels::ref::additive_score_forward<T>(qp.data(), kp.data(), v.data(), s_ref.data(), B, Lq, Lk, A);
+  kernels::seq2seq_additive_backward<T>(qp.data(), kp.data(), v.data(), ds.data(), dq.data(), dk.data(), dv.data(), B,
+                                        Lq, Lk, A);
+  kernels::ref::additive_score_backward<T>(qp.data(), kp.data(), v.data(), ds.data(), dq_ref.data(), dk_ref.data(),
+                                           dv_ref.data(), B, Lq, Lk, A);
+  const std::string what = "B=" + std::to_string(B) + " Lq=" + std::to_string(Lq) + " Lk=" + std::to_string(Lk) +
+                           " A=" + std::to_string(A);
+  if (B * Lq * Lk > 0) EXPECT_LE(max_rel_err(s, s_ref), tol) << what;
+  if (B * Lq * A > 0) EXPECT_LE(max_rel_err(dq, dq_ref), tol) << what;
+  if (B * Lk * A > 0) EXPECT_LE(max_rel_err(dk, dk_ref), tol) << what;
+  if (A > 0 && B * Lq * Lk > 0) EXPECT_LE(max_rel_err(dv, dv_ref), tol) << what;
+}
+
+TEST(Seq2Seq, AdditiveKernelMatchesReference) {
+  for (auto [B, Lq, Lk, A] : std::vector<std::array<int64_t, 4>>{
+           {1, 1, 1, 1}, {3, 1, 7, 5}, {2, 4, 3, 17}, {64, 1, 40, 128}, {5, 9, 1, 33}, {2, 0, 3, 4}, {2, 3, 0, 4}}) {
+    check_additive_kernel<float>(B, Lq, Lk, A, 1e-5);
+    check_additive_kernel<double>(B, Lq, Lk, A, 1e-12);
+  }
+}
+
+TEST(Seq2Seq, AdditiveScoreOpGradcheck) {
+  Generator g(3);
+  EXPECT_TRUE(gradcheck("additive_score_fast",
+                        [](const TensorList& in) { return models::detail::additive_score_fast(in[0], in[1], in[2]); },
+                        {randn({2, 3, 4}, DType::F64, &g), randn({2, 5, 4}, DType::F64, &g), randn({4}, DType::F64, &g)}));
+  expect_error([] { models::detail::additive_score_fast(zeros({2, 3, 4}), zeros({2, 5, 3}), zeros({4})); }, "additive_score",
+               "expected qp (B,Lq,A), kp (B,Lk,A), v (A)");
+}
 
 // ==================================================================== StepDecoder consistency
 // Feeding the gold tgt_in through step() gives log_softmax(forward()) row by row; at T/2 the rows

@@ -38,4 +38,9 @@ void check_reorder_index(const Tensor& index, int64_t rows, const char* op);
 // without the NaN a -inf would risk.
 Tensor key_padding_bias(const std::vector<int64_t>& lengths, int64_t S, DType dt);
 
+// The additive score S_ij = sum_a v_a tanh(qp_ia + kp_ja) (nn::additive_score's contract) on the
+// vectorised-tanh kernel of kernels/seq2seq_attention.h; qp (B,Lq,A), kp (B,Lk,A), v (A).
+// Differentiable in all three (src/ops/seq2seq_attention.cpp).
+Tensor additive_score_fast(const Tensor& qp, const Tensor& kp, const Tensor& v);
+
 }  // namespace seqnn::models::detail

@@ -78,7 +78,7 @@ Tensor score_keys(nn::Score& s, const Tensor& q, const Keys& k) {
     case nn::ScoreKind::ScaledDot: return bmm(q, k.kT) * static_cast<nn::ScaledDotScore&>(s).scale();
     case nn::ScoreKind::Additive: {
       auto& a = static_cast<nn::AdditiveScore&>(s);
-      return nn::additive_score(linear(q, a.W_q, a.bias), k.k, a.v);
+      return additive_score_fast(linear(q, a.W_q, a.bias), k.k, a.v);
     }
     case nn::ScoreKind::ConcatLinear: {
       auto& c = static_cast<nn::ConcatScore&>(s);
