@@ -23,11 +23,34 @@
 //   "features" vectors (B,S,F) through a Linear to embedding_dim (speech frames)
 //   "vector"   1 vs N (seed 002): one vector (B,F) per example; no encoder, it is projected to c
 //              and conditions every decoder step as above (rnn only; lengths are ignored)
+// Padded source positions (at or past src_lengths[b]) never influence anything: the encoders
+// ignore them, and attention gives them weight exactly 0 (scores + the lowest finite value).
+// Dropout (config.dropout, training only): on the embeddings, between decoder layers and before
+// the output layer (rnn); on the embeddings and inside every layer (transformer).
+// Parameter names (state_dict keys, PyTorch-style; tests/parity/seq2seq_twin.py is the
+// PyTorch twin that loads them):
+//   rnn          src_embed.weight (tokens) | src_proj.{weight,bias} (features: F->E; vector: F->H)
+//                encoder.* (the registry's encoder, e.g. encoder.rnn.weight_ih_l0; not for vector)
+//                bridge.{weight,bias} (L*H, C)    C = encoder output size (H for vector)
+//                tgt_embed.weight (V,E)
+//                decoder.{weight_ih,weight_hh,bias_ih,bias_hh}_l{k}   (nn::GRU/LSTM/RNN layout;
+//                the input is E + C (none), E + D (bahdanau) or E (luong))
+//                attn.score.* (nn::Attention for bahdanau, nn::Attn with tanh for luong: also
+//                attn.attn_combine.{weight,bias}; the score's own names: W_q, W_k, bias, v /
+//                weight / weight, bias)
+//                out.{weight,bias} (V,H) | out_bias (V) with tie_embeddings (W = tgt_embed.weight,
+//                which needs hidden_size == embedding_dim)
+//   transformer  src_embed.weight | src_proj.*, tgt_embed.weight (embeddings start N(0, 1/d_model),
+//                padding row 0), transformer.encoder.layers.N.*, transformer.encoder.norm.*,
+//                transformer.decoder.layers.N.*, transformer.decoder.norm.* (nn::Transformer),
+//                out.{weight,bias} | out_bias (tied)
+// The StepDecoder (decoder()) is meant for eval mode; it records no gradients.
 // Targets use the Tokenizer convention (data/tokenizer.h): pad 0, unk 1, bos 2, eos 3.
 // Training feeds tgt_in = [BOS y_1 .. y_{n-1}] and predicts tgt_out = [y_1 .. y_n EOS]
 // (padded with 0). teacher_forcing_ratio < 1 (rnn only; the transformer needs 1): at each step
 // and for each row, with probability 1 - ratio the decoder reads its own previous argmax instead
-// of the gold token (drawn from the Generator passed in, so runs are reproducible).
+// of the gold token (drawn from the Generator passed in, so runs are reproducible: for t = 1..T-1,
+// for b = 0..B-1, one gen.uniform() < ratio; ratio 0 and 1 draw nothing).
 #pragma once
 
 #include <memory>
@@ -48,6 +71,8 @@ struct Seq2SeqConfig {
   int64_t target_vocab = 0;           // > 4 (pad, unk, bos, eos + at least one)
   int64_t embedding_dim = 64;         // rnn: source and target embeddings
   double dropout = 0.0;
+  // The ratio the trainer passes to forward() (rnn: in [0,1]; the transformer needs 1).
+  double teacher_forcing_ratio = 1.0;
   // rnn
   nlohmann::json encoder;             // model.encoder (the registry's fields, defaults filled in)
   std::string cell = "gru";           // decoder cell: gru / lstm / rnn
@@ -80,7 +105,8 @@ class Seq2SeqModel : public nn::Module {
   // caches, and equals full recomputation of forward() on the prefix.
   virtual std::unique_ptr<StepDecoder> decoder(const Tensor& src, const Tensor& src_lengths) = 0;
   // Cross-attention weights of the last forward(): (B,T,S) (transformer: the last decoder
-  // layer's, averaged over heads); undefined Tensor for attention "none" and "vector" sources.
+  // layer's, averaged over heads, recorded in eval mode only); undefined Tensor for attention
+  // "none" and "vector" sources.
   const Tensor& attention() const { return attention_; }
   const Seq2SeqConfig& config() const { return cfg_; }
   std::string describe() const;  // one line: "rnn seq2seq: gru encoder ..., gru decoder 128, bahdanau/additive"
