@@ -5,6 +5,7 @@
 //   seqnn train --print-config           the full default config, every field documented
 //   seqnn eval RUN_DIR_OR_CHECKPOINT [--split test|valid] [--json]
 //   seqnn predict RUN_DIR_OR_CHECKPOINT "leave Taipei on November 2nd" ...   (or lines on stdin)
+//   seqnn predict RUN_DIR "Open the file" --beam 4                           (sequence models: decode)
 //   seqnn info RUN_DIR_OR_CHECKPOINT
 //   seqnn attention RUN_DIR_OR_CHECKPOINT "leave Taipei on November 2nd" [--layer N] [--head H] [--out FILE]
 //
@@ -19,9 +20,12 @@
 #include <iostream>
 #include <sstream>
 
+#include "seqnn/data/audio.h"
 #include "seqnn/data/dataset.h"
+#include "seqnn/data/speech.h"
 #include "seqnn/train/config.h"
 #include "seqnn/train/plots.h"
+#include "seqnn/train/text_metrics.h"
 #include "seqnn/train/trainer.h"
 
 using namespace seqnn;
@@ -52,8 +56,23 @@ std::string fmt(double v) {
   return os.str();
 }
 
+// The metrics of a sequence task's evaluation (stdout).
+void print_sequence_metrics(const json& m, const std::string& split) {
+  std::cout << split << ":";
+  if (m.contains("loss")) std::cout << " loss " << fmt(m["loss"]);
+  for (const char* k : {"chrf", "bleu", "exact_match", "cer", "wer"})
+    if (m.contains(k)) std::cout << "  " << k << " " << std::fixed << std::setprecision(2) << m[k].get<double>();
+  if (m.contains("beam_size")) std::cout << "  (beam " << m["beam_size"] << ")";
+  std::cout << "\n";
+  if (m.contains("examples"))
+    for (const auto& e : m["examples"])
+      std::cout << "  " << e["source"].get<std::string>() << "\n    -> " << e["output"].get<std::string>()
+                << "\n       (reference: " << e["reference"].get<std::string>() << ")\n";
+}
+
 // The metrics table of one evaluation (stdout).
 void print_metrics(const json& m, const std::string& split) {
+  if (!m.contains("accuracy")) return print_sequence_metrics(m, split);
   std::cout << split << ": loss " << fmt(m["loss"]) << "  accuracy " << fmt(m["accuracy"]);
   if (m.contains("slot_f1")) std::cout << "  slot_f1 " << fmt(m["slot_f1"]);
   std::cout << "  sequence_accuracy " << fmt(m["sequence_accuracy"]) << "\n";
@@ -106,17 +125,97 @@ int cmd_train(const std::string& config_file, std::string run_dir, bool resume, 
     std::cout << "attention maps (every layer and head):\n";
     for (const auto& f : s["attention_maps"]) std::cout << "  " << f.get<std::string>() << "\n";
   }
-  std::cout << "try: seqnn predict " << run_dir << " \"fly from Taipei to Tokyo tomorrow at 9 am\"\n";
-  if (m.model->encoder().has_attention())
-    std::cout << "     seqnn attention " << run_dir << " \"leave Taipei on November 2nd\"\n";
+  if (s.contains("alignments") && !s["alignments"].empty()) {
+    std::cout << "alignments (source x output):\n";
+    for (const auto& f : s["alignments"]) std::cout << "  " << f.get<std::string>() << "\n";
+  }
+  // a query to try, in the task's own input
+  const std::string task = s["task"].get<std::string>();
+  std::string example;
+  if (task.rfind("booking", 0) == 0) example = "fly from Taipei to Tokyo tomorrow at 9 am";
+  else if (task == "langid") example = "Datei konnte nicht geöffnet werden";
+  else if (task == "translation") example = "Open the file";
+  else if (task == "seq_toy") example = "hgfedcb";
+  if (!example.empty()) {
+    std::cout << "try: seqnn predict " << run_dir << " \"" << example << "\"" << (m.seq2seq ? " --beam 4" : "") << "\n";
+    if ((m.model && m.kind != data::TaskKind::Sequence && m.model->encoder().has_attention()) ||
+        (m.seq2seq && m.config["model"]["seq2seq"]["attention"] != "none"))
+      std::cout << "     seqnn attention " << run_dir << " \"" << (task == "booking" ? "leave Taipei on November 2nd" : example) << "\"\n";
+  }
   return 0;
 }
 
 // ==================================================================== eval / predict / info
-int cmd_eval(const std::string& ckpt, const std::string& split, bool as_json, int64_t show_errors) {
+// --beam: 0 (not given) means the run's own train.beam_size.
+int64_t resolve_beam(const train::LoadedModel& m, int64_t beam) {
+  return beam == 0 ? std::max<int64_t>(1, m.config["train"]["beam_size"].get<int64_t>()) : beam;
+}
+
+// A WAV file as the features a speech model reads (the run's data.* filterbank settings).
+data::Example speech_input(const train::LoadedModel& m, const std::string& path) {
+  if (m.config["data"]["dataset"] != "speech")
+    throw Error("predict: this model reads " + std::to_string(m.feature_dim) + "-d vectors; only speech models "
+                "take input from the command line (a WAV file)");
+  const data::Wav wav = data::load_wav(path);
+  data::Example e;
+  e.features = data::speech_features(wav, data::speech_options_from_config(m.config["data"]), nullptr);
+  e.feature_dim = m.feature_dim;
+  e.group = path;
+  return e;
+}
+
+// One input of a sequence model: text, or for models that read speech features a WAV file.
+data::Example sequence_input(const train::LoadedModel& m, const std::string& arg) {
+  data::Example e;
+  if (m.feature_dim > 0) {
+    e = speech_input(m, arg);
+  } else {
+    e.source = arg;
+  }
+  return e;
+}
+
+// A sequence model on a split: decode everything, then the text metrics.
+int eval_sequences(train::LoadedModel& m, const std::vector<data::Example>& ex, const std::string& split, bool as_json,
+                   int64_t show_errors, int64_t beam) {
+  train::DecodeSettings ds;
+  ds.beam_size = beam;
+  ds.max_length_ratio = m.config["train"]["max_length_ratio"].get<double>();
+  ds.length_penalty = m.config["train"]["length_penalty"].get<double>();
+  std::vector<data::Example> inputs;
+  std::vector<std::string> refs, hyps;
+  for (const auto& e : ex) {
+    if (m.feature_dim == 0 && m.source_tokenizer->encode(e.source).empty()) continue;
+    inputs.push_back(e);
+    refs.push_back(e.target);
+  }
+  const auto preds = train::predict_sequences(m, inputs, ds);
+  int64_t exact = 0;
+  for (size_t i = 0; i < preds.size(); ++i) {
+    hyps.push_back(preds[i].text);
+    exact += preds[i].text == refs[i];
+    if (preds[i].text != refs[i] && show_errors-- > 0)
+      std::cout << "error: " << (m.feature_dim > 0 ? inputs[i].group : inputs[i].source) << "\n  -> " << preds[i].text
+                << "\n     (reference: " << refs[i] << ")\n";
+  }
+  json r = {{"decoded", static_cast<int64_t>(preds.size())},
+            {"beam_size", beam},
+            {"exact_match", preds.empty() ? 0.0 : 100.0 * static_cast<double>(exact) / static_cast<double>(preds.size())},
+            {"chrf", train::corpus_chrf(hyps, refs)},
+            {"bleu", train::corpus_bleu(hyps, refs).score},
+            {"cer", 100.0 * train::char_errors(hyps, refs).rate()},
+            {"wer", 100.0 * train::word_errors(hyps, refs).rate()}};
+  if (as_json) std::cout << r.dump(2) << "\n";
+  else print_sequence_metrics(r, split);
+  return 0;
+}
+
+int cmd_eval(const std::string& ckpt, const std::string& split, bool as_json, int64_t show_errors, int64_t beam) {
   train::LoadedModel m = train::load_model(ckpt);
+  beam = resolve_beam(m, beam);
   data::Dataset ds = data::load_dataset(m.config["data"]["dataset"].get<std::string>(), m.config["data"]);
   const auto& ex = split == "valid" ? ds.valid : split == "train" ? ds.train : ds.test;
+  if (m.kind == data::TaskKind::Sequence) return eval_sequences(m, ex, split, as_json, show_errors, beam);
   for (size_t i = 0; i < ex.size() && show_errors > 0 && m.feature_dim == 0; ++i) {
     const auto pred = train::predict(m, ex[i].tokens);
     const auto& gold = m.kind == data::TaskKind::Tagging ? ex[i].tags : std::vector<std::string>{ex[i].label};
@@ -137,8 +236,30 @@ int cmd_eval(const std::string& ckpt, const std::string& split, bool as_json, in
   return 0;
 }
 
-int cmd_predict(const std::string& ckpt, const std::vector<std::string>& sentences) {
+int cmd_predict(const std::string& ckpt, const std::vector<std::string>& sentences, int64_t beam, bool nbest_scores) {
   train::LoadedModel m = train::load_model(ckpt);
+  beam = resolve_beam(m, beam);
+  if (m.kind == data::TaskKind::Sequence) {
+    train::DecodeSettings ds;
+    ds.beam_size = beam;
+    ds.max_length_ratio = m.config["train"]["max_length_ratio"].get<double>();
+    ds.length_penalty = m.config["train"]["length_penalty"].get<double>();
+    auto one = [&](const std::string& s) {
+      if (m.feature_dim == 0 && s.find_first_not_of(" \t\r") == std::string::npos) throw Error("predict: empty source text");
+      const auto p = train::predict_sequences(m, {sequence_input(m, s)}, ds);
+      std::cout << p[0].text;
+      if (nbest_scores) std::cout << "\t" << p[0].log_prob;
+      std::cout << "\n";
+    };
+    if (!sentences.empty()) {
+      for (const auto& s : sentences) one(s);
+    } else {
+      std::string line;
+      while (std::getline(std::cin, line))
+        if (line.find_first_not_of(" \t\r") != std::string::npos) one(line);
+    }
+    return 0;
+  }
   auto one = [&](const std::string& s) {
     if (data::tokenize(s).empty()) throw Error("predict: empty sentence");
     std::cout << train::format_prediction(m, s) << "\n";
@@ -155,11 +276,19 @@ int cmd_predict(const std::string& ckpt, const std::vector<std::string>& sentenc
 
 int cmd_info(const std::string& ckpt) {
   train::LoadedModel m = train::load_model(ckpt);
-  std::cout << "model:      " << m.model->describe() << "\n"
-            << "parameters: " << m.model->num_parameters() << "\n"
-            << "task:       " << m.meta.value("task", "?") << " (" << m.meta.value("kind", "?") << "), "
-            << m.labels.size() << " labels, vocabulary " << m.vocab.size() << "\n"
-            << "step:       " << m.step << "\n";
+  int64_t params = 0;
+  for (const auto& p : m.module().parameters()) params += p.numel();
+  std::cout << "model:      " << m.meta.value("model", "?") << "\n"
+            << "parameters: " << params << "\n"
+            << "task:       " << m.meta.value("task", "?") << " (" << m.meta.value("kind", "?") << "), ";
+  if (m.kind == data::TaskKind::Sequence)
+    std::cout << (m.source_tokenizer ? "source vocabulary " + std::to_string(m.source_tokenizer->vocab_size()) + " (" +
+                                           m.source_tokenizer->type() + "), "
+                                     : std::string("vector input, "))
+              << "target vocabulary " << m.target_tokenizer->vocab_size() << " (" << m.target_tokenizer->type() << ")\n";
+  else
+    std::cout << m.labels.size() << " labels, vocabulary " << m.vocab.size() << "\n";
+  std::cout << "step:       " << m.step << "\n";
   if (m.meta.contains("valid")) print_metrics(m.meta["valid"], "valid (epoch " + std::to_string(m.meta.value("epoch", 0)) + ")");
   fs::path dir = fs::is_directory(ckpt) ? fs::path(ckpt) : fs::path(ckpt).parent_path();
   if (fs::exists(dir / "summary.json")) {
@@ -171,8 +300,35 @@ int cmd_info(const std::string& ckpt) {
 }
 
 // ==================================================================== attention
-int cmd_attention(const std::string& ckpt, const std::string& sentence, int64_t layer, int64_t head, std::string out) {
+// A seq2seq model's alignment: source x output heatmap of the decoded output.
+int sequence_alignment(train::LoadedModel& m, const std::string& ckpt, const std::string& sentence, int64_t beam,
+                       std::string out) {
+  if (!m.seq2seq) throw UsageError("attention: this sequence model (" + m.mode + ") has no attention; a seq2seq model "
+                                   "with model.seq2seq.attention bahdanau or luong, or the transformer, has");
+  train::DecodeSettings ds;
+  ds.beam_size = beam;
+  ds.attention = true;
+  ds.max_length_ratio = m.config["train"]["max_length_ratio"].get<double>();
+  ds.length_penalty = m.config["train"]["length_penalty"].get<double>();
+  if (sentence.find_first_not_of(" \t\r") == std::string::npos) throw Error("attention: empty source text");
+  const auto p = train::predict_sequences(m, {sequence_input(m, sentence)}, ds);
+  if (!p[0].attention.defined())
+    throw Error("attention: the model (" + m.meta.value("model", std::string("?")) + ") has no attention over the source");
+  if (out.empty()) {
+    const fs::path dir = fs::is_directory(ckpt) ? fs::path(ckpt) : fs::path(ckpt).parent_path();
+    out = (dir / "alignments" / (train::slug(sentence) + ".svg")).string();
+  }
+  train::write_alignment_svg(p[0], "\"" + sentence + "\" -> \"" + p[0].text + "\"", out);
+  train::Heatmap hm{"alignment", p[0].target_pieces, p[0].source_pieces, p[0].attention.to(DType::F64).to_vector<double>()};
+  std::cout << p[0].text << "\n\n" << train::heatmap_text(hm) << "written: " << out << "\n";
+  return 0;
+}
+
+int cmd_attention(const std::string& ckpt, const std::string& sentence, int64_t layer, int64_t head, std::string out,
+                  int64_t beam) {
   train::LoadedModel m = train::load_model(ckpt);
+  beam = resolve_beam(m, beam);
+  if (m.kind == data::TaskKind::Sequence) return sequence_alignment(m, ckpt, sentence, beam, out);
   if (data::tokenize(sentence).empty()) throw Error("attention: empty sentence");
   train::SentenceAttention a = train::sentence_attention(m, sentence);
   const int64_t L = static_cast<int64_t>(a.layers.size()), N = a.layers[0].size(0), T = a.layers[0].size(1);
@@ -211,7 +367,7 @@ int cmd_attention(const std::string& ckpt, const std::string& sentence, int64_t 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"seqnn: train and query sequence models (labelling and classification)", "seqnn"};
+  CLI::App app{"seqnn: train and query sequence models (labelling, classification, translation, speech recognition)", "seqnn"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every subcommand");
 
@@ -236,11 +392,17 @@ int main(int argc, char** argv) {
   ev->add_flag("--json", as_json, "print the metrics as JSON");
   int64_t show_errors = 0;
   ev->add_option("--errors", show_errors, "first print up to N mislabelled sequences with their gold labels");
+  int64_t beam = 0;
+  CLI::Option* beam_opts[3];
+  beam_opts[0] = ev->add_option("--beam", beam, "sequence models: beam width (1: greedy; default: the run's train.beam_size)");
 
   auto* pr = app.add_subcommand("predict", "label sentences (arguments, or one per line on stdin)");
   std::vector<std::string> sentences;
   pr->add_option("CHECKPOINT", ckpt, "a run directory or a .safetensors checkpoint")->required();
-  pr->add_option("sentences", sentences, "sentences to label (default: read stdin)");
+  pr->add_option("sentences", sentences, "sentences to label or translate, or WAV files for a speech model (default: read stdin)");
+  beam_opts[1] = pr->add_option("--beam", beam, "sequence models: beam width (1: greedy; default: the run's train.beam_size)");
+  bool pr_scores = false;
+  pr->add_flag("--scores", pr_scores, "sequence models: print the output's log-probability after a tab");
 
   auto* in = app.add_subcommand("info", "show a trained model's config, size and metrics");
   in->add_option("CHECKPOINT", ckpt, "a run directory or a .safetensors checkpoint")->required();
@@ -252,7 +414,8 @@ int main(int argc, char** argv) {
   at->add_option("sentence", at_sentence, "the sentence, e.g. \"leave Taipei on November 2nd\"")->required();
   at->add_option("--layer", at_layer, "layer, from 1 (default: the last)");
   at->add_option("--head", at_head, "head, from 1 (default: the mean over heads in the terminal; the SVG also shows every head)");
-  at->add_option("--out", at_out, "SVG file (default RUN_DIR/attention/<sentence>_layer<N>[_head<H>].svg)");
+  at->add_option("--out", at_out, "SVG file (default RUN_DIR/attention/<sentence>_layer<N>[_head<H>].svg; seq2seq: RUN_DIR/alignments/<sentence>.svg)");
+  beam_opts[2] = at->add_option("--beam", beam, "seq2seq models: beam width of the decoding whose alignment is drawn");
 
   try {
     app.parse(argc, argv);
@@ -272,10 +435,14 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*tr) return cmd_train(config_file, run_dir, resume, epochs, ep->count() > 0, print_cfg, no_progress);
-    if (*ev) return cmd_eval(ckpt, split, as_json, show_errors);
-    if (*pr) return cmd_predict(ckpt, sentences);
+    // --beam not given: the run's own train.beam_size (resolve_beam); given, it must be >= 1
+    const bool beam_given = beam_opts[0]->count() + beam_opts[1]->count() + beam_opts[2]->count() > 0;
+    if (beam_given && beam < 1) throw UsageError("--beam must be >= 1, got " + std::to_string(beam));
+    if (!beam_given) beam = 0;
+    if (*ev) return cmd_eval(ckpt, split, as_json, show_errors, beam);
+    if (*pr) return cmd_predict(ckpt, sentences, beam, pr_scores);
     if (*in) return cmd_info(ckpt);
-    if (*at) return cmd_attention(ckpt, at_sentence, at_layer, at_head, at_out);
+    if (*at) return cmd_attention(ckpt, at_sentence, at_layer, at_head, at_out, beam);
   } catch (const UsageError& e) {
     std::cerr << "seqnn: error: " << e.what() << "\n";
     return 2;

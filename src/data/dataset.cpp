@@ -10,6 +10,7 @@
 #include "seqnn/data/langid.h"
 #include "seqnn/data/speech.h"
 #include "seqnn/data/translation.h"
+#include "seqnn/data/seq_toy.h"
 #include "seqnn/data/vocab.h"
 #include "seqnn/error.h"
 
@@ -155,6 +156,30 @@ TranslationOptions translation_options(const nlohmann::json& c) {
   return o;
 }
 
+SeqToyOptions seq_toy_options(const nlohmann::json& c) {
+  SeqToyOptions o;
+  read(c, "seq_task", o.task);
+  read(c, "seq_alphabet", o.alphabet);
+  read(c, "seq_min_length", o.min_length);
+  read(c, "seq_max_length", o.max_length);
+  read(c, "train_size", o.train_size);
+  read(c, "valid_size", o.valid_size);
+  read(c, "test_size", o.test_size);
+  read(c, "seed", o.seed);
+  return o;
+}
+
+std::vector<DatasetField> seq_toy_fields() {
+  const SeqToyOptions d;
+  return {
+      {"seq_task", d.task, "seq_toy: copy, reverse or sort a random letter string (sizes from train_size/valid_size/test_size)",
+       {"copy", "reverse", "sort"}},
+      {"seq_alphabet", d.alphabet, "seq_toy: letters used (the first n of a..z)", {}},
+      {"seq_min_length", d.min_length, "seq_toy: shortest source", {}},
+      {"seq_max_length", d.max_length, "seq_toy: longest source", {}},
+  };
+}
+
 std::vector<DatasetField> fashion_fields() {
   const FashionMnistOptions d;
   return {
@@ -220,12 +245,13 @@ std::map<std::string, Entry>& registry() {
       {"speech", {[](const nlohmann::json& c) { return make_speech(speech_options(c)); }, speech_fields()}},
       {"translation", {[](const nlohmann::json& c) { return make_translation(translation_options(c)); },
                        translation_fields()}},
+      {"seq_toy", {[](const nlohmann::json& c) { return make_seq_toy(seq_toy_options(c)); }, seq_toy_fields()}},
   };
   return r;
 }
 // registration order of the fields (the map is sorted by name)
 std::vector<std::string>& field_order() {
-  static std::vector<std::string> o = {"fashion_mnist", "langid", "speech", "translation"};
+  static std::vector<std::string> o = {"fashion_mnist", "langid", "speech", "translation", "seq_toy"};
   return o;
 }
 std::mutex& registry_mutex() {
@@ -233,6 +259,8 @@ std::mutex& registry_mutex() {
   return m;
 }
 }  // namespace
+
+SpeechOptions speech_options_from_config(const nlohmann::json& data_config) { return speech_options(data_config); }
 
 void register_dataset(const std::string& name, DatasetFactory factory, std::vector<DatasetField> fields) {
   std::lock_guard<std::mutex> lock(registry_mutex());

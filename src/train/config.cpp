@@ -21,21 +21,30 @@ std::vector<ConfigField> base_fields() {
       {"data.dataset", "booking",
        "which built-in dataset: booking (ticket-booking slot filling, tagging), booking_intent (the same sentences, "
        "classified by which of origin/destination they name), fashion_mnist (images as rows or patches, classified; "
-       "Debian's dataset-fashion-mnist) or langid (the language of gettext UI strings, from their characters)",
+       "Debian's dataset-fashion-mnist), langid (the language of gettext UI strings, from their characters), "
+       "translation (English -> German gettext strings, a sequence task), speech (spoken digit and word sequences "
+       "synthesised with espeak-ng, transcribed: a sequence task) or seq_toy (copy / reverse / sort letter strings)",
        {}},
-      {"data.train_size", 3000, "booking*: training sentences (cities from the training list)", {}},
-      {"data.valid_size", 400, "booking*: validation sentences (a disjoint city list)", {}},
-      {"data.test_size", 1000, "booking*: test sentences (a third disjoint city list, never seen in training)", {}},
-      {"data.seed", 2024, "booking*: seed of the sentence generator; langid: seed of the program split and the caps", {}},
+      {"data.train_size", 3000, "booking*, seq_toy: training sentences (booking: cities from the training list)", {}},
+      {"data.valid_size", 400, "booking*, seq_toy: validation sentences (booking: a disjoint city list)", {}},
+      {"data.test_size", 1000, "booking*, seq_toy: test sentences (booking: a third disjoint city list, never seen in training)", {}},
+      {"data.seed", 2024, "booking*, seq_toy: seed of the generator; langid, translation: seed of the catalog split and the caps", {}},
       {"data.min_freq", 1, "tokens seen fewer times in the training split map to <unk>", {}},
       {"data.unk_prob", 0.2,
        "training only, word dropout: for tagging, each labelled span (B-x I-x ...) becomes <unk> ... <unk> with this "
        "probability; for classification, each token; so the model learns to label words it has never seen from their "
        "context",
        {}},
-      {"model.kind", "auto", "tagger (a label per position, N vs N), classifier (a label per sequence, N vs 1), or auto "
-                             "(from the dataset)",
-       {"auto", "tagger", "classifier"}},
+      {"data.tokenizer", "char",
+       "sequence tasks: how source and target text become ids: char (one id per character) or subword (a SentencePiece "
+       "model trained on the training text)",
+       {"char", "subword"}},
+      {"data.vocab_size", 2000, "sequence tasks, tokenizer subword: pieces per vocabulary (source and target each)", {}},
+      {"model.kind", "auto",
+       "tagger (a label per position, N vs N), classifier (a label per sequence, N vs 1), seq2seq (an encoder-decoder "
+       "that writes the target, N vs M), ctc (a label or blank per input position, collapsed by CTC: speech), or auto "
+       "(from the dataset: sequence datasets get seq2seq)",
+       {"auto", "tagger", "classifier", "seq2seq", "ctc"}},
       {"model.embedding_dim", 64, "size of the token embeddings (or of the projection of vector inputs)", {}},
       {"model.dropout", 0.1, "dropout on the encoder output, training only", {}},
       {"model.pooling", "attention",
@@ -43,6 +52,25 @@ std::vector<ConfigField> base_fields() {
        "learned query, softmax over valid positions)",
        {"last", "mean", "attention"}},
       {"model.encoder.type", "lstm", "the encoder (registered types: see the model.encoder fields)", {}},
+      {"model.seq2seq.architecture", "rnn",
+       "seq2seq: rnn (model.encoder reads the source, an RNN decoder writes the target) or transformer (nn::Transformer "
+       "encoder-decoder with the d_model/nhead/... fields below)",
+       {"rnn", "transformer"}},
+      {"model.seq2seq.cell", "gru", "seq2seq rnn: decoder cell", {"gru", "lstm", "rnn"}},
+      {"model.seq2seq.hidden_size", 128, "seq2seq rnn: decoder hidden size", {}},
+      {"model.seq2seq.num_layers", 1, "seq2seq rnn: decoder layers", {}},
+      {"model.seq2seq.attention", "bahdanau",
+       "seq2seq rnn: none (the context vector c enters every decoder step, seed 002), bahdanau (attention before the "
+       "step, its context enters the step) or luong (attention after the step, combined with tanh)",
+       {"none", "bahdanau", "luong"}},
+      {"model.seq2seq.attention_score", "additive", "seq2seq rnn: the attention's scoring rule",
+       {"additive", "dot", "scaled_dot", "general", "concat"}},
+      {"model.seq2seq.d_model", 128, "seq2seq transformer: model width", {}},
+      {"model.seq2seq.nhead", 4, "seq2seq transformer: attention heads", {}},
+      {"model.seq2seq.num_encoder_layers", 2, "seq2seq transformer: encoder layers", {}},
+      {"model.seq2seq.num_decoder_layers", 2, "seq2seq transformer: decoder layers", {}},
+      {"model.seq2seq.dim_feedforward", 256, "seq2seq transformer: feed-forward width", {}},
+      {"model.seq2seq.tie_embeddings", false, "seq2seq transformer: the output layer shares the target embedding", {}},
       {"optimizer.type", "adam", "adam, adamw or sgd (PyTorch's update rules)", {"adam", "adamw", "sgd"}},
       {"optimizer.lr", 0.005, "learning rate (the peak rate when a schedule warms up)", {}},
       {"optimizer.weight_decay", 0.0, "L2 penalty (adam, sgd) or decoupled decay (adamw)", {}},
@@ -63,12 +91,20 @@ std::vector<ConfigField> base_fields() {
       {"train.seed", 1, "seed of initialisation, dropout and the data order", {}},
       {"train.early_stopping_patience", 3,
        "stop after this many evaluations without a better validation score (slot F1 for tagging, accuracy for "
-       "classification); 0: never stop early",
+       "classification, chrF for translation, exact match for the toy tasks, character error rate for speech); 0: "
+       "never stop early",
        {}},
       {"train.checkpoint_every", 50, "write a checkpoint every this many steps (and at the end of every epoch); 0: only "
                                      "at epoch ends",
        {}},
       {"train.keep_checkpoints", 2, "how many of the newest step checkpoints to keep in the run directory", {}},
+      {"train.teacher_forcing", 1.0,
+       "seq2seq rnn: probability that a decoder step reads the gold previous token (else its own previous guess)", {}},
+      {"train.label_smoothing", 0.0, "seq2seq: label smoothing of the token cross-entropy (PyTorch's definition)", {}},
+      {"train.beam_size", 4, "sequence tasks: beam width of the test decoding (1: greedy); validation decodes greedily", {}},
+      {"train.length_penalty", 1.0, "sequence tasks: beam score = log-prob / length^length_penalty", {}},
+      {"train.max_length_ratio", 2.0, "seq2seq decoding: at most ratio * source length + 10 target tokens", {}},
+      {"train.valid_decode", 500, "sequence tasks: decode at most this many validation examples per evaluation (0: all)", {}},
   };
 }
 
@@ -81,7 +117,7 @@ std::mutex& fields_mutex() {
   return m;
 }
 
-const char* kSections[] = {"data", "model", "model.encoder", "optimizer", "schedule", "train"};
+const char* kSections[] = {"data", "model", "model.encoder", "model.seq2seq", "optimizer", "schedule", "train"};
 
 std::string section_of(const std::string& path) { return path.substr(0, path.rfind('.')); }
 

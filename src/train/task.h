@@ -54,6 +54,15 @@ class Task {
 std::unique_ptr<Task> make_tagging_task(const nlohmann::json& config, data::Dataset ds, const nlohmann::json& resume_meta);
 std::unique_ptr<Task> make_sequence_task(const nlohmann::json& config, data::Dataset ds, const nlohmann::json& resume_meta);
 
+}  // namespace seqnn::train::detail
+namespace seqnn::train {
+struct LoadedModel;
+}
+namespace seqnn::train::detail {
+// load_model() for a sequence task's checkpoint: tokenizers from the metadata, then the model
+// (seq2seq, or the CTC network in LoadedModel::model), weights not yet loaded.
+void load_sequence_model(LoadedModel& m);
+
 // Shared by both tasks.
 std::string fmt(double v, int prec = 4);
 

@@ -556,17 +556,28 @@ LoadedModel load_model(const fs::path& path_in) {
   m.config = resolve_config(m.meta["config"]);
   m.vocab = data::Vocab::from_json(m.meta["vocab"]);
   m.labels = m.meta["labels"].get<std::vector<std::string>>();
-  m.kind = m.meta["kind"].get<std::string>() == "tagging" ? data::TaskKind::Tagging : data::TaskKind::Classification;
+  const std::string kind = m.meta["kind"].get<std::string>();
+  m.kind = kind == "tagging" ? data::TaskKind::Tagging
+           : kind == "sequence" ? data::TaskKind::Sequence
+                                : data::TaskKind::Classification;
   m.feature_dim = m.meta.value("feature_dim", int64_t{0});
-  m.model = build_model(m.config, m.kind, m.vocab, m.feature_dim, static_cast<int64_t>(m.labels.size()));
-  TrainingState st{m.model.get()};
+  if (m.kind == data::TaskKind::Sequence) detail::load_sequence_model(m);
+  else m.model = build_model(m.config, m.kind, m.vocab, m.feature_dim, static_cast<int64_t>(m.labels.size()));
+  TrainingState st{&m.module()};
   load_checkpoint(path, st);
   m.step = st.step;
-  m.model->eval();
+  m.module().eval();
   return m;
 }
 
+nn::Module& LoadedModel::module() {
+  if (seq2seq) return *seq2seq;
+  check(model != nullptr, "LoadedModel", "no model loaded");
+  return *model;
+}
+
 std::vector<std::string> predict(LoadedModel& m, const std::vector<std::string>& tokens) {
+  check(m.kind != data::TaskKind::Sequence, "predict", "a sequence model writes text: use predict_sequences");
   check(!tokens.empty(), "predict", "empty sentence");
   check(m.feature_dim == 0, "predict", "this model reads vectors, not tokens");
   NoGradGuard no_grad;
@@ -580,6 +591,8 @@ std::vector<std::string> predict(LoadedModel& m, const std::vector<std::string>&
 }
 
 SentenceAttention sentence_attention(LoadedModel& m, const std::string& sentence) {
+  check(m.kind != data::TaskKind::Sequence, "attention", "a sequence model's attention is its alignment: use "
+                                                         "predict_sequences with attention on");
   check(m.feature_dim == 0, "attention", "this model reads vectors, not tokens");
   auto& enc = m.model->encoder();
   check(enc.has_attention(), "attention", "the model's encoder (", enc.describe(),

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,10 @@ Wav synthesize(const std::string& text, const std::string& voice, int64_t speed,
 // The features of one utterance as the speech dataset computes them (log_mel, then
 // normalize_features when options.normalize), (frames, n_mels); for decoding a user's WAV.
 std::vector<float> speech_features(const Wav& wav, const SpeechOptions& options, int64_t* frames_out);
+
+// The options a config's "data" section describes (its speech_* fields), as the dataset reads
+// them: what a trained speech model's run used.
+SpeechOptions speech_options_from_config(const nlohmann::json& data_config);
 
 // The cache file make_speech uses for these options (asks espeak-ng for its version); "" when
 // cache_dir is "".

@@ -1,6 +1,7 @@
 // seqnn/train/config.h: the JSON run configuration: schema, defaults, validation, docs.
 //
-// A config has five sections: data, model (with model.encoder), optimizer, schedule, train.
+// A config has five sections: data, model (with model.encoder and model.seq2seq), optimizer, schedule,
+// train.
 // Every field has a default, a type (the JSON type of its default: integer, number, boolean,
 // string), a documentation line and, for strings, optionally a list of allowed values.
 // resolve_config() checks a user's JSON against the schema and fills in every default:
@@ -38,7 +39,7 @@ struct ConfigField {
 
 // Adds a field (or replaces the one with the same path), e.g. a new dataset's options.
 void register_config_field(ConfigField field);
-// Every field, in section order (data, model, model.encoder, optimizer, schedule, train).
+// Every field, in section order (data, model, model.encoder, model.seq2seq, optimizer, schedule, train).
 std::vector<ConfigField> config_fields();
 
 // The full default config.

@@ -37,6 +37,8 @@
 #include "seqnn/data/batch.h"
 #include "seqnn/data/dataset.h"
 #include "seqnn/data/vocab.h"
+#include "seqnn/data/tokenizer.h"
+#include "seqnn/models/seq2seq.h"
 #include "seqnn/models/sequence_model.h"
 #include "seqnn/train/metrics.h"
 
@@ -60,9 +62,18 @@ struct LoadedModel {
   std::vector<std::string> labels;
   data::TaskKind kind = data::TaskKind::Tagging;
   int64_t feature_dim = 0;
-  std::shared_ptr<models::SequenceModel> model;  // in eval mode
-  nlohmann::json meta;                           // the checkpoint's user metadata
+  // Tagging / classification, and the per-frame network of a "ctc" sequence model (its labels
+  // are the target tokenizer's ids, blank = id 0); in eval mode.
+  std::shared_ptr<models::SequenceModel> model;
+  // Sequence tasks: "seq2seq" or "ctc" (empty otherwise), the model and the tokenizers.
+  std::string mode;
+  std::shared_ptr<models::Seq2SeqModel> seq2seq;              // in eval mode
+  std::shared_ptr<data::Tokenizer> source_tokenizer;         // text sources
+  std::shared_ptr<data::Tokenizer> target_tokenizer;
+  int64_t max_source_length = 0;  // longer inputs are refused (4x the longest training source)
+  nlohmann::json meta;            // the checkpoint's user metadata
   int64_t step = 0;
+  nn::Module& module();           // whichever model the run trained
 };
 
 // From a checkpoint file, or a run directory (its best.safetensors, else its newest checkpoint).
@@ -90,5 +101,28 @@ SentenceAttention sentence_attention(LoadedModel& m, const std::string& sentence
 // Draws every layer and head of sentence_attention() into dir/<slug(sentence)>.svg; returns
 // the file.
 std::filesystem::path write_attention_svg(LoadedModel& m, const std::string& sentence, const std::filesystem::path& dir);
+
+// ==================================================================== sequence tasks (N vs M)
+struct DecodeSettings {
+  int64_t beam_size = 1;          // 1: greedy
+  double length_penalty = 1.0;
+  double max_length_ratio = 2.0;  // seq2seq: at most ratio * source length + 10 tokens
+  bool attention = false;         // seq2seq with attention: keep each output's alignment
+  int64_t batch_size = 64;
+};
+struct SequencePrediction {
+  std::string text;                         // the decoded target
+  double log_prob = 0.0;                    // of the returned hypothesis
+  std::vector<std::string> source_pieces;   // token sources: the source as its tokenizer's pieces
+  std::vector<std::string> target_pieces;   // the output's pieces (EOS last when it ended with one)
+  Tensor attention;                         // (target_pieces, source_pieces) F32 when asked for
+};
+// Decodes examples (Example.source for text sources, Example.features for vectors). Errors: an
+// empty source, a source over m.max_source_length, a model that is not a sequence model.
+std::vector<SequencePrediction> predict_sequences(LoadedModel& m, const std::vector<data::Example>& inputs,
+                                                  const DecodeSettings& settings = {});
+// The source x target alignment heatmap of one prediction (rows: target pieces, columns: source
+// pieces) into `file` (SVG).
+void write_alignment_svg(const SequencePrediction& p, const std::string& title, const std::filesystem::path& file);
 
 }  // namespace seqnn::train
