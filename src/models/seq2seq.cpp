@@ -239,7 +239,7 @@ std::string Seq2SeqModel::describe() const {
   }
   os << ", " << (c.source == "tokens" ? "source vocab " + std::to_string(c.source_vocab)
                                       : c.source + " " + std::to_string(c.feature_dim))
-     << ", target vocab " << c.target_vocab << ", " << num_parameters() << " parameters";
+     << ", target vocab " << c.target_vocab;
   return os.str();
 }
 
