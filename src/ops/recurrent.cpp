@@ -20,7 +20,12 @@
 #include <memory>
 #include <numeric>
 
+#include <omp.h>
+
+#include <type_traits>
+
 #include "kernels/gemm.h"
+#include "kernels/recurrent_seq.h"
 #include "ops/dispatch.h"
 #include "seqnn/ops.h"
 #include "seqnn/recurrent.h"
@@ -230,6 +235,88 @@ void forward_direction(Saved& S, int d, T* scratch) {
   }
 }
 
+
+// ==================================================================== whole-sequence fast path
+// float32 LSTM (tanh, no projection; peephole allowed), GRU, RNN (tanh / relu): the recurrent
+// product and the cell update of a step are one pass on W_hh packed once per call
+// (kernels/recurrent_seq.h). Batch rows are independent through the whole recurrence, so each
+// thread owns a fixed range of rows for all T steps: one parallel region per direction and no
+// barrier per step (with 2 threads on a busy box, every per-step barrier or BLAS call waits
+// on a descheduled thread).
+template <class T>
+bool fast_path(const Layout& L, const RecurrentSpec& spec) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    if (L.proj || L.R != L.H) return false;
+    switch (L.cell) {
+      case CellType::LSTM: return spec.activation == Activation::Tanh;
+      case CellType::GRU: return true;
+      case CellType::RNN: return spec.activation == Activation::Tanh || spec.activation == Activation::Relu;
+      case CellType::Jordan: return false;
+    }
+    return false;
+  }
+}
+
+kernels::StepCell step_cell_of(const Layout& L, const RecurrentSpec& spec) {
+  switch (L.cell) {
+    case CellType::LSTM: return kernels::StepCell::Lstm;
+    case CellType::GRU: return kernels::StepCell::Gru;
+    default: return spec.activation == Activation::Relu ? kernels::StepCell::RnnRelu : kernels::StepCell::RnnTanh;
+  }
+}
+
+// Runs f(r0, r1) on a split of the B rows over the threads (inline when nested or when the
+// whole sequence is too little work to pay for waking a thread).
+template <class F>
+void for_row_ranges(const Layout& L, const F& f) {
+  constexpr double kMinMacs = 1 << 20;  // multiply-adds of the recurrent products, all steps
+  const double macs = static_cast<double>(L.T) * L.B * L.GH() * L.R;
+  const int nt = omp_in_parallel() || macs < kMinMacs ? 1 : static_cast<int>(std::min<int64_t>(num_threads(), L.B));
+  if (nt <= 1) {
+    f(int64_t{0}, L.B);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int64_t k = omp_get_thread_num(), c = omp_get_num_threads();
+    f(L.B * k / c, L.B * (k + 1) / c);
+  }
+}
+
+void forward_direction_fast(Saved& S, int d) {
+  const Layout& L = S.L;
+  const RecurrentWeights& w = S.w[d];
+  const int64_t B = L.B, H = L.H, GH = L.GH();
+  const kernels::StepCell cell = step_cell_of(L, S.spec);
+  Saved::Dir& D = S.dir[d];
+  float *G = D.G.data_ptr<float>(), *Hst = D.Hst.data_ptr<float>();
+  float* Cst = L.cell == CellType::LSTM ? D.Cst.data_ptr<float>() : nullptr;
+  float* HN = L.cell == CellType::GRU ? D.HN.data_ptr<float>() : nullptr;
+  const float* peep = ptr<float>(w.w_peep);
+  const float* b_hn = L.cell == CellType::GRU && w.b_hh.defined() ? w.b_hh.data_ptr<float>() + 2 * H : nullptr;
+  std::vector<float> packed(kernels::step_packed_size(cell, H, H));
+  kernels::pack_step_weights(cell, w.w_hh.data_ptr<float>(), H, H, packed.data());
+  for_row_ranges(L, [&](int64_t r0, int64_t r1) {
+    for (int64_t s = 0; s < L.T; ++s) {
+      const int64_t t = d == 0 ? s : L.T - 1 - s, n = S.nact[t];
+      const int64_t in = S.in_slot(d, t), out = S.out_slot(d, t), e = std::min(r1, n);
+      float *hin = Hst + in * B * H, *hout = Hst + out * B * H;
+      float* cin = Cst ? Cst + in * B * H : nullptr;
+      float* cout = Cst ? Cst + out * B * H : nullptr;
+      // inactive rows keep their state
+      const int64_t i0 = std::max(r0, n);
+      if (i0 < r1) {
+        std::memcpy(hout + i0 * H, hin + i0 * H, sizeof(float) * (r1 - i0) * H);
+        if (Cst) std::memcpy(cout + i0 * H, cin + i0 * H, sizeof(float) * (r1 - i0) * H);
+      }
+      kernels::seq_forward_rows(cell, r0, e, H, hin, G + t * B * GH, cin, cout, hout, HN ? HN + t * B * H : nullptr,
+                                packed.data(), peep, b_hn);
+    }
+  });
+}
+
 template <class T>
 void forward_impl(Saved& S, const Tensor& h0, const Tensor& c0, RecurrentOutput& res) {
   const Layout& L = S.L;
@@ -270,8 +357,12 @@ void forward_impl(Saved& S, const Tensor& h0, const Tensor& c0, RecurrentOutput&
     for (int64_t r = 0; r < T_ * B; ++r) std::memcpy(G + r * GH, brow.data(), sizeof(T) * GH);
     kernels::gemm<T>(false, true, T_ * B, GH, I, T(1), S.xs.data_ptr<T>(), I, w.w_ih.data_ptr<T>(), I, T(1), G, GH);
   }
-  std::vector<std::vector<T>> scratch(L.D, std::vector<T>(L.cell == CellType::GRU ? B * GH : 0));
-  for_each_direction(L.D, [&](int d) { forward_direction<T>(S, d, scratch[d].data()); });
+  if (fast_path<T>(L, S.spec)) {
+    for_each_direction(L.D, [&](int d) { forward_direction_fast(S, d); });
+  } else {
+    std::vector<std::vector<T>> scratch(L.D, std::vector<T>(L.cell == CellType::GRU ? B * GH : 0));
+    for_each_direction(L.D, [&](int d) { forward_direction<T>(S, d, scratch[d].data()); });
+  }
 
   // output (T,B,D*R): the out slot of each active row, zero elsewhere; h_n, c_n: the last slots
   res.output = zeros({T_, B, L.D * R}, dt);
@@ -371,6 +462,64 @@ void backward_direction(const Saved& S, int d, DirGrads<T>& g) {
   }
 }
 
+
+// The backward of the fast path (same row split as the forward: no barrier per step).
+template <class T>
+void backward_direction_fast(const Saved& S, int d, DirGrads<T>& g) {
+  if constexpr (std::is_same_v<T, float>) {
+    const Layout& L = S.L;
+    const RecurrentWeights& w = S.w[d];
+    const Saved::Dir& D = S.dir[d];
+    const int64_t B = L.B, H = L.H, GH = L.GH();
+    const float *G = D.G.data_ptr<float>(), *Hst = D.Hst.data_ptr<float>();
+    const float* Cst = L.cell == CellType::LSTM ? D.Cst.data_ptr<float>() : nullptr;
+    const float* peep = ptr<float>(w.w_peep);
+    std::vector<float> packed(kernels::seq_packed_t_size(GH, H));
+    kernels::pack_seq_hidden_t(w.w_hh.data_ptr<float>(), GH, H, packed.data());
+    float *dh = g.dh.data(), *dc = g.dc.data();
+    for_row_ranges(L, [&](int64_t r0, int64_t r1) {
+      for (int64_t s = L.T - 1; s >= 0; --s) {
+        const int64_t t = d == 0 ? s : L.T - 1 - s, n = S.nact[t];
+        const int64_t in = S.in_slot(d, t), out = S.out_slot(d, t), e = std::min(r1, n);
+        float* dGt = g.dG.data() + t * B * GH;
+        float* dGht = g.dGh.empty() ? nullptr : g.dGh.data() + t * B * GH;
+        // inactive rows contribute nothing to the weight gradients
+        const int64_t i0 = std::max(r0, n);
+        if (i0 < r1) {
+          std::fill(dGt + i0 * GH, dGt + r1 * GH, 0.0f);
+          if (dGht) std::fill(dGht + i0 * GH, dGht + r1 * GH, 0.0f);
+        }
+        if (e <= r0) continue;
+        if (!g.dout.empty()) {
+          const float* go = g.dout.data() + t * B * H;
+          for (int64_t k = r0 * H; k < e * H; ++k) dh[k] += go[k];
+        }
+        const float* Gt = G + t * B * GH;
+        const int64_t m = e - r0;
+        switch (L.cell) {
+          case CellType::RNN:
+            kernels::rnn_cell_backward<float>(dh + r0 * H, Hst + out * B * H + r0 * H, dGt + r0 * GH, m * H,
+                                              S.spec.activation);
+            kernels::seq_backward_gemm_rows(r0, e, GH, H, dGt, packed.data(), dh, false);
+            break;
+          case CellType::LSTM:
+            kernels::lstm_cell_backward_fast(dh + r0 * H, dc + r0 * H, Gt + r0 * GH, Cst + out * B * H + r0 * H,
+                                             Cst + in * B * H + r0 * H, peep, dGt + r0 * GH, m, H);
+            kernels::seq_backward_gemm_rows(r0, e, GH, H, dGt, packed.data(), dh, false);
+            break;
+          case CellType::GRU:
+            kernels::gru_cell_backward_fast(dh + r0 * H, Gt + r0 * GH, D.HN.data_ptr<float>() + t * B * H + r0 * H,
+                                            Hst + in * B * H + r0 * H, dGt + r0 * GH, dGht + r0 * GH, dh + r0 * H, m,
+                                            H);
+            kernels::seq_backward_gemm_rows(r0, e, GH, H, dGht, packed.data(), dh, true);
+            break;
+          case CellType::Jordan: break;  // not on the fast path
+        }
+      }
+    });
+  }
+}
+
 // grads: {dx, dh0, dc0, then kWeightsPerDir per direction}
 template <class T>
 TensorList backward_impl(const Saved& S, const TensorList& grads, bool need_x, bool need_h0, bool need_c0) {
@@ -399,7 +548,11 @@ TensorList backward_impl(const Saved& S, const TensorList& grads, bool need_x, b
     if (gcn.defined() && lstm)
       permute_rows<T>(gcn.data_ptr<T>() + d * B * H, H, gd.dc.data(), H, 1, B, H, S.perm, true);
   }
-  for_each_direction(L.D, [&](int d) { backward_direction<T>(S, d, g[d]); });
+  if (fast_path<T>(L, S.spec)) {
+    for_each_direction(L.D, [&](int d) { backward_direction_fast<T>(S, d, g[d]); });
+  } else {
+    for_each_direction(L.D, [&](int d) { backward_direction<T>(S, d, g[d]); });
+  }
 
   TensorList res(3 + kWeightsPerDir * L.D);
   Tensor dxs = need_x ? empty({T_, B, I}, dt) : Tensor();

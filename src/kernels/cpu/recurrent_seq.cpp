@@ -1,0 +1,392 @@
+// Whole-sequence per-step kernels (kernels/recurrent_seq.h): the fused forward step (recurrent
+// product + cell update) and the backward product dh = dG W_hh on packed W_hh, and vectorised
+// float cell backward passes.
+//
+// Register blocking (the row and gate loops are unrolled by pragma: left to itself GCC turned
+// the 6-row tile into a loop over rows with the accumulators on the stack) (AVX-512): a forward tile is NB rows x one panel (G gates x 16 units) = NB*G
+// zmm accumulators; per k it loads G weight vectors and broadcasts NB h values (NB = 6, LSTM:
+// 24 accumulators + 4 weights + 1 broadcast of the 32 registers). A backward tile is NB rows x
+// a group of Q <= 4 column panels. A panel (K*G*16 floats, 64 KiB at H = 256) stays in L2
+// while all row blocks stream it. With AVX2 / baseline (v16 is 2 or 4 registers) NB is 2.
+#include <algorithm>
+#include <cstring>
+
+#pragma GCC optimize("no-trapping-math")  // as in vecmath.cpp: lets the vm:: selects vectorise
+#pragma GCC diagnostic ignored "-Wpsabi"     // v16 helpers are always inlined into one ISA's code
+
+#include "kernels/recurrent_seq.h"
+#include "kernels/vecmath.h"
+
+namespace seqnn::kernels {
+
+namespace {
+
+constexpr int U = static_cast<int>(kStepLanes);
+typedef float v16 __attribute__((vector_size(64)));
+
+// Full: all 16 lanes are in range; else only nu (loads pad with 0, stores write nu).
+template <bool Full>
+[[gnu::always_inline]] inline v16 loadp(const float* p, int nu) {
+  v16 v;
+  if constexpr (Full) {
+    std::memcpy(&v, p, sizeof v);
+  } else {
+    alignas(64) float t[U] = {};
+    for (int u = 0; u < nu; ++u) t[u] = p[u];
+    std::memcpy(&v, t, sizeof v);
+  }
+  return v;
+}
+template <bool Full>
+[[gnu::always_inline]] inline void storep(float* p, const float* a, int nu) {
+  if constexpr (Full) {
+    std::memcpy(p, a, sizeof(float) * U);
+  } else {
+    for (int u = 0; u < nu; ++u) p[u] = a[u];
+  }
+}
+// *p in all 16 lanes. 0 + s costs an add (it is not s for s = -0), but s - v16{}, a
+// 16-element initialiser list or a v4 shuffle made GCC 12 build the vector through the stack
+// or lane by lane inside the hot loop.
+[[gnu::always_inline]] inline v16 splat(const float* p) { return v16{} + *p; }
+
+// ==================================================================== forward tile
+template <StepCell C, bool Peep>
+struct Fwd {
+  static constexpr int G = C == StepCell::Lstm ? 4 : C == StepCell::Gru ? 3 : 1;
+
+  // rows b0 .. b0+NB, panel p
+  template <int NB, bool Full>
+  [[gnu::always_inline]] static inline void tile(int64_t p, int64_t b0, int64_t H, const float* h_prev, float* g,
+                                                 const float* c_prev, float* c, float* h, float* hn, const float* whh,
+                                                 const float* peep, const float* b_hn) {
+    const int64_t GH = G * H, j0 = p * U;
+    const int nu = Full ? U : static_cast<int>(H - j0);
+    v16 acc[NB][G];
+    #pragma GCC unroll 16
+    for (int nb = 0; nb < NB; ++nb)
+      #pragma GCC unroll 16
+      for (int q = 0; q < G; ++q) {
+        if (C == StepCell::Gru && q == 2) {
+          acc[nb][q] = b_hn ? loadp<Full>(b_hn + j0, nu) : v16{};
+        } else {
+          acc[nb][q] = loadp<Full>(g + (b0 + nb) * GH + q * H + j0, nu);
+        }
+      }
+    const float* w = whh + p * H * G * U;
+    const float* hp = h_prev + b0 * H;
+    for (int64_t k = 0; k < H; ++k, w += G * U) {
+      v16 wv[G];
+      #pragma GCC unroll 16
+      for (int q = 0; q < G; ++q) std::memcpy(&wv[q], w + q * U, sizeof(v16));
+      #pragma GCC unroll 16
+      for (int nb = 0; nb < NB; ++nb) {
+        const v16 a = splat(hp + nb * H + k);
+        #pragma GCC unroll 16
+        for (int q = 0; q < G; ++q) acc[nb][q] += a * wv[q];
+      }
+    }
+    // epilogue: the cell update of the panel's units
+    #pragma GCC unroll 16
+    for (int nb = 0; nb < NB; ++nb) {
+      const int64_t row = (b0 + nb) * H + j0;
+      float* grow = g + (b0 + nb) * GH + j0;
+      alignas(64) float a[G][U], out[U];
+      #pragma GCC unroll 16
+      for (int q = 0; q < G; ++q) std::memcpy(a[q], &acc[nb][q], sizeof(v16));
+      if constexpr (C == StepCell::Lstm) {
+        alignas(64) float cp[U], cn[U], wci[U], wcf[U], wco[U];
+        const v16 cpv = loadp<Full>(c_prev + row, nu);
+        std::memcpy(cp, &cpv, sizeof cp);
+        if constexpr (Peep) {
+          const v16 v0 = loadp<Full>(peep + j0, nu), v1 = loadp<Full>(peep + H + j0, nu),
+                    v2 = loadp<Full>(peep + 2 * H + j0, nu);
+          std::memcpy(wci, &v0, sizeof wci), std::memcpy(wcf, &v1, sizeof wcf), std::memcpy(wco, &v2, sizeof wco);
+        }
+        for (int u = 0; u < U; ++u) {
+          const float i = vm::sigmoid(Peep ? a[0][u] + wci[u] * cp[u] : a[0][u]);
+          const float f = vm::sigmoid(Peep ? a[1][u] + wcf[u] * cp[u] : a[1][u]);
+          const float gg = vm::tanh(a[2][u]);
+          const float ct = f * cp[u] + i * gg;
+          const float o = vm::sigmoid(Peep ? a[3][u] + wco[u] * ct : a[3][u]);
+          a[0][u] = i, a[1][u] = f, a[2][u] = gg, a[3][u] = o;
+          cn[u] = ct;
+          out[u] = o * vm::tanh(ct);
+        }
+        storep<Full>(c + row, cn, nu);
+        for (int q = 0; q < 4; ++q) storep<Full>(grow + q * H, a[q], nu);
+      } else if constexpr (C == StepCell::Gru) {
+        alignas(64) float hp0[U], xn[U], hnv[U];
+        const v16 hv = loadp<Full>(h_prev + row, nu), xv = loadp<Full>(grow + 2 * H, nu);
+        std::memcpy(hp0, &hv, sizeof hp0), std::memcpy(xn, &xv, sizeof xn);
+        for (int u = 0; u < U; ++u) {
+          const float r = vm::sigmoid(a[0][u]), z = vm::sigmoid(a[1][u]);
+          const float nn = vm::tanh(xn[u] + r * a[2][u]);
+          hnv[u] = a[2][u];
+          a[0][u] = r, a[1][u] = z, a[2][u] = nn;
+          out[u] = (1.0f - z) * nn + z * hp0[u];
+        }
+        storep<Full>(hn + row, hnv, nu);
+        for (int q = 0; q < 3; ++q) storep<Full>(grow + q * H, a[q], nu);
+      } else if constexpr (C == StepCell::RnnTanh) {
+        for (int u = 0; u < U; ++u) out[u] = vm::tanh(a[0][u]);
+      } else {
+        for (int u = 0; u < U; ++u) out[u] = a[0][u] > 0.0f ? a[0][u] : 0.0f;
+      }
+      storep<Full>(h + row, out, nu);
+    }
+  }
+
+  template <int NB>
+  [[gnu::always_inline]] static inline void blk(bool full, int64_t p, int64_t& b, int64_t H, const float* h_prev,
+                                                float* g, const float* c_prev, float* c, float* h, float* hn,
+                                                const float* whh, const float* peep, const float* b_hn) {
+    if (full) {
+      tile<NB, true>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+    } else {
+      tile<NB, false>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+    }
+    b += NB;
+  }
+
+  template <int NBMax>
+  [[gnu::always_inline]] static inline void run(int64_t r0, int64_t r1, int64_t H, const float* h_prev, float* g,
+                                                const float* c_prev, float* c, float* h, float* hn, const float* whh,
+                                                const float* peep, const float* b_hn) {
+    const int64_t P = step_panels(H), Pfull = H / U;
+    for (int64_t p = 0; p < P; ++p) {
+      const bool full = p < Pfull;
+      int64_t b = r0;
+      while (b + NBMax <= r1) blk<NBMax>(full, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+      if constexpr (NBMax > 4)
+        while (b + 4 <= r1) blk<4>(full, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+      if constexpr (NBMax > 2)
+        while (b + 2 <= r1) blk<2>(full, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+      while (b < r1) blk<1>(full, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+    }
+  }
+};
+
+// ==================================================================== backward product
+struct Bwd {
+  template <int NB, int Q>
+  [[gnu::always_inline]] static inline void tile(int64_t grp, int64_t b0, int64_t GH, int64_t R, const float* dg,
+                                                 const float* wt, float* dh, bool accumulate) {
+    const int64_t c0 = grp * 4 * U;
+    const bool full = c0 + Q * U <= R;
+    int nu[Q];
+    #pragma GCC unroll 16
+    for (int q = 0; q < Q; ++q) nu[q] = static_cast<int>(std::clamp<int64_t>(R - c0 - q * U, 0, U));
+    v16 acc[NB][Q];
+    #pragma GCC unroll 16
+    for (int nb = 0; nb < NB; ++nb)
+      #pragma GCC unroll 16
+      for (int q = 0; q < Q; ++q) {
+        float* d = dh + (b0 + nb) * R + c0 + q * U;
+        acc[nb][q] = !accumulate ? v16{} : full ? loadp<true>(d, U) : loadp<false>(d, nu[q]);
+      }
+    const float* w = wt + grp * GH * 4 * U;
+    const float* a = dg + b0 * GH;
+    for (int64_t m = 0; m < GH; ++m, w += Q * U) {
+      v16 wv[Q];
+      #pragma GCC unroll 16
+      for (int q = 0; q < Q; ++q) std::memcpy(&wv[q], w + q * U, sizeof(v16));
+      #pragma GCC unroll 16
+      for (int nb = 0; nb < NB; ++nb) {
+        const v16 av = splat(a + nb * GH + m);
+        #pragma GCC unroll 16
+        for (int q = 0; q < Q; ++q) acc[nb][q] += av * wv[q];
+      }
+    }
+    #pragma GCC unroll 16
+    for (int nb = 0; nb < NB; ++nb)
+      #pragma GCC unroll 16
+      for (int q = 0; q < Q; ++q) {
+        float* d = dh + (b0 + nb) * R + c0 + q * U;
+        alignas(64) float t[U];
+        std::memcpy(t, &acc[nb][q], sizeof t);
+        if (full) {
+          storep<true>(d, t, U);
+        } else {
+          storep<false>(d, t, nu[q]);
+        }
+      }
+  }
+
+  template <int Q, int NBMax>
+  [[gnu::always_inline]] static inline void rows(int64_t grp, int64_t r0, int64_t r1, int64_t GH, int64_t R,
+                                                 const float* dg, const float* wt, float* dh, bool accumulate) {
+    int64_t b = r0;
+    for (; b + NBMax <= r1; b += NBMax) tile<NBMax, Q>(grp, b, GH, R, dg, wt, dh, accumulate);
+    if constexpr (NBMax > 4)
+      for (; b + 4 <= r1; b += 4) tile<4, Q>(grp, b, GH, R, dg, wt, dh, accumulate);
+    if constexpr (NBMax > 2)
+      for (; b + 2 <= r1; b += 2) tile<2, Q>(grp, b, GH, R, dg, wt, dh, accumulate);
+    for (; b < r1; ++b) tile<1, Q>(grp, b, GH, R, dg, wt, dh, accumulate);
+  }
+
+  template <int NBMax>
+  [[gnu::always_inline]] static inline void run(int64_t r0, int64_t r1, int64_t GH, int64_t R, const float* dg,
+                                                const float* wt, float* dh, bool accumulate) {
+    const int64_t P = step_panels(R), ngrp = (P + 3) / 4;
+    for (int64_t grp = 0; grp < ngrp; ++grp) {
+      switch (std::min<int64_t>(4, P - grp * 4)) {
+        case 4: rows<4, NBMax>(grp, r0, r1, GH, R, dg, wt, dh, accumulate); break;
+        case 3: rows<3, NBMax>(grp, r0, r1, GH, R, dg, wt, dh, accumulate); break;
+        case 2: rows<2, NBMax>(grp, r0, r1, GH, R, dg, wt, dh, accumulate); break;
+        default: rows<1, NBMax>(grp, r0, r1, GH, R, dg, wt, dh, accumulate); break;
+      }
+    }
+  }
+};
+
+// ==================================================================== cell backward (float, vm::)
+struct LstmBwd {
+  template <int>
+  [[gnu::always_inline]] static inline void run(const float* dh, float* dc, const float* g, const float* c, const float* c_prev,
+                   const float* peep, float* dg, int64_t n, int64_t H) {
+    for (int64_t b = 0; b < n; ++b) {
+      const float* __restrict gi = g + b * 4 * H;
+      const float* __restrict gf = gi + H;
+      const float* __restrict gu = gi + 2 * H;
+      const float* __restrict go = gi + 3 * H;
+      float* __restrict di = dg + b * 4 * H;
+      float* __restrict df = di + H;
+      float* __restrict du = di + 2 * H;
+      float* __restrict dout = di + 3 * H;
+      const float* __restrict dhr = dh + b * H;
+      const float* __restrict cr = c + b * H;
+      const float* __restrict cp = c_prev + b * H;
+      float* __restrict dcr = dc + b * H;
+      if (peep) {
+        const float* __restrict wci = peep;
+        const float* __restrict wcf = peep + H;
+        const float* __restrict wco = peep + 2 * H;
+        for (int64_t j = 0; j < H; ++j) {
+          const float i = gi[j], f = gf[j], u = gu[j], o = go[j];
+          const float ac = vm::tanh(cr[j]);
+          const float dot = dhr[j] * ac * o * (1.0f - o);
+          const float dct = dcr[j] + dhr[j] * o * (1.0f - ac * ac) + dot * wco[j];
+          const float dit = dct * u * i * (1.0f - i);
+          const float dft = dct * cp[j] * f * (1.0f - f);
+          di[j] = dit, df[j] = dft, du[j] = dct * i * (1.0f - u * u), dout[j] = dot;
+          dcr[j] = dct * f + dit * wci[j] + dft * wcf[j];
+        }
+      } else {
+        for (int64_t j = 0; j < H; ++j) {
+          const float i = gi[j], f = gf[j], u = gu[j], o = go[j];
+          const float ac = vm::tanh(cr[j]);
+          const float dot = dhr[j] * ac * o * (1.0f - o);
+          const float dct = dcr[j] + dhr[j] * o * (1.0f - ac * ac);
+          di[j] = dct * u * i * (1.0f - i), df[j] = dct * cp[j] * f * (1.0f - f);
+          du[j] = dct * i * (1.0f - u * u), dout[j] = dot;
+          dcr[j] = dct * f;
+        }
+      }
+    }
+  }
+};
+struct GruBwd {
+  template <int>
+  [[gnu::always_inline]] static inline void run(const float* dh, const float* g, const float* hn, const float* h_prev, float* dgi, float* dgh,
+                  float* dh_prev, int64_t n, int64_t H) {
+    for (int64_t b = 0; b < n; ++b) {
+      const float* __restrict gr = g + b * 3 * H;
+      const float* __restrict gz = gr + H;
+      const float* __restrict gn = gr + 2 * H;
+      const float* __restrict hnr = hn + b * H;
+      const float* __restrict hp = h_prev + b * H;
+      const float* dhr = dh + b * H;  // may alias dh_prev: each element is read before it is written
+      float* dhp = dh_prev + b * H;
+      float* __restrict ir = dgi + b * 3 * H;
+      float* __restrict hr = dgh + b * 3 * H;
+      for (int64_t j = 0; j < H; ++j) {
+        const float r = gr[j], z = gz[j], nn = gn[j], d = dhr[j];
+        const float dnt = d * (1.0f - z) * (1.0f - nn * nn);
+        const float dzt = d * (hp[j] - nn) * z * (1.0f - z);
+        const float drt = dnt * hnr[j] * r * (1.0f - r);
+        ir[j] = drt, ir[H + j] = dzt, ir[2 * H + j] = dnt;
+        hr[j] = drt, hr[H + j] = dzt, hr[2 * H + j] = dnt * r;
+        dhp[j] = d * z;
+      }
+    }
+  }
+};
+
+// ==================================================================== ISA dispatch
+// K::run<NBMax>(a...) compiled for each ISA; NBMax: the widest row block that fits the
+// registers (32 zmm with AVX-512; v16 takes 2 ymm / 4 xmm registers elsewhere).
+template <class K, class... A>
+[[gnu::target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi,bmi2,prefer-vector-width=512")]] void run_avx512(
+    A... a) {
+  K::template run<6>(a...);
+}
+template <class K, class... A>
+[[gnu::target("avx2,fma,bmi,bmi2")]] void run_avx2(A... a) {
+  K::template run<2>(a...);
+}
+template <class K, class... A>
+void run_base(A... a) {
+  K::template run<2>(a...);
+}
+
+template <class K, class... A>
+void dispatch(A... a) {
+  const char* isa = vecmath_isa();  // "avx512", "avx2" or "sse4.2"; detected once by vecmath
+  if (isa[0] == 'a' && isa[3] == '5') return run_avx512<K>(a...);
+  if (isa[0] == 'a') return run_avx2<K>(a...);
+  run_base<K>(a...);
+}
+
+}  // namespace
+
+// ==================================================================== entries
+void pack_seq_hidden_t(const float* w, int64_t GH, int64_t R, float* out) {
+  const int64_t P = step_panels(R), ngrp = (P + 3) / 4;
+  for (int64_t grp = 0; grp < ngrp; ++grp) {
+    const int64_t Q = std::min<int64_t>(4, P - grp * 4);
+    float* o = out + grp * GH * 4 * U;
+    for (int64_t m = 0; m < GH; ++m)
+      for (int64_t q = 0; q < Q; ++q)
+        for (int64_t u = 0; u < U; ++u) {
+          const int64_t col = (grp * 4 + q) * U + u;
+          o[(m * Q + q) * U + u] = col < R ? w[m * R + col] : 0.0f;
+        }
+  }
+}
+
+void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const float* h_prev, float* g,
+                      const float* c_prev, float* c, float* h, float* hn, const float* whh, const float* peep,
+                      const float* b_hn) {
+  if (r1 <= r0 || H <= 0) return;
+  switch (cell) {
+    case StepCell::Lstm:
+      if (peep)
+        return dispatch<Fwd<StepCell::Lstm, true>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+      return dispatch<Fwd<StepCell::Lstm, false>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+    case StepCell::Gru:
+      return dispatch<Fwd<StepCell::Gru, false>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+    case StepCell::RnnTanh:
+      return dispatch<Fwd<StepCell::RnnTanh, false>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+    case StepCell::RnnRelu:
+      return dispatch<Fwd<StepCell::RnnRelu, false>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+  }
+}
+
+void seq_backward_gemm_rows(int64_t r0, int64_t r1, int64_t GH, int64_t R, const float* dg, const float* wt,
+                            float* dh, bool accumulate) {
+  if (r1 <= r0 || R <= 0) return;
+  dispatch<Bwd>(r0, r1, GH, R, dg, wt, dh, accumulate);
+}
+
+void lstm_cell_backward_fast(const float* dh, float* dc, const float* g, const float* c, const float* c_prev,
+                             const float* peep, float* dg, int64_t n, int64_t H) {
+  dispatch<LstmBwd>(dh, dc, g, c, c_prev, peep, dg, n, H);
+}
+
+void gru_cell_backward_fast(const float* dh, const float* g, const float* hn, const float* h_prev, float* dgi,
+                            float* dgh, float* dh_prev, int64_t n, int64_t H) {
+  dispatch<GruBwd>(dh, g, hn, h_prev, dgi, dgh, dh_prev, n, H);
+}
+
+}  // namespace seqnn::kernels
