@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include "progress.h"
@@ -394,7 +395,9 @@ json run_training(const TrainOptions& options) {
   json user = task->meta();
   user["config"] = config;
   int64_t epoch = 0, batch = 0, best_epoch = -1, bad_evals = 0;
-  double best_score = -1e300, elapsed_before = 0, loss_sum = 0;
+  // best_loss breaks ties of the score: once the metric saturates (exact match 100%), a later epoch
+  // with the same score and a lower valid loss is the better model to keep
+  double best_score = -1e300, best_loss = std::numeric_limits<double>::infinity(), elapsed_before = 0, loss_sum = 0;
   int64_t loss_count = 0;
   bool done = false;
   if (!resume_meta.is_null()) {
@@ -406,6 +409,7 @@ json run_training(const TrainOptions& options) {
     best_epoch = r["best_epoch"];
     bad_evals = r["bad_evals"];
     best_score = r["best_score"];
+    best_loss = r.contains("best_loss") && r["best_loss"].is_number() ? r["best_loss"].get<double>() : std::numeric_limits<double>::infinity();
     elapsed_before = r["elapsed"];
     loss_sum = r["loss_sum"];
     loss_count = r["loss_count"];
@@ -426,7 +430,7 @@ json run_training(const TrainOptions& options) {
   auto save = [&] {
     json u = user;
     u["progress"] = {{"epoch", epoch},           {"batch", batch},        {"best_epoch", best_epoch},
-                     {"bad_evals", bad_evals},   {"best_score", best_score}, {"elapsed", elapsed()},
+                     {"bad_evals", bad_evals},   {"best_score", best_score}, {"best_loss", std::isfinite(best_loss) ? json(best_loss) : json(nullptr)}, {"elapsed", elapsed()},
                      {"loss_sum", loss_sum},     {"loss_count", loss_count}, {"done", done}};
     st.user = u;
     save_checkpoint(io::checkpoint_path(dir, kCkptPrefix, st.step), st);
@@ -488,8 +492,10 @@ json run_training(const TrainOptions& options) {
     log << "epoch " << epoch + 1 << "/" << epochs << "  step " << st.step << "  train_loss " << fmt(rec["train_loss"])
         << "  valid_loss " << fmt(m.value("loss", 0.0)) << "  valid_" << score_name << " " << fmt(shown) << "  "
         << (epoch_s > 0 ? static_cast<int64_t>(seqs / epoch_s) : 0) << " seq/s  " << fmt(epoch_s, 1) << "s\n";
-    if (score > best_score) {
+    const double vloss = m.value("loss", std::numeric_limits<double>::infinity());
+    if (score > best_score || (score == best_score && vloss < best_loss)) {
       best_score = score;
+      best_loss = vloss;
       best_epoch = epoch + 1;
       bad_evals = 0;
       TrainingState bs{&model};
