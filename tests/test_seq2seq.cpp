@@ -170,7 +170,8 @@ TEST(Seq2Seq, AdditiveScoreOpGradcheck) {
 
 // ==================================================================== StepDecoder consistency
 // Feeding the gold tgt_in through step() gives log_softmax(forward()) row by row; at T/2 the rows
-// are reordered (permutation, duplicate, drop) and keep following their sources.
+// are reordered (permutation, duplicate, drop) and keep following their sources; at 3T/4 twice
+// more (within the same sources, then across them).
 void check_steps(Seq2SeqModel& m, const Batch& b, const std::string& what, double tol = 1e-5) {
   m.eval();
   const Tensor lp = log_softmax(m.forward(b.src, b.len, b.tgt_in), -1);  // (B,T,V)
@@ -199,6 +200,22 @@ void check_steps(Seq2SeqModel& m, const Batch& b, const std::string& what, doubl
       std::vector<int64_t> nr;
       for (int64_t i : idx) nr.push_back(rows[i]);
       rows = nr;
+      ASSERT_EQ(dec->rows(), static_cast<int64_t>(rows.size())) << what;
+    }
+    if (t == (3 * T) / 4 && t > T / 2) {
+      // The decoder keeps the sources' memory per source and re-gathers it only when the rows'
+      // sources change: first a reorder among rows of the same sources (the duplicated rows
+      // swap places), then one that reverses the rows (their sources change).
+      std::vector<int64_t> same(rows.size());
+      std::iota(same.begin(), same.end(), 0);
+      std::swap(same[1], same[2]);
+      std::vector<int64_t> rev(same.rbegin(), same.rend());
+      for (const auto& idx : {same, rev}) {
+        dec->reorder(from_vector(idx, {static_cast<int64_t>(idx.size())}));
+        std::vector<int64_t> nr;
+        for (int64_t i : idx) nr.push_back(rows[i]);
+        rows = nr;
+      }
       ASSERT_EQ(dec->rows(), static_cast<int64_t>(rows.size())) << what;
     }
     const int64_t R = static_cast<int64_t>(rows.size());

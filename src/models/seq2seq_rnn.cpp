@@ -231,7 +231,9 @@ class RnnSeq2Seq : public Seq2SeqModel {
   Tensor forward_steps(const Memory& m, const Tensor& tgt_in, double ratio, Generator& gen) {
     const int64_t B = tgt_in.size(0), T = tgt_in.size(1), H = this->H(), L = this->L();
     const bool forced = ratio == 1.0;
-    const Tensor e_gold = forced ? drop(tgt_embed_->forward(tgt_in)) : Tensor();  // (B,T,E)
+    // The gold embeddings as T views of one (B,T,E) tensor: one split node, whose backward lays
+    // the T step gradients side by side (T selects would each scatter into a zero (B,T,E)).
+    const TensorList e_gold = forced ? split(drop(tgt_embed_->forward(tgt_in)), 1, 1) : TensorList();
     const std::vector<int64_t> gold = tgt_in.contiguous().to_vector<int64_t>();
     std::vector<Tensor> h(L), c(L);  // (1,B,H) each
     for (int64_t l = 0; l < L; ++l) {
@@ -244,7 +246,7 @@ class RnnSeq2Seq : public Seq2SeqModel {
     for (int64_t t = 0; t < T; ++t) {
       Tensor e;
       if (forced) {
-        e = select(e_gold, 1, t);  // (B,E)
+        e = reshape(e_gold[t], {B, e_gold[t].size(2)});  // (B,E)
       } else {
         // row b reads the gold token with probability ratio, else its own previous argmax
         std::vector<int64_t> pred;
@@ -308,16 +310,24 @@ class RnnSeq2Seq : public Seq2SeqModel {
 };
 
 // ==================================================================== StepDecoder
-// Per row: the encoder states, their precomputed keys, the padding bias, c, the decoder state
-// (h, and c for LSTM, per layer) and the last attention weights. reorder() gathers all of them.
+// Per row: the decoder state (h, and c for LSTM, per layer) and the last attention weights;
+// reorder() gathers them. The memory of the sources (encoder states, their precomputed keys,
+// the padding bias, c, the lengths) depends only on which SOURCE a row decodes, and a beam's
+// reorder moves rows only among the rows of one source: so base_ keeps the memory per source
+// and mem_ is base_ gathered to the rows' sources, re-gathered only when that source map
+// changes (the first expansion to the beams, and when finished sources drop out), not on every
+// step's reorder.
 class RnnStepDecoder : public StepDecoder {
  public:
-  RnnStepDecoder(RnnSeq2Seq& m, Memory mem) : m_(m), keep_(m.weak_from_this().lock()), mem_(std::move(mem)) {
-    rows_ = mem_.c.size(0);
+  RnnStepDecoder(RnnSeq2Seq& m, Memory mem) : m_(m), keep_(m.weak_from_this().lock()), base_(std::move(mem)) {
+    rows_ = base_.c.size(0);
     st_ = m_.decoder_->initial_state(rows_);
     for (int64_t l = 0; l < m_.L(); ++l)
-      st_.h[l] = slice(mem_.h0, 1, l * m_.H(), (l + 1) * m_.H()).contiguous().clone();
-    mem_.h0 = Tensor();
+      st_.h[l] = slice(base_.h0, 1, l * m_.H(), (l + 1) * m_.H()).contiguous().clone();
+    base_.h0 = Tensor();
+    mem_ = base_;
+    src_.resize(static_cast<size_t>(rows_));
+    for (int64_t r = 0; r < rows_; ++r) src_[r] = r;
   }
 
   int64_t rows() const override { return rows_; }
@@ -353,20 +363,28 @@ class RnnStepDecoder : public StepDecoder {
     check_reorder_index(index, rows_, "Seq2SeqModel.decoder.reorder");
     NoGradGuard ng;
     const Tensor idx = index.contiguous();
-    auto gather = [&](Tensor& t) {
-      if (t.defined()) t = index_select(t, 0, idx);
+    auto gather = [](Tensor& t, const Tensor& i) {
+      if (t.defined()) t = index_select(t, 0, i);
     };
-    gather(mem_.enc);
-    gather(mem_.c);
-    gather(mem_.bias);
-    mem_.keys = mem_.keys.select_rows(idx);
-    for (auto& h : st_.h) gather(h);
-    for (auto& c : st_.c) gather(c);
-    gather(last_w_);
-    if (!mem_.lengths.empty()) {
-      std::vector<int64_t> len;
-      for (int64_t i : idx.to_vector<int64_t>()) len.push_back(mem_.lengths[i]);
-      mem_.lengths = len;
+    for (auto& h : st_.h) gather(h, idx);
+    for (auto& c : st_.c) gather(c, idx);
+    gather(last_w_, idx);
+    const std::vector<int64_t> iv = idx.to_vector<int64_t>();
+    std::vector<int64_t> src(iv.size());
+    for (size_t r = 0; r < iv.size(); ++r) src[r] = src_[iv[r]];
+    if (src != src_) {
+      const Tensor si = from_vector(src, {static_cast<int64_t>(src.size())});
+      mem_.enc = base_.enc;
+      mem_.c = base_.c;
+      mem_.bias = base_.bias;
+      gather(mem_.enc, si);
+      gather(mem_.c, si);
+      gather(mem_.bias, si);
+      mem_.keys = base_.keys.select_rows(si);
+      mem_.lengths.clear();
+      for (int64_t b : src)
+        if (!base_.lengths.empty()) mem_.lengths.push_back(base_.lengths[b]);
+      src_ = std::move(src);
     }
     rows_ = idx.size(0);
   }
@@ -377,7 +395,9 @@ class RnnStepDecoder : public StepDecoder {
  private:
   RnnSeq2Seq& m_;
   std::shared_ptr<nn::Module> keep_;  // keeps the model alive when it is held by a shared_ptr
-  Memory mem_;
+  Memory base_;                       // per source (h0 dropped)
+  Memory mem_;                        // per row: base_ gathered by src_
+  std::vector<int64_t> src_;          // the source of each row
   nn::RecurrentState st_;
   Tensor last_w_;
   int64_t rows_ = 0;
