@@ -451,7 +451,12 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--only", choices=["ops", "gemm", "rnn", "attention", "modules", "seq2seq"])
+    ap.add_argument("--malloc-no-trim", action="store_true",
+                    help="run every program (seqnn and PyTorch alike) with glibc's trim and mmap thresholds "
+                         "at 256 MiB (GLIBC_TUNABLES), so freed memory is not handed back to the kernel")
     a = ap.parse_args()
+    if a.malloc_no_trim:
+        os.environ["GLIBC_TUNABLES"] = "glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=268435456"
     if a.only in (None, "gemm"):
         s = run_seqnn(os.path.join(a.build, "bench", "bench_gemm"), a.reps)
         print("\ngemm wrapper overhead vs a direct cblas_sgemm call (median of %d)" % a.reps)
