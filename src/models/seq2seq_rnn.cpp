@@ -70,15 +70,16 @@ Keys prepare_keys(nn::Score& s, const Tensor& enc) {
   return k;
 }
 
-// q (B,Lq,Dq) -> scores (B,Lq,S), the same values as s.score(q, enc).
-Tensor score_keys(nn::Score& s, const Tensor& q, const Keys& k) {
+// q (B,Lq,Dq) -> scores (B,Lq,S), the same values as s.score(q, enc) on the positions before
+// each row's length (additive: 0 past it, where the caller's padding bias swallows any score).
+Tensor score_keys(nn::Score& s, const Tensor& q, const Keys& k, const std::vector<int64_t>& lengths) {
   switch (s.options().kind()) {
     case nn::ScoreKind::Dot:
     case nn::ScoreKind::General: return bmm(q, k.kT);
     case nn::ScoreKind::ScaledDot: return bmm(q, k.kT) * static_cast<nn::ScaledDotScore&>(s).scale();
     case nn::ScoreKind::Additive: {
       auto& a = static_cast<nn::AdditiveScore&>(s);
-      return additive_score_fast(linear(q, a.W_q, a.bias), k.k, a.v);
+      return additive_score_fast(linear(q, a.W_q, a.bias), k.k, a.v, lengths);
     }
     case nn::ScoreKind::ConcatLinear: {
       auto& c = static_cast<nn::ConcatScore&>(s);
@@ -188,9 +189,10 @@ class RnnSeq2Seq : public Seq2SeqModel {
     return m;
   }
 
-  // alpha = softmax_j(score(q, enc_j) + pad_j): q (B,Lq,H) -> (B,Lq,S)
-  Tensor attend(const Tensor& q, const Keys& keys, const Tensor& bias) {
-    return softmax(score_keys(*score_, q, keys) + bias, -1);
+  // alpha = softmax_j(score(q, enc_j) + pad_j): q (B,Lq,H) -> (B,Lq,S); lengths: the rows'
+  // source lengths (what bias masks), so the additive score skips the padded keys
+  Tensor attend(const Tensor& q, const Memory& m) {
+    return softmax(score_keys(*score_, q, m.keys, m.lengths) + m.bias, -1);
   }
 
   Tensor logits_of(const Tensor& o) {
@@ -220,7 +222,7 @@ class RnnSeq2Seq : public Seq2SeqModel {
     const Tensor c0 = spec_.cell == CellType::LSTM ? zeros({L, B, H}, dtype()) : Tensor();
     Tensor o = decoder_->forward(x, h0, c0).output;  // (B,T,H)
     if (cfg_.attention == "luong") {
-      const Tensor w = attend(o, m.keys, m.bias);                              // (B,T,S)
+      const Tensor w = attend(o, m);                              // (B,T,S)
       o = tanh(luong_->attn_combine->forward(cat({o, bmm(w, m.enc)}, 2)));   // tanh(W_c [s_t; a_t] + b_c)
       attention_ = w.detach();
     }
@@ -262,7 +264,7 @@ class RnnSeq2Seq : public Seq2SeqModel {
       }
       Tensor x, w;
       if (cfg_.attention == "bahdanau") {
-        w = attend(reshape(h[L - 1], {B, 1, H}), m.keys, m.bias);  // score(s_{t-1}, enc)
+        w = attend(reshape(h[L - 1], {B, 1, H}), m);  // score(s_{t-1}, enc)
         x = cat({e, reshape(bmm(w, m.enc), {B, D_})}, 1);          // [e(y_{t-1}); a_t]
       } else if (cfg_.attention == "none") {
         x = cat({e, m.c}, 1);                                      // [e(y_{t-1}); c]
@@ -278,7 +280,7 @@ class RnnSeq2Seq : public Seq2SeqModel {
       }
       Tensor o = reshape(h[L - 1], {B, H});
       if (cfg_.attention == "luong") {
-        w = attend(reshape(o, {B, 1, H}), m.keys, m.bias);
+        w = attend(reshape(o, {B, 1, H}), m);
         o = tanh(luong_->attn_combine->forward(cat({o, reshape(bmm(w, m.enc), {B, D_})}, 1)));
       }
       if (w.defined()) weights.push_back(w);
@@ -343,7 +345,7 @@ class RnnStepDecoder : public StepDecoder {
     const Tensor e = m_.drop(m_.tgt_embed_->forward(tokens));  // (R,E)
     Tensor x, w;
     if (att == "bahdanau") {
-      w = m_.attend(reshape(st_.h.back(), {R, 1, H}), mem_.keys, mem_.bias);
+      w = m_.attend(reshape(st_.h.back(), {R, 1, H}), mem_);
       x = cat({e, reshape(bmm(w, mem_.enc), {R, D})}, 1);
     } else if (att == "none") {
       x = cat({e, mem_.c}, 1);
@@ -352,7 +354,7 @@ class RnnStepDecoder : public StepDecoder {
     }
     Tensor o = m_.decoder_->step(x, st_);  // the state's top h (overwritten by the next step)
     if (att == "luong") {
-      w = m_.attend(reshape(o, {R, 1, H}), mem_.keys, mem_.bias);
+      w = m_.attend(reshape(o, {R, 1, H}), mem_);
       o = tanh(m_.luong_->attn_combine->forward(cat({o, reshape(bmm(w, mem_.enc), {R, D})}, 1)));
     }
     if (w.defined()) last_w_ = reshape(w, {R, w.size(2)});
