@@ -2,7 +2,7 @@
 """Side-by-side benchmark: seqnn (Google Benchmark programs) vs PyTorch on the same work.
 
 Usage (from the repository root, after building):
-    /usr/bin/python3 bench/compare.py [--build build] [--reps 5] [--only ops|gemm|rnn|attention|modules]
+    /usr/bin/python3 bench/compare.py [--build build] [--reps 5] [--only ops|gemm|rnn|attention|modules|seq2seq]
 
 Every figure is a median over --reps repetitions. PyTorch is measured in both sane thread
 setups (torch 1 thread with OpenBLAS 2; torch 2 threads with OPENBLAS_NUM_THREADS=1) and the
@@ -17,6 +17,10 @@ own process so that its peak RSS is its own) against PyTorch's core of multi-hea
 needs for causal / window, and a (B*N, 1, L) one for key padding (as F.multi_head_attention_forward
 builds it); forward (no_grad) and forward + backward. PyTorch's peak RSS is measured in a
 subprocess per case; cases estimated above 12 GB are not run ("OOM-skip").
+--only seq2seq: issue 6's char GRU encoder-decoder with additive attention (bench_seq2seq) against
+the same model in PyTorch (bench/seq2seq_torch.py, on tests/parity/seq2seq_twin.py): train step
+tokens/s, greedy and beam-4 decoding sentences/s; seqnn at SEQNN_NUM_THREADS = cores and = 1,
+the better compared.
 """
 import argparse
 import json
@@ -404,12 +408,55 @@ def run_modules(build, reps):
             print(f"{n:<30} {seqnn[n] * 1e3:10.2f} {t * 1e3:10.2f} {label:>13} {t / seqnn[n]:7.2f}x")
 
 
+# ---------------------------------------------------------------------------------------------
+# Sequence to sequence (issue 6): char GRU encoder-decoder + additive attention, seqnn
+# (bench_seq2seq) vs the PyTorch twin (bench/seq2seq_torch.py on tests/parity/seq2seq_twin.py)
+# ---------------------------------------------------------------------------------------------
+S2S_BATCH, S2S_TOKENS = 64, 1915  # sentences per call; non-pad target tokens per train step
+# (row label, seqnn benchmark, twin case, work per call, unit)
+S2S_CASES = [("train step (fwd+loss+bwd+Adam)", "BM_s2s_train", "train", S2S_TOKENS, "tokens/s"),
+             ("greedy decode, 40 steps", "BM_s2s_greedy/40", "greedy", S2S_BATCH, "sentences/s"),
+             ("beam 4 decode, 40 steps", "BM_s2s_beam4/40", "beam4", S2S_BATCH, "sentences/s")]
+
+
+def run_seq2seq(build, reps):
+    cores = str(os.cpu_count() or 1)
+    seqnn_best, seqnn_every = run_best(os.path.join(build, "bench", "bench_seq2seq"), reps,
+                                       {"seqnn" + cores: {"SEQNN_NUM_THREADS": cores},
+                                        "seqnn1": {"SEQNN_NUM_THREADS": "1"}})
+    bench_dir = os.path.dirname(os.path.abspath(__file__))
+    torch_best = run_torch({name: (f"import sys\nsys.path.insert(0, {bench_dir!r})\nfrom seq2seq_torch import make_case\n"
+                                   f"f = make_case({case!r})\n", "f()") for _, name, case, _, _ in S2S_CASES},
+                           reps, min_seconds=1.0)
+    print(f"\nseq2seq: char GRU encoder-decoder, additive attention, E 64, H 128, V 100, B 64 (sources 20..40, "
+          f"targets 20..40), float32, median of {reps}")
+    print(f"{'case':<32} {'seqnn ms':>10} {'seqnn thr':>9} {'torch ms':>10} {'torch setup':>13} {'seqnn rate':>11} "
+          f"{'torch rate':>11} {'unit':>12} {'seqnn/torch':>12}")
+    for label, name, _, work, unit in S2S_CASES:
+        if name not in seqnn_best or name not in torch_best:
+            continue
+        (s, sthr), (t, tsetup) = seqnn_best[name], torch_best[name]
+        print(f"{label:<32} {s * 1e3:10.2f} {sthr:>9} {t * 1e3:10.2f} {tsetup:>13} {work / s:11.1f} {work / t:11.1f} "
+              f"{unit:>12} {t / s:11.2f}x")
+    if seqnn_every:
+        labels = list(seqnn_every)
+        print("\nseqnn in each thread setup, ms: " + "  ".join(labels))
+        for label, name, *_ in S2S_CASES:
+            if all(name in seqnn_every[lb] for lb in labels):
+                print(f"  {label:<32} " + "  ".join(f"{seqnn_every[lb][name] * 1e3:10.2f}" for lb in labels))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--only", choices=["ops", "gemm", "rnn", "attention", "modules"])
+    ap.add_argument("--only", choices=["ops", "gemm", "rnn", "attention", "modules", "seq2seq"])
+    ap.add_argument("--malloc-no-trim", action="store_true",
+                    help="run every program (seqnn and PyTorch alike) with glibc's trim and mmap thresholds "
+                         "at 256 MiB (GLIBC_TUNABLES), so freed memory is not handed back to the kernel")
     a = ap.parse_args()
+    if a.malloc_no_trim:
+        os.environ["GLIBC_TUNABLES"] = "glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=268435456"
     if a.only in (None, "gemm"):
         s = run_seqnn(os.path.join(a.build, "bench", "bench_gemm"), a.reps)
         print("\ngemm wrapper overhead vs a direct cblas_sgemm call (median of %d)" % a.reps)
@@ -427,6 +474,8 @@ def main():
         run_attention(a.build, a.reps)
     if a.only == "modules":
         run_modules(a.build, a.reps)
+    if a.only == "seq2seq":
+        run_seq2seq(a.build, a.reps)
 
 
 if __name__ == "__main__":

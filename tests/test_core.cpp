@@ -10,6 +10,7 @@
 #include "common/gradcheck.h"
 #include "common/subprocess.h"
 #include "kernels/gemm.h"
+#include "tensor/allocator.h"
 #include "seqnn/ops.h"
 #include "seqnn/threads.h"
 
@@ -113,6 +114,32 @@ TEST(Autograd, ErrorsAndModes) {
   z.backward(ones({2, 2}, DType::F64), true);
   z.backward(ones({2, 2}, DType::F64));
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{4, 4}));
+}
+
+// The engine sums gradients in place where it alone holds the buffer (autograd/engine.cpp):
+// a tensor that meets several gradients, one of them the SAME tensor twice (a + a), another
+// through views, still gets the exact sum; the caller's root gradient is never written to, and
+// a .grad handle taken earlier sees later accumulation.
+TEST(Autograd, GradientsMeetingAtOneTensorSumWithoutAliasing) {
+  const std::vector<double> xv = {1, -2, 3, 0.5, 2, -1}, gv = {1, 2, -1, 0.5, 3, -2};
+  Tensor x = from_vector(xv, {2, 3}).requires_grad_();
+  auto run = [&] {
+    Tensor a = x * 3.0;
+    Tensor s = a + a;                                                  // ds -> da twice (one tensor)
+    Tensor y = s * a + transpose(transpose(a, 0, 1), 0, 1) + a * 0.0;  // y = 2a^2 + a
+    const Tensor g = from_vector(gv, {2, 3});
+    y.backward(g);
+    EXPECT_EQ(g.to_vector<double>(), gv) << "root gradient modified";
+  };
+  run();
+  const Tensor held = x.grad();
+  std::vector<double> want(6);
+  for (size_t i = 0; i < 6; ++i) want[i] = 3 * gv[i] * (4 * 3 * xv[i] + 1);  // dy/dx = 3 g (4a + 1)
+  auto got = held.to_vector<double>();
+  for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(got[i], want[i], 1e-12) << i;
+  run();
+  got = held.to_vector<double>();
+  for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(got[i], 2 * want[i], 1e-12) << "second pass, " << i;
 }
 
 TEST(Autograd, GradFunctionCapturesWithoutTouchingDotGrad) {
@@ -219,4 +246,45 @@ TEST(Runtime, EnvKnobAppliedAtLoad) {
                             "' --gtest_filter=Runtime.EnvKnobAppliedAtLoad > /dev/null 2>&1";
     EXPECT_EQ(std::system(cmd.c_str()), 0) << "SEQNN_NUM_THREADS=" << n << " not applied at load";
   }
+}
+
+// The caching allocator behind Storage (tensor/allocator.h): a freed block of >= 16 KiB is kept
+// and handed out again for the same size; the limit bounds what is held (0: nothing); blocks
+// are 64-byte aligned; tensors built on reused blocks behave like fresh ones.
+TEST(Allocator, CachesFreedBlocksWithinTheLimit) {
+  const size_t saved = detail::allocator_cache_limit();
+  detail::set_allocator_cache_limit(size_t(64) << 20);
+  detail::allocator_empty_cache();
+  EXPECT_EQ(detail::allocator_cached_bytes(), 0u);
+  const void* first = nullptr;
+  {
+    Tensor t = full({1000, 100}, 7.0);  // 400 KB
+    first = t.raw_data();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(first) % 64, 0u);
+  }
+  EXPECT_GE(detail::allocator_cached_bytes(), size_t(400000));
+  {
+    Tensor u = zeros({1000, 100});  // same size: the same block, zeroed by zeros()
+    EXPECT_EQ(u.raw_data(), first);
+    EXPECT_EQ(detail::allocator_cached_bytes(), 0u);
+    EXPECT_EQ(u.sum().item(), 0.0);
+    Tensor small = ones({10});  // below 16 KiB: never cached
+  }
+  EXPECT_GE(detail::allocator_cached_bytes(), size_t(400000));
+  EXPECT_LT(detail::allocator_cached_bytes(), size_t(400000 + 16384));
+  detail::set_allocator_cache_limit(0);  // trims to the new limit, and holds nothing after
+  EXPECT_EQ(detail::allocator_cached_bytes(), 0u);
+  { Tensor t = empty({1000, 100}); }
+  EXPECT_EQ(detail::allocator_cached_bytes(), 0u);
+  detail::set_allocator_cache_limit(size_t(1) << 20);  // a block larger than the limit is freed
+  { Tensor t = empty({1000, 1000}); }
+  EXPECT_EQ(detail::allocator_cached_bytes(), 0u);
+  // Many threads taking and returning blocks at once.
+  detail::set_allocator_cache_limit(size_t(64) << 20);
+#pragma omp parallel for num_threads(4)
+  for (int i = 0; i < 200; ++i) {
+    Tensor t = full({64, 64 + i % 7}, static_cast<double>(i));
+    if (t.sum().item() != static_cast<double>(i) * 64 * (64 + i % 7)) ADD_FAILURE() << "block " << i;
+  }
+  detail::set_allocator_cache_limit(saved);
 }

@@ -149,6 +149,36 @@ void check_additive_kernel(int64_t B, int64_t Lq, int64_t Lk, int64_t A, double 
   if (B * Lq * A > 0) EXPECT_LE(max_rel_err(dq, dq_ref), tol) << what;
   if (B * Lk * A > 0) EXPECT_LE(max_rel_err(dk, dk_ref), tol) << what;
   if (A > 0 && B * Lq * Lk > 0) EXPECT_LE(max_rel_err(dv, dv_ref), tol) << what;
+  // With key lengths (ragged keys, as the models pass them): the padded keys are not scored
+  // (S = 0) and their ds is ignored; where the caller's ds is 0 there (the softmax's weights),
+  // every gradient equals the reference's on the full keys.
+  std::vector<int64_t> len(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) len[b] = std::uniform_int_distribution<int64_t>(0, Lk)(eng);
+  auto ds_pad = rnd(B * Lq * Lk);  // garbage at the pads: must not matter
+  auto ds0 = ds_pad;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < Lq; ++i)
+      for (int64_t j = len[b]; j < Lk; ++j) ds0[(b * Lq + i) * Lk + j] = T(0);
+  std::vector<T> sl(B * Lq * Lk, T(7)), dql(B * Lq * A), dkl(B * Lk * A), dvl(A);
+  kernels::seq2seq_additive_forward<T>(qp.data(), kp.data(), v.data(), sl.data(), B, Lq, Lk, A, len.data());
+  kernels::ref::additive_score_backward<T>(qp.data(), kp.data(), v.data(), ds0.data(), dq_ref.data(), dk_ref.data(),
+                                           dv_ref.data(), B, Lq, Lk, A);
+  kernels::seq2seq_additive_backward<T>(qp.data(), kp.data(), v.data(), ds_pad.data(), dql.data(), dkl.data(),
+                                        dvl.data(), B, Lq, Lk, A, len.data());
+  double serr = 0;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < Lq; ++i)
+      for (int64_t j = 0; j < Lk; ++j) {
+        const int64_t k = (b * Lq + i) * Lk + j;
+        if (j < len[b])
+          serr = std::max(serr, std::fabs(double(sl[k]) - double(s_ref[k])) / std::max(1.0, std::fabs(double(s_ref[k]))));
+        else
+          EXPECT_EQ(sl[k], T(0)) << what << " padded score";
+      }
+  EXPECT_LE(serr, tol) << what << " with key lengths";
+  if (B * Lq * A > 0) EXPECT_LE(max_rel_err(dql, dq_ref), tol) << what << " with key lengths";
+  if (B * Lk * A > 0) EXPECT_LE(max_rel_err(dkl, dk_ref), tol) << what << " with key lengths";
+  if (A > 0 && B * Lq * Lk > 0) EXPECT_LE(max_rel_err(dvl, dv_ref), tol) << what << " with key lengths";
 }
 
 TEST(Seq2Seq, AdditiveKernelMatchesReference) {
@@ -170,7 +200,8 @@ TEST(Seq2Seq, AdditiveScoreOpGradcheck) {
 
 // ==================================================================== StepDecoder consistency
 // Feeding the gold tgt_in through step() gives log_softmax(forward()) row by row; at T/2 the rows
-// are reordered (permutation, duplicate, drop) and keep following their sources.
+// are reordered (permutation, duplicate, drop) and keep following their sources; at 3T/4 twice
+// more (within the same sources, then across them).
 void check_steps(Seq2SeqModel& m, const Batch& b, const std::string& what, double tol = 1e-5) {
   m.eval();
   const Tensor lp = log_softmax(m.forward(b.src, b.len, b.tgt_in), -1);  // (B,T,V)
@@ -199,6 +230,22 @@ void check_steps(Seq2SeqModel& m, const Batch& b, const std::string& what, doubl
       std::vector<int64_t> nr;
       for (int64_t i : idx) nr.push_back(rows[i]);
       rows = nr;
+      ASSERT_EQ(dec->rows(), static_cast<int64_t>(rows.size())) << what;
+    }
+    if (t == (3 * T) / 4 && t > T / 2) {
+      // The decoder keeps the sources' memory per source and re-gathers it only when the rows'
+      // sources change: first a reorder among rows of the same sources (the duplicated rows
+      // swap places), then one that reverses the rows (their sources change).
+      std::vector<int64_t> same(rows.size());
+      std::iota(same.begin(), same.end(), 0);
+      std::swap(same[1], same[2]);
+      std::vector<int64_t> rev(same.rbegin(), same.rend());
+      for (const auto& idx : {same, rev}) {
+        dec->reorder(from_vector(idx, {static_cast<int64_t>(idx.size())}));
+        std::vector<int64_t> nr;
+        for (int64_t i : idx) nr.push_back(rows[i]);
+        rows = nr;
+      }
       ASSERT_EQ(dec->rows(), static_cast<int64_t>(rows.size())) << what;
     }
     const int64_t R = static_cast<int64_t>(rows.size());

@@ -65,12 +65,36 @@ void record(const std::string& name, const TensorList& inputs, const TensorList&
 
 namespace {
 
-// acc + g for two gradients of the same shape, into a fresh buffer (no autograd).
+// dst += src elementwise (same shape and dtype; dst contiguous; no autograd).
+void add_into(const Tensor& dst, const Tensor& src) {
+  const Tensor b = src.contiguous();
+  dispatch_float(dst.dtype(), "backward", [&]<class T>() {
+    T* pd = dst.data_ptr<T>();
+    const T* pb = b.data_ptr<T>();
+    for (int64_t i = 0, n = dst.numel(); i < n; ++i) pd[i] += pb[i];
+  });
+}
+
+// A gradient buffer nothing else can see: the engine's reference is the only one to its
+// TensorImpl and to its storage (so no view, no other gradient, no saved tensor shares it).
+bool exclusively_owned(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.impl()->storage.use_count() == 1 && t.is_contiguous() &&
+         !t.requires_grad();
+}
+
+// acc + g for two gradients of the same shape (no autograd): into acc itself when the engine
+// holds it exclusively (a sum it made earlier, or a gradient no one else references: the
+// decoder loops deliver dozens of full-size gradients to one encoder output), else into a
+// fresh buffer. The same additions in the same order either way.
 Tensor accumulate(const Tensor& acc, const Tensor& g) {
   if (!acc.defined()) return g;
   if (!g.defined()) return acc;
   check(acc.shape() == g.shape() && acc.dtype() == g.dtype(), "backward", "gradients ", acc.shape(), " and ",
         g.shape(), " meet at one tensor");
+  if (exclusively_owned(acc)) {
+    add_into(acc, g);
+    return acc;
+  }
   const Tensor a = acc.contiguous(), b = g.contiguous();
   Tensor out = empty(a.shape(), a.dtype());
   dispatch_float(a.dtype(), "backward", [&]<class T>() {
@@ -100,8 +124,11 @@ void deliver_to_leaf(const std::shared_ptr<TensorImpl>& leaf, const Tensor& g, R
     Tensor fresh = g.contiguous().clone().detach();  // own buffer: later += must not alias
     leaf->grad = fresh.impl_ptr();
   } else {
-    Tensor acc(leaf->grad);
-    acc.copy_(accumulate(acc, g));  // in place, so optimizers holding .grad see the total
+    Tensor acc(leaf->grad);  // in place, so optimizers holding .grad see the total
+    if (acc.is_contiguous() && acc.shape() == g.shape() && acc.dtype() == g.dtype() && !acc.requires_grad())
+      add_into(acc, g);
+    else
+      acc.copy_(accumulate(acc, g));
   }
 }
 

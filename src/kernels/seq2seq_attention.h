@@ -12,13 +12,18 @@
 
 namespace seqnn::kernels {
 
+// key_len (optional, B entries in [0,Lk]): keys at or past key_len[b] are padding. They are not
+// scored (S = 0 there: the models add the lowest finite value to padded scores, which swallows
+// any score, so softmax gives them exactly 0 either way) and their ds is taken as 0 (what the
+// softmax's exact-zero weights give them): with ragged batches, (Lk - len) / Lk of the tanh work
+// is skipped, with results identical to the unmasked call's on every real position.
 // qp: (B,Lq,A)  kp: (B,Lk,A)  v: (A)  s: (B,Lq,Lk)
 template <class T>
 void seq2seq_additive_forward(const T* qp, const T* kp, const T* v, T* s, int64_t B, int64_t Lq, int64_t Lk,
-                              int64_t A);
+                              int64_t A, const int64_t* key_len = nullptr);
 // ds: (B,Lq,Lk)  dqp: (B,Lq,A)  dkp: (B,Lk,A)  dv: (A)   (all written, not accumulated)
 template <class T>
 void seq2seq_additive_backward(const T* qp, const T* kp, const T* v, const T* ds, T* dqp, T* dkp, T* dv, int64_t B,
-                               int64_t Lq, int64_t Lk, int64_t A);
+                               int64_t Lq, int64_t Lk, int64_t A, const int64_t* key_len = nullptr);
 
 }  // namespace seqnn::kernels

@@ -40,7 +40,11 @@ Tensor key_padding_bias(const std::vector<int64_t>& lengths, int64_t S, DType dt
 
 // The additive score S_ij = sum_a v_a tanh(qp_ia + kp_ja) (nn::additive_score's contract) on the
 // vectorised-tanh kernel of kernels/seq2seq_attention.h; qp (B,Lq,A), kp (B,Lk,A), v (A).
-// Differentiable in all three (src/ops/seq2seq_attention.cpp).
-Tensor additive_score_fast(const Tensor& qp, const Tensor& kp, const Tensor& v);
+// Differentiable in all three (src/ops/seq2seq_attention.cpp). key_lengths (empty, or B
+// entries): keys at or past key_lengths[b] are padding, not scored (S = 0 there) and given no
+// gradient; only for callers that mask those positions out of the softmax with
+// key_padding_bias, where the result is then identical to the unmasked call's.
+Tensor additive_score_fast(const Tensor& qp, const Tensor& kp, const Tensor& v,
+                           const std::vector<int64_t>& key_lengths = {});
 
 }  // namespace seqnn::models::detail

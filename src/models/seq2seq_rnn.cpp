@@ -70,15 +70,16 @@ Keys prepare_keys(nn::Score& s, const Tensor& enc) {
   return k;
 }
 
-// q (B,Lq,Dq) -> scores (B,Lq,S), the same values as s.score(q, enc).
-Tensor score_keys(nn::Score& s, const Tensor& q, const Keys& k) {
+// q (B,Lq,Dq) -> scores (B,Lq,S), the same values as s.score(q, enc) on the positions before
+// each row's length (additive: 0 past it, where the caller's padding bias swallows any score).
+Tensor score_keys(nn::Score& s, const Tensor& q, const Keys& k, const std::vector<int64_t>& lengths) {
   switch (s.options().kind()) {
     case nn::ScoreKind::Dot:
     case nn::ScoreKind::General: return bmm(q, k.kT);
     case nn::ScoreKind::ScaledDot: return bmm(q, k.kT) * static_cast<nn::ScaledDotScore&>(s).scale();
     case nn::ScoreKind::Additive: {
       auto& a = static_cast<nn::AdditiveScore&>(s);
-      return additive_score_fast(linear(q, a.W_q, a.bias), k.k, a.v);
+      return additive_score_fast(linear(q, a.W_q, a.bias), k.k, a.v, lengths);
     }
     case nn::ScoreKind::ConcatLinear: {
       auto& c = static_cast<nn::ConcatScore&>(s);
@@ -188,9 +189,10 @@ class RnnSeq2Seq : public Seq2SeqModel {
     return m;
   }
 
-  // alpha = softmax_j(score(q, enc_j) + pad_j): q (B,Lq,H) -> (B,Lq,S)
-  Tensor attend(const Tensor& q, const Keys& keys, const Tensor& bias) {
-    return softmax(score_keys(*score_, q, keys) + bias, -1);
+  // alpha = softmax_j(score(q, enc_j) + pad_j): q (B,Lq,H) -> (B,Lq,S); lengths: the rows'
+  // source lengths (what bias masks), so the additive score skips the padded keys
+  Tensor attend(const Tensor& q, const Memory& m) {
+    return softmax(score_keys(*score_, q, m.keys, m.lengths) + m.bias, -1);
   }
 
   Tensor logits_of(const Tensor& o) {
@@ -220,7 +222,7 @@ class RnnSeq2Seq : public Seq2SeqModel {
     const Tensor c0 = spec_.cell == CellType::LSTM ? zeros({L, B, H}, dtype()) : Tensor();
     Tensor o = decoder_->forward(x, h0, c0).output;  // (B,T,H)
     if (cfg_.attention == "luong") {
-      const Tensor w = attend(o, m.keys, m.bias);                              // (B,T,S)
+      const Tensor w = attend(o, m);                              // (B,T,S)
       o = tanh(luong_->attn_combine->forward(cat({o, bmm(w, m.enc)}, 2)));   // tanh(W_c [s_t; a_t] + b_c)
       attention_ = w.detach();
     }
@@ -231,7 +233,9 @@ class RnnSeq2Seq : public Seq2SeqModel {
   Tensor forward_steps(const Memory& m, const Tensor& tgt_in, double ratio, Generator& gen) {
     const int64_t B = tgt_in.size(0), T = tgt_in.size(1), H = this->H(), L = this->L();
     const bool forced = ratio == 1.0;
-    const Tensor e_gold = forced ? drop(tgt_embed_->forward(tgt_in)) : Tensor();  // (B,T,E)
+    // The gold embeddings as T views of one (B,T,E) tensor: one split node, whose backward lays
+    // the T step gradients side by side (T selects would each scatter into a zero (B,T,E)).
+    const TensorList e_gold = forced ? split(drop(tgt_embed_->forward(tgt_in)), 1, 1) : TensorList();
     const std::vector<int64_t> gold = tgt_in.contiguous().to_vector<int64_t>();
     std::vector<Tensor> h(L), c(L);  // (1,B,H) each
     for (int64_t l = 0; l < L; ++l) {
@@ -244,7 +248,7 @@ class RnnSeq2Seq : public Seq2SeqModel {
     for (int64_t t = 0; t < T; ++t) {
       Tensor e;
       if (forced) {
-        e = select(e_gold, 1, t);  // (B,E)
+        e = reshape(e_gold[t], {B, e_gold[t].size(2)});  // (B,E)
       } else {
         // row b reads the gold token with probability ratio, else its own previous argmax
         std::vector<int64_t> pred;
@@ -260,7 +264,7 @@ class RnnSeq2Seq : public Seq2SeqModel {
       }
       Tensor x, w;
       if (cfg_.attention == "bahdanau") {
-        w = attend(reshape(h[L - 1], {B, 1, H}), m.keys, m.bias);  // score(s_{t-1}, enc)
+        w = attend(reshape(h[L - 1], {B, 1, H}), m);  // score(s_{t-1}, enc)
         x = cat({e, reshape(bmm(w, m.enc), {B, D_})}, 1);          // [e(y_{t-1}); a_t]
       } else if (cfg_.attention == "none") {
         x = cat({e, m.c}, 1);                                      // [e(y_{t-1}); c]
@@ -276,7 +280,7 @@ class RnnSeq2Seq : public Seq2SeqModel {
       }
       Tensor o = reshape(h[L - 1], {B, H});
       if (cfg_.attention == "luong") {
-        w = attend(reshape(o, {B, 1, H}), m.keys, m.bias);
+        w = attend(reshape(o, {B, 1, H}), m);
         o = tanh(luong_->attn_combine->forward(cat({o, reshape(bmm(w, m.enc), {B, D_})}, 1)));
       }
       if (w.defined()) weights.push_back(w);
@@ -308,16 +312,24 @@ class RnnSeq2Seq : public Seq2SeqModel {
 };
 
 // ==================================================================== StepDecoder
-// Per row: the encoder states, their precomputed keys, the padding bias, c, the decoder state
-// (h, and c for LSTM, per layer) and the last attention weights. reorder() gathers all of them.
+// Per row: the decoder state (h, and c for LSTM, per layer) and the last attention weights;
+// reorder() gathers them. The memory of the sources (encoder states, their precomputed keys,
+// the padding bias, c, the lengths) depends only on which SOURCE a row decodes, and a beam's
+// reorder moves rows only among the rows of one source: so base_ keeps the memory per source
+// and mem_ is base_ gathered to the rows' sources, re-gathered only when that source map
+// changes (the first expansion to the beams, and when finished sources drop out), not on every
+// step's reorder.
 class RnnStepDecoder : public StepDecoder {
  public:
-  RnnStepDecoder(RnnSeq2Seq& m, Memory mem) : m_(m), keep_(m.weak_from_this().lock()), mem_(std::move(mem)) {
-    rows_ = mem_.c.size(0);
+  RnnStepDecoder(RnnSeq2Seq& m, Memory mem) : m_(m), keep_(m.weak_from_this().lock()), base_(std::move(mem)) {
+    rows_ = base_.c.size(0);
     st_ = m_.decoder_->initial_state(rows_);
     for (int64_t l = 0; l < m_.L(); ++l)
-      st_.h[l] = slice(mem_.h0, 1, l * m_.H(), (l + 1) * m_.H()).contiguous().clone();
-    mem_.h0 = Tensor();
+      st_.h[l] = slice(base_.h0, 1, l * m_.H(), (l + 1) * m_.H()).contiguous().clone();
+    base_.h0 = Tensor();
+    mem_ = base_;
+    src_.resize(static_cast<size_t>(rows_));
+    for (int64_t r = 0; r < rows_; ++r) src_[r] = r;
   }
 
   int64_t rows() const override { return rows_; }
@@ -333,7 +345,7 @@ class RnnStepDecoder : public StepDecoder {
     const Tensor e = m_.drop(m_.tgt_embed_->forward(tokens));  // (R,E)
     Tensor x, w;
     if (att == "bahdanau") {
-      w = m_.attend(reshape(st_.h.back(), {R, 1, H}), mem_.keys, mem_.bias);
+      w = m_.attend(reshape(st_.h.back(), {R, 1, H}), mem_);
       x = cat({e, reshape(bmm(w, mem_.enc), {R, D})}, 1);
     } else if (att == "none") {
       x = cat({e, mem_.c}, 1);
@@ -342,7 +354,7 @@ class RnnStepDecoder : public StepDecoder {
     }
     Tensor o = m_.decoder_->step(x, st_);  // the state's top h (overwritten by the next step)
     if (att == "luong") {
-      w = m_.attend(reshape(o, {R, 1, H}), mem_.keys, mem_.bias);
+      w = m_.attend(reshape(o, {R, 1, H}), mem_);
       o = tanh(m_.luong_->attn_combine->forward(cat({o, reshape(bmm(w, mem_.enc), {R, D})}, 1)));
     }
     if (w.defined()) last_w_ = reshape(w, {R, w.size(2)});
@@ -353,20 +365,28 @@ class RnnStepDecoder : public StepDecoder {
     check_reorder_index(index, rows_, "Seq2SeqModel.decoder.reorder");
     NoGradGuard ng;
     const Tensor idx = index.contiguous();
-    auto gather = [&](Tensor& t) {
-      if (t.defined()) t = index_select(t, 0, idx);
+    auto gather = [](Tensor& t, const Tensor& i) {
+      if (t.defined()) t = index_select(t, 0, i);
     };
-    gather(mem_.enc);
-    gather(mem_.c);
-    gather(mem_.bias);
-    mem_.keys = mem_.keys.select_rows(idx);
-    for (auto& h : st_.h) gather(h);
-    for (auto& c : st_.c) gather(c);
-    gather(last_w_);
-    if (!mem_.lengths.empty()) {
-      std::vector<int64_t> len;
-      for (int64_t i : idx.to_vector<int64_t>()) len.push_back(mem_.lengths[i]);
-      mem_.lengths = len;
+    for (auto& h : st_.h) gather(h, idx);
+    for (auto& c : st_.c) gather(c, idx);
+    gather(last_w_, idx);
+    const std::vector<int64_t> iv = idx.to_vector<int64_t>();
+    std::vector<int64_t> src(iv.size());
+    for (size_t r = 0; r < iv.size(); ++r) src[r] = src_[iv[r]];
+    if (src != src_) {
+      const Tensor si = from_vector(src, {static_cast<int64_t>(src.size())});
+      mem_.enc = base_.enc;
+      mem_.c = base_.c;
+      mem_.bias = base_.bias;
+      gather(mem_.enc, si);
+      gather(mem_.c, si);
+      gather(mem_.bias, si);
+      mem_.keys = base_.keys.select_rows(si);
+      mem_.lengths.clear();
+      for (int64_t b : src)
+        if (!base_.lengths.empty()) mem_.lengths.push_back(base_.lengths[b]);
+      src_ = std::move(src);
     }
     rows_ = idx.size(0);
   }
@@ -377,7 +397,9 @@ class RnnStepDecoder : public StepDecoder {
  private:
   RnnSeq2Seq& m_;
   std::shared_ptr<nn::Module> keep_;  // keeps the model alive when it is held by a shared_ptr
-  Memory mem_;
+  Memory base_;                       // per source (h0 dropped)
+  Memory mem_;                        // per row: base_ gathered by src_
+  std::vector<int64_t> src_;          // the source of each row
   nn::RecurrentState st_;
   Tensor last_w_;
   int64_t rows_ = 0;

@@ -75,6 +75,26 @@ struct Saved {
   int64_t out_slot(int d, int64_t t) const { return d == 0 ? t + 1 : t; }
 };
 
+// A scratch buffer of n T's that, unlike std::vector, is not zero-filled on resize (every use
+// below writes before it reads, or fills explicitly) and comes from the tensor allocator's
+// cache: the step-by-step decoders call this backward once per step, and a fresh
+// multi-hundred-KB vector per call was mostly page faults and memset.
+template <class T>
+struct Scratch {
+  Tensor t;
+  size_t n = 0;
+  void resize(size_t m) {
+    t = seqnn::empty({static_cast<int64_t>(m)}, dtype_of<T>::value);
+    n = m;
+  }
+  void assign(size_t m, T v) {
+    resize(m);
+    std::fill(data(), data() + m, v);
+  }
+  T* data() const { return n ? t.data_ptr<T>() : nullptr; }
+  bool empty() const { return n == 0; }
+};
+
 template <class T>
 const T* ptr(const Tensor& t) {
   return t.defined() ? t.data_ptr<T>() : nullptr;
@@ -360,7 +380,9 @@ void forward_impl(Saved& S, const Tensor& h0, const Tensor& c0, RecurrentOutput&
   if (fast_path<T>(L, S.spec)) {
     for_each_direction(L.D, [&](int d) { forward_direction_fast(S, d); });
   } else {
-    std::vector<std::vector<T>> scratch(L.D, std::vector<T>(L.cell == CellType::GRU ? B * GH : 0));
+    std::vector<Scratch<T>> scratch(L.D);
+    if (L.cell == CellType::GRU)
+      for (auto& sc : scratch) sc.resize(B * GH);
     for_each_direction(L.D, [&](int d) { forward_direction<T>(S, d, scratch[d].data()); });
   }
 
@@ -392,9 +414,9 @@ void forward_impl(Saved& S, const Tensor& h0, const Tensor& c0, RecurrentOutput&
 // Per-direction gradient buffers (sorted batch order).
 template <class T>
 struct DirGrads {
-  std::vector<T> dG, dGh, dHs, dYp;  // (T,B,GH), GRU (T,B,GH), projection (T,B,P), Jordan (T,B,O)
-  std::vector<T> dh, dc, tmp;        // (B,R), (B,H), (B,H)
-  std::vector<T> dout;               // (T,B,R) incoming output gradient, or empty
+  Scratch<T> dG, dGh, dHs, dYp;  // (T,B,GH), GRU (T,B,GH), projection (T,B,P), Jordan (T,B,O)
+  Scratch<T> dh, dc, tmp;        // (B,R), (B,H), (B,H)
+  Scratch<T> dout;               // (T,B,R) incoming output gradient, or empty
 };
 
 // Walks the steps of direction d in reverse processing order:

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "ops/dispatch.h"
+#include "tensor/allocator.h"
 #include "seqnn/autograd.h"
 
 namespace seqnn {
@@ -67,13 +68,9 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
 
 // ==================================================================== storage
 
-Storage::Storage(size_t n) : nbytes(n) {
-  size_t rounded = ((n + 63) / 64) * 64;
-  data = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-  if (!data) fail("Storage", "cannot allocate ", n, " bytes");
-}
+Storage::Storage(size_t n) : nbytes(n) { data = detail::storage_alloc(n); }
 
-Storage::~Storage() { std::free(data); }
+Storage::~Storage() { detail::storage_free(data, nbytes); }
 
 // ==================================================================== metadata
 

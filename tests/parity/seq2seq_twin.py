@@ -134,36 +134,59 @@ class RnnSeq2SeqTwin(nn.Module):
             self.attn = AttnTwin(score, H, D, attention == 'luong')
         self.out = nn.Linear(H, Vt)
 
-    def forward(self, src, lengths, tgt_in):
+    # ---------------------------------------------------------------- pieces (also the benchmark's)
+    def encode(self, src, lengths):
+        """-> (mem, h0): mem = (enc (B,S,D), c (B,D), keys, pad (B,1,S) bool); h0 (L,B,H)."""
         B, S = src.shape
-        T = tgt_in.shape[1]
         enc = self.encoder(self.src_embed(src), lengths)                   # (B,S,D)
         c = self.encoder.last(enc, lengths)                                # (B,D)
         h = torch.tanh(self.bridge(c)).view(B, self.L, self.H).transpose(0, 1).contiguous()  # (L,B,H)
+        if self.attention == 'none':
+            return (enc, c, None, None), h
+        pad = (torch.arange(S)[None, :] >= lengths[:, None]).unsqueeze(1)  # (B,1,S)
+        return (enc, c, self.attn.score.keys(enc), pad), h                 # keys: once per batch
+
+    def attend(self, q, mem):
+        """softmax over the valid source positions, then the weighted sum: q (B,Lq,H) -> w, a."""
+        enc, _, keys, pad = mem
+        w = torch.softmax(self.attn.score.score(q, keys).masked_fill(pad, float('-inf')), -1)
+        return w, torch.bmm(w, enc)
+
+    def step(self, e, h, mem):
+        """bahdanau, one step: a_t from s_{t-1}; s_t = RNN([e(y_{t-1}); a_t], s_{t-1}), layer by
+        layer with the cell function (what nn.GRUCell/RNNCell call) on the decoder's weights.
+        e (B,E), h (L,B,H) or a list of L (B,H) -> (s_t^L (B,H), new states (list of L), w (B,1,S))."""
+        w, a = self.attend(h[-1].unsqueeze(1), mem)
+        x = torch.cat([e, a.squeeze(1)], 1)
+        cell = torch.gru_cell if isinstance(self.decoder, nn.GRU) else torch.rnn_tanh_cell
+        d, new = self.decoder, []
+        for l in range(self.L):
+            x = cell(x, h[l], getattr(d, f'weight_ih_l{l}'), getattr(d, f'weight_hh_l{l}'),
+                     getattr(d, f'bias_ih_l{l}'), getattr(d, f'bias_hh_l{l}'))
+            new.append(x)
+        return x, new, w
+
+    def forward(self, src, lengths, tgt_in):
+        B, T = tgt_in.shape
+        mem, h = self.encode(src, lengths)
+        enc, c = mem[0], mem[1]
         e = self.tgt_embed(tgt_in)                                         # (B,T,E)
         self.weights = None
         if self.attention == 'none':  # s_t = RNN([e(y_{t-1}); c], s_{t-1})
             o, _ = self.decoder(torch.cat([e, c.unsqueeze(1).expand(B, T, c.shape[1])], 2), h)
             return self.out(o)
-        pad = (torch.arange(S)[None, :] >= lengths[:, None]).unsqueeze(1)  # (B,1,S)
-        keys = self.attn.score.keys(enc)                                   # once per batch
-
-        def attend(q):  # softmax over the valid source positions, then the weighted sum
-            w = torch.softmax(self.attn.score.score(q, keys).masked_fill(pad, float('-inf')), -1)
-            return w, torch.bmm(w, enc)
-
         if self.attention == 'bahdanau':  # a_t from s_{t-1}; s_t = RNN([e(y_{t-1}); a_t], s_{t-1})
             outs, ws = [], []
+            h = list(h.unbind(0))
             for t in range(T):
-                w, a = attend(h[-1].unsqueeze(1))
-                o, h = self.decoder(torch.cat([e[:, t:t + 1], a], 2), h)
+                o, h, w = self.step(e[:, t], h, mem)
                 outs.append(o)
                 ws.append(w)
-            o = torch.cat(outs, 1)
+            o = torch.stack(outs, 1)
             self.weights = torch.cat(ws, 1)
         else:  # luong: s_t first, then tanh(W_c [s_t; a_t] + b_c)
             o, _ = self.decoder(e, h)
-            w, a = attend(o)
+            w, a = self.attend(o, mem)
             o = torch.tanh(self.attn.attn_combine(torch.cat([o, a], 2)))
             self.weights = w
         return self.out(o)

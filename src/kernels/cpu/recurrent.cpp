@@ -7,6 +7,9 @@
 #include "kernels/recurrent.h"
 
 #include <cstring>
+#include <type_traits>
+
+#include "kernels/vecmath.h"
 
 namespace seqnn::kernels {
 
@@ -119,13 +122,28 @@ void gru_cell_forward(T* g, const T* s, const T* b_hn, const T* h_prev, T* h, T*
     const T* __restrict sz = sr + H, * __restrict sn = sr + 2 * H;
     const T* __restrict hp = h_prev + b * H;
     T* __restrict hr = h + b * H, * __restrict hnr = hn + b * H;
-    for (int64_t j = 0; j < H; ++j) {
-      const T r = rnn_sigmoid(gr[j] + sr[j]), z = rnn_sigmoid(gz[j] + sz[j]);
-      const T a = sn[j] + (b_hn ? b_hn[j] : T(0));
-      const T nn = rnn_tanh(gn[j] + r * a);
-      gr[j] = r, gz[j] = z, gn[j] = nn;
-      hnr[j] = a;
-      hr[j] = (T(1) - z) * nn + z * hp[j];
+    if constexpr (std::is_same_v<T, float>) {
+      // float: the three activations as array passes of the vectorised vsigmoid / vtanh
+      // (kernels/vecmath.h; the scalar expf of rnn_sigmoid/rnn_tanh does not vectorise, and
+      // was most of this pass). r and z are contiguous: one sigmoid pass over 2H.
+      for (int64_t j = 0; j < 2 * H; ++j) gr[j] += sr[j];
+      vsigmoid(gr, gr, 2 * H);
+      for (int64_t j = 0; j < H; ++j) {
+        const T a = sn[j] + (b_hn ? b_hn[j] : T(0));
+        hnr[j] = a;
+        gn[j] += gr[j] * a;
+      }
+      vtanh(gn, gn, H);
+      for (int64_t j = 0; j < H; ++j) hr[j] = (T(1) - gz[j]) * gn[j] + gz[j] * hp[j];
+    } else {
+      for (int64_t j = 0; j < H; ++j) {
+        const T r = rnn_sigmoid(gr[j] + sr[j]), z = rnn_sigmoid(gz[j] + sz[j]);
+        const T a = sn[j] + (b_hn ? b_hn[j] : T(0));
+        const T nn = rnn_tanh(gn[j] + r * a);
+        gr[j] = r, gz[j] = z, gn[j] = nn;
+        hnr[j] = a;
+        hr[j] = (T(1) - z) * nn + z * hp[j];
+      }
     }
   }
 }

@@ -42,34 +42,36 @@ T dot(const T* x, const T* y, int64_t n) {
 
 template <class T>
 void seq2seq_additive_forward(const T* qp, const T* kp, const T* v, T* s, int64_t B, int64_t Lq, int64_t Lk,
-                              int64_t A) {
+                              int64_t A, const int64_t* key_len) {
   parallel_for(B * Lq, grain_rows(Lk * A), [&](int64_t r0, int64_t r1) {
     std::vector<T> t(static_cast<size_t>(Lk * A));
     for (int64_t r = r0; r < r1; ++r) {
-      const int64_t b = r / Lq;
-      tanh_block(qp + r * A, kp + b * Lk * A, t.data(), Lk, A);
-      for (int64_t j = 0; j < Lk; ++j) s[r * Lk + j] = dot(v, t.data() + j * A, A);  // S_ij = v . t_j
+      const int64_t b = r / Lq, n = key_len ? std::clamp<int64_t>(key_len[b], 0, Lk) : Lk;
+      tanh_block(qp + r * A, kp + b * Lk * A, t.data(), n, A);
+      for (int64_t j = 0; j < n; ++j) s[r * Lk + j] = dot(v, t.data() + j * A, A);  // S_ij = v . t_j
+      std::fill(s + r * Lk + n, s + (r + 1) * Lk, T(0));
     }
   });
 }
 
 template <class T>
 void seq2seq_additive_backward(const T* qp, const T* kp, const T* v, const T* ds, T* dqp, T* dkp, T* dv, int64_t B,
-                               int64_t Lq, int64_t Lk, int64_t A) {
+                               int64_t Lq, int64_t Lk, int64_t A, const int64_t* key_len) {
   std::fill(dv, dv + A, T(0));
   std::mutex mu;
   // One batch row b per unit: dkp[b] sums over its own queries only, so rows never collide.
   parallel_for(B, grain_rows(Lq * Lk * A), [&](int64_t b0, int64_t b1) {
     std::vector<T> t(static_cast<size_t>(Lk * A)), gv(static_cast<size_t>(A), T(0));
     for (int64_t b = b0; b < b1; ++b) {
+      const int64_t n = key_len ? std::clamp<int64_t>(key_len[b], 0, Lk) : Lk;
       T* gk = dkp + b * Lk * A;
       std::fill(gk, gk + Lk * A, T(0));
       for (int64_t i = 0; i < Lq; ++i) {
         const int64_t r = b * Lq + i;
         T* gq = dqp + r * A;
         std::fill(gq, gq + A, T(0));
-        tanh_block(qp + r * A, kp + b * Lk * A, t.data(), Lk, A);
-        for (int64_t j = 0; j < Lk; ++j) {
+        tanh_block(qp + r * A, kp + b * Lk * A, t.data(), n, A);
+        for (int64_t j = 0; j < n; ++j) {
           const T g = ds[r * Lk + j];
           if (g == T(0)) continue;  // padded keys (weight 0) cost nothing
           const T* tj = t.data() + j * A;
@@ -89,12 +91,12 @@ void seq2seq_additive_backward(const T* qp, const T* kp, const T* v, const T* ds
 }
 
 template void seq2seq_additive_forward<float>(const float*, const float*, const float*, float*, int64_t, int64_t,
-                                              int64_t, int64_t);
+                                              int64_t, int64_t, const int64_t*);
 template void seq2seq_additive_forward<double>(const double*, const double*, const double*, double*, int64_t, int64_t,
-                                               int64_t, int64_t);
+                                               int64_t, int64_t, const int64_t*);
 template void seq2seq_additive_backward<float>(const float*, const float*, const float*, const float*, float*, float*,
-                                               float*, int64_t, int64_t, int64_t, int64_t);
+                                               float*, int64_t, int64_t, int64_t, int64_t, const int64_t*);
 template void seq2seq_additive_backward<double>(const double*, const double*, const double*, const double*, double*,
-                                                double*, double*, int64_t, int64_t, int64_t, int64_t);
+                                                double*, double*, int64_t, int64_t, int64_t, int64_t, const int64_t*);
 
 }  // namespace seqnn::kernels

@@ -1,0 +1,31 @@
+// tensor/allocator.h (internal): where Storage gets its memory. A small size-bucketed cache in
+// front of aligned_alloc/free.
+//
+// Why: a training step allocates and frees the same sizes again and again (per decoder step:
+// gate buffers, weight-gradient GEMM outputs, gradients of the encoder states). Blocks of a
+// few hundred KB sit above glibc's mmap/trim thresholds, so each allocation came back as fresh
+// pages from the kernel and each touch of them page-faulted (on the seq2seq benchmark, 10-30%
+// of a train step and most of a beam search went to page faults and first-touch memsets).
+// Freed blocks of >= 16 KiB are kept per exact (4 KiB-rounded) size and handed out again;
+// smaller ones go straight to malloc, which serves them well.
+// Bound: at most allocator_cache_limit() bytes are held (default 256 MiB; the environment
+// variable SEQNN_ALLOCATOR_CACHE_MB, read once, overrides it, 0 turns the cache off); a block
+// that would exceed it is freed. Sanitizer builds default to 0 (ASan must see every free).
+// Contents of a reused block are unspecified, as for any fresh allocation.
+// Thread-safe (one mutex; blocks may be freed on another thread than the one that took them).
+#pragma once
+
+#include <cstddef>
+
+namespace seqnn::detail {
+
+// 64-byte-aligned memory of at least `bytes` bytes; storage_free must get the same `bytes`.
+void* storage_alloc(size_t bytes);
+void storage_free(void* p, size_t bytes);
+
+size_t allocator_cache_limit();
+void set_allocator_cache_limit(size_t bytes);  // frees what is held above the new limit
+size_t allocator_cached_bytes();               // held now, not in use
+void allocator_empty_cache();                  // frees every held block
+
+}  // namespace seqnn::detail
