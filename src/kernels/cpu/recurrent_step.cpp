@@ -154,14 +154,19 @@ void step_cell(int64_t B, int64_t I, int64_t H, const float* x, const float* h_p
 
 // ==================================================================== packing
 void pack_step_weights(StepCell cell, const float* w, int64_t H, int64_t K, float* out) {
+  // Reads each weight row once, front to back (the panel layout scatters a row across K slots
+  // G*U floats apart); reading columns instead cost a cache miss per element at K ~ 200.
   const int64_t G = step_gates(cell), P = step_panels(H);
   for (int64_t p = 0; p < P; ++p)
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t g = 0; g < G; ++g) {
-        float* o = out + ((p * K + k) * G + g) * U;
-        for (int64_t u = 0; u < U; ++u) {
-          const int64_t j = p * U + u;
-          o[u] = j < H ? w[(g * H + j) * K + k] : 0.0f;
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t u = 0; u < U; ++u) {
+        const int64_t j = p * U + u;
+        float* o = out + (p * K * G + g) * U + u;
+        if (j < H) {
+          const float* row = w + (g * H + j) * K;
+          for (int64_t k = 0; k < K; ++k) o[k * G * U] = row[k];
+        } else {
+          for (int64_t k = 0; k < K; ++k) o[k * G * U] = 0.0f;
         }
       }
 }
