@@ -91,8 +91,8 @@ std::vector<ConfigField> base_fields() {
       {"train.seed", 1, "seed of initialisation, dropout and the data order", {}},
       {"train.early_stopping_patience", 3,
        "stop after this many evaluations without a better validation score (slot F1 for tagging, accuracy for "
-       "classification, chrF for translation, exact match for the toy tasks, character error rate for speech); 0: "
-       "never stop early",
+       "classification, chrF for translation, exact match for the toy tasks, character error rate for speech; an equal score with a lower validation loss "
+       "counts as better); 0: never stop early",
        {}},
       {"train.checkpoint_every", 50, "write a checkpoint every this many steps (and at the end of every epoch); 0: only "
                                      "at epoch ends",
