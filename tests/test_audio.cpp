@@ -310,7 +310,8 @@ TEST(LogMel, BadInputErrors) {
   with([](FilterbankOptions& b) { b.n_fft = 256; }, "n_fft 256 must be >= the frame length (400 samples)");
   with([](FilterbankOptions& b) { b.preemphasis = 1.5; }, "preemphasis must be in [0, 1], got 1.5");
   with([](FilterbankOptions& b) { b.log_floor = 0; }, "log_floor must be > 0, got 0");
-  expect_error([] { normalize_features(*new std::vector<float>(5), 2, 3); }, "normalize_features",
+  std::vector<float> five(5);
+  expect_error([&] { normalize_features(five, 2, 3); }, "normalize_features",
                "features hold 5 values, expected frames (2) * dim (3)");
 }
 
