@@ -67,11 +67,12 @@ void set_num_threads(int n) {
 std::string runtime_info() {
   const int par = openblas_get_parallel();
   const char* kind = par == 2 ? "openmp" : par == 1 ? "pthreads" : "sequential";
-  // OMP_WAIT_POLICY as libgomp read it at load (seqnn's executables set passive unless the user
-  // chose: src/runtime/preinit/omp_wait_policy.cpp)
+  // OMP_WAIT_POLICY as libgomp read it at load (seqnn's executables set GOMP_SPINCOUNT=10000 unless the
+  // user chose: src/runtime/preinit/omp_wait_policy.cpp)
   const char* wait = std::getenv("OMP_WAIT_POLICY");
   const char* spin = std::getenv("GOMP_SPINCOUNT");
-  std::string policy = wait ? wait : spin ? std::string("GOMP_SPINCOUNT=") + spin : "libgomp default (spins)";
+  std::string policy = wait ? std::string(wait) + (spin ? std::string(", GOMP_SPINCOUNT=") + spin : std::string())
+                       : spin ? std::string("GOMP_SPINCOUNT=") + spin : "libgomp default (spins 300000 rounds)";
   return std::string("OpenBLAS (") + kind + ") " + openblas_get_config() + ", " + std::to_string(num_threads()) +
          " threads, OpenMP wait policy " + policy;
 }
