@@ -22,6 +22,14 @@ void gemm_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t 
                   int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
                   int64_t stride_c);
 
+namespace detail {
+// seqnn's own AVX-512 float GEMM (kernels/cpu/sgemm_avx512.cpp), same contract as gemm().
+// usable(): the CPU runs AVX-512 (vecmath_isa() == "avx512") and SEQNN_GEMM is not "blas".
+bool sgemm_avx512_usable();
+void sgemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+}  // namespace detail
+
 namespace ref {
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,

@@ -1,0 +1,123 @@
+// seqnn's AVX-512 float GEMM (kernels/cpu/sgemm_avx512.cpp) against the naive ref::gemm:
+// every transpose, sizes that cross the micro-tile (12x32) and cache-block (MC 144, KC 256,
+// NC 2048) edges, leading dimensions wider than the matrix, alpha/beta, beta = 0 over a C full
+// of NaN (BLAS semantics: C is not read), 1 and 2 threads, and calls from inside a parallel
+// region (the attention and recurrent kernels call gemm from their own threads).
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <array>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/gemm.h"
+#include "seqnn/threads.h"
+#include "seqnn/random.h"
+#include "seqnn/tensor.h"
+
+using namespace seqnn;
+
+namespace {
+
+struct Case {
+  int64_t M, N, K;
+};
+
+// Fills a row-major buffer (rows x ld) with N(0,1) in the first `cols` columns and a poison
+// value in the padding, so a kernel that reads or writes past its columns is caught.
+std::vector<float> matrix(int64_t rows, int64_t cols, int64_t ld, Generator* g, float pad) {
+  Tensor t = randn({rows, cols}, DType::F32, g);
+  std::vector<float> v(static_cast<size_t>(rows * ld), pad);
+  const float* p = t.data_ptr<float>();
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) v[i * ld + j] = p[i * cols + j];
+  return v;
+}
+
+void check(bool ta, bool tb, Case c, float alpha, float beta, int64_t pad) {
+  const auto [M, N, K] = c;
+  Generator g(M * 1009 + N * 31 + K * 7 + (ta ? 1 : 0) + (tb ? 2 : 0));
+  const int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+  const int64_t lda = ac + pad, ldb = bc + pad, ldc = N + pad;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  auto A = matrix(ar, ac, lda, &g, nan), B = matrix(br, bc, ldb, &g, nan);
+  auto C = matrix(M, N, ldc, &g, 7.0f);
+  if (beta == 0.0f)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = nan;
+  auto R = C;
+  kernels::detail::sgemm_avx512(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+  kernels::ref::gemm<float>(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, R.data(), ldc);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < ldc; ++j) {
+      const float got = C[i * ldc + j], want = R[i * ldc + j];
+      if (j >= N) {
+        ASSERT_EQ(got, 7.0f) << "wrote past column N at (" << i << "," << j << ")";
+        continue;
+      }
+      // float sums of K products of N(0,1) values: error grows like sqrt(K) * eps * |terms|
+      ASSERT_NEAR(got, want, 2e-5 * std::sqrt(static_cast<double>(K) + 1) * (1 + std::abs(want)))
+          << "ta " << ta << " tb " << tb << " M " << M << " N " << N << " K " << K << " at (" << i << "," << j
+          << ")";
+    }
+}
+
+const std::vector<Case> kCases = {
+    {1, 1, 1},      {12, 32, 1},     {11, 31, 5},    {13, 33, 17},  {24, 64, 256},
+    {25, 65, 257},  {144, 96, 300},  {145, 97, 513}, {37, 2049, 40}, {300, 40, 70},
+    {2, 700, 600},  {700, 3, 33},
+};
+
+}  // namespace
+
+TEST(Gemm, Avx512MatchesReference) {
+  if (!kernels::detail::sgemm_avx512_usable()) GTEST_SKIP() << "no AVX-512 (or SEQNN_GEMM=blas)";
+  const int saved = num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (const Case& c : kCases) {
+          check(ta, tb, c, 1.0f, 0.0f, 0);
+          check(ta, tb, c, -0.75f, 0.5f, 3);
+          if (HasFatalFailure()) break;
+        }
+  }
+  set_num_threads(saved);
+}
+
+TEST(Gemm, Avx512InsideAParallelRegion) {
+  if (!kernels::detail::sgemm_avx512_usable()) GTEST_SKIP() << "no AVX-512 (or SEQNN_GEMM=blas)";
+  // Each thread runs its own product with its own thread-local packing buffers.
+  std::array<bool, 4> ok{};
+#pragma omp parallel for num_threads(2)
+  for (int t = 0; t < 4; ++t) {
+    const int64_t M = 50 + t, N = 70 + 3 * t, K = 300 + t;
+    Generator g(t + 1);
+    Tensor A = randn({M, K}, DType::F32, &g), B = randn({N, K}, DType::F32, &g);
+    std::vector<float> C(M * N), R(M * N);
+    kernels::detail::sgemm_avx512(false, true, M, N, K, 1.0f, A.data_ptr<float>(), K, B.data_ptr<float>(), K, 0.0f,
+                                  C.data(), N);
+    kernels::ref::gemm<float>(false, true, M, N, K, 1.0f, A.data_ptr<float>(), K, B.data_ptr<float>(), K, 0.0f,
+                              R.data(), N);
+    bool good = true;
+    for (int64_t i = 0; i < M * N; ++i) good &= std::abs(C[i] - R[i]) <= 1e-3 * (1 + std::abs(R[i]));
+    ok[t] = good;
+  }
+  for (int t = 0; t < 4; ++t) EXPECT_TRUE(ok[t]) << t;
+}
+
+TEST(Gemm, WrapperRoutesFloatAndStaysExact) {
+  // kernels::gemm picks the own kernel or OpenBLAS by size; both sides of the threshold agree
+  // with the reference.
+  for (auto [M, N, K] : std::vector<std::array<int64_t, 3>>{{15, 40, 40}, {16, 16, 128}, {64, 64, 64}, {3, 900, 50}}) {
+    Generator g(M + N + K);
+    Tensor A = randn({M, K}, DType::F32, &g), B = randn({K, N}, DType::F32, &g);
+    std::vector<float> C(M * N), R(M * N);
+    kernels::gemm<float>(false, false, M, N, K, 1.0f, A.data_ptr<float>(), K, B.data_ptr<float>(), N, 0.0f, C.data(), N);
+    kernels::ref::gemm<float>(false, false, M, N, K, 1.0f, A.data_ptr<float>(), K, B.data_ptr<float>(), N, 0.0f,
+                              R.data(), N);
+    for (int64_t i = 0; i < M * N; ++i) ASSERT_NEAR(C[i], R[i], 1e-4 * (1 + std::abs(R[i]))) << M << " " << N << " " << K;
+  }
+}
