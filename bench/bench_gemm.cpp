@@ -1,5 +1,7 @@
-// The gemm wrapper against a direct cblas_sgemm call on the same buffers: the wrapper's
-// overhead must stay under 2% at 256^3 (bench/compare.py prints the ratio).
+// The gemm wrapper (seqnn's own AVX-512 kernel where the CPU has it, else OpenBLAS) against a
+// direct cblas_sgemm call on the same buffers (bench/compare.py prints the ratio): square
+// products, and the shapes a recurrent layer's training step makes (BM_*_shape, args
+// M, N, K, trans_a, trans_b): the input projection X W_ih^T, dX = dG W_ih, dW = dG^T X.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
@@ -37,8 +39,51 @@ void BM_cblas_direct(benchmark::State& st) {
   st.counters["GFLOPS"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate,
                                              benchmark::Counter::kIs1000);
 }
+struct Shaped {
+  Shaped(const benchmark::State& st)
+      : M(st.range(0)), N(st.range(1)), K(st.range(2)), ta(st.range(3) != 0), tb(st.range(4) != 0),
+        a(randn({M * K})), b(randn({K * N})), c(zeros({M * N})) {}
+  int64_t M, N, K;
+  bool ta, tb;
+  Tensor a, b, c;
+  int64_t lda() const { return ta ? M : K; }
+  int64_t ldb() const { return tb ? K : N; }
+};
+
+void set_counters(benchmark::State& st, const Shaped& o) {
+  st.counters["GFLOPS"] = benchmark::Counter(2.0 * o.M * o.N * o.K, benchmark::Counter::kIsIterationInvariantRate,
+                                             benchmark::Counter::kIs1000);
+}
+
+void BM_wrapper_shape(benchmark::State& st) {
+  Shaped o(st);
+  for (auto _ : st) {
+    kernels::gemm<float>(o.ta, o.tb, o.M, o.N, o.K, 1.0f, o.a.data_ptr<float>(), o.lda(), o.b.data_ptr<float>(),
+                         o.ldb(), 0.0f, o.c.data_ptr<float>(), o.N);
+    benchmark::DoNotOptimize(o.c.data_ptr<float>());
+  }
+  set_counters(st, o);
+}
+
+void BM_cblas_shape(benchmark::State& st) {
+  Shaped o(st);
+  for (auto _ : st) {
+    cblas_sgemm(CblasRowMajor, o.ta ? CblasTrans : CblasNoTrans, o.tb ? CblasTrans : CblasNoTrans, o.M, o.N, o.K, 1.0f,
+                o.a.data_ptr<float>(), o.lda(), o.b.data_ptr<float>(), o.ldb(), 0.0f, o.c.data_ptr<float>(), o.N);
+    benchmark::DoNotOptimize(o.c.data_ptr<float>());
+  }
+  set_counters(st, o);
+}
+
+// Fashion-MNIST row-LSTM (T 28, B 128, I 64, H 128) and the issue-3 LSTM (T 100, B 32, I = H = 256).
+void shapes(benchmark::internal::Benchmark* b) {
+  b->Args({3584, 512, 64, 0, 1})->Args({3584, 64, 512, 0, 0})->Args({512, 64, 3584, 1, 0})->Args({512, 128, 3584, 1, 0});
+  b->Args({3200, 1024, 256, 0, 1})->Args({3200, 256, 1024, 0, 0})->Args({1024, 256, 3200, 1, 0});
+}
 }  // namespace
 
+BENCHMARK(BM_wrapper_shape)->Apply(shapes)->UseRealTime();
+BENCHMARK(BM_cblas_shape)->Apply(shapes)->UseRealTime();
 BENCHMARK(BM_gemm_wrapper)->Arg(64)->Arg(256)->Arg(512)->UseRealTime();
 BENCHMARK(BM_cblas_direct)->Arg(64)->Arg(256)->Arg(512)->UseRealTime();
 BENCHMARK_MAIN();

@@ -1,8 +1,9 @@
 // seqnn's AVX-512 float GEMM (kernels/cpu/sgemm_avx512.cpp) against the naive ref::gemm:
 // every transpose, sizes that cross the micro-tile (12x32) and cache-block (MC 144, KC 256,
 // NC 2048) edges, leading dimensions wider than the matrix, alpha/beta, beta = 0 over a C full
-// of NaN (BLAS semantics: C is not read), 1 and 2 threads, and calls from inside a parallel
-// region (the attention and recurrent kernels call gemm from their own threads).
+// of NaN (BLAS semantics: C is not read), A read in place (N <= 64) or packed, 1 and 2
+// threads, and calls from inside a parallel region (the attention and recurrent kernels call
+// gemm from their own threads).
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -66,7 +67,7 @@ void check(bool ta, bool tb, Case c, float alpha, float beta, int64_t pad) {
 const std::vector<Case> kCases = {
     {1, 1, 1},      {12, 32, 1},     {11, 31, 5},    {13, 33, 17},  {24, 64, 256},
     {25, 65, 257},  {144, 96, 300},  {145, 97, 513}, {37, 2049, 40}, {300, 40, 70},
-    {2, 700, 600},  {700, 3, 33},
+    {2, 700, 600},  {700, 3, 33},    {301, 50, 600}, {150, 64, 257},
 };
 
 }  // namespace

@@ -14,6 +14,8 @@
 //       for ic in M by MC:      pack op(A)[ic:+MC, pc:+KC] into MR-row slices   (L2)
 //         for jr in NC by NR:   one B panel, KC x NR floats                     (L1)
 //           for ir in MC by MR: 12x32 micro-kernel over KC
+// When N <= 2 NR and A is not transposed, each A slice would serve at most two B panels, so
+// packing it would cost as much as the products: the kernel then reads A's rows in place.
 // Edges: A slices and B panels are zero-padded to MR / NR, so the kernel always runs the full
 // tile; only the rows < mr and columns < nr of C are read and written (column masks).
 // beta == 0 never reads C (BLAS semantics: C may hold NaN); alpha and beta are applied once,
@@ -47,21 +49,34 @@ struct Operand {
 };
 
 // A slice: Ap[k * MR + i] = op(A)[i0 + i][k0 + k], zero rows past mr.
-void pack_a(const Operand& A, int64_t i0, int64_t mr, int64_t k0, int64_t kc, float* Ap) {
-  if (!A.trans) {
-    for (int64_t i = 0; i < mr; ++i) {
-      const float* src = A.p + (i0 + i) * A.ld + k0;
-      for (int64_t k = 0; k < kc; ++k) Ap[k * MR + i] = src[k];
-    }
-  } else {
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* src = A.p + (k0 + k) * A.ld + i0;
-      for (int64_t i = 0; i < mr; ++i) Ap[k * MR + i] = src[i];
-    }
+[[gnu::target("avx512f")]] void pack_a(const Operand& A, int64_t i0, int64_t mr, int64_t k0, int64_t kc,
+                                        float* Ap) {
+  if (A.trans) {  // op(A)[i][k] = A[k][i]: each k's 12 values are contiguous
+    const __mmask16 m = static_cast<__mmask16>((1u << mr) - 1);
+    const float* src = A.p + k0 * A.ld + i0;
+    for (int64_t k = 0; k < kc; ++k, src += A.ld)
+      _mm512_mask_storeu_ps(Ap + k * MR, 0x0FFF, _mm512_maskz_loadu_ps(m, src));
+    return;
   }
-  if (mr < MR)
-    for (int64_t k = 0; k < kc; ++k)
-      for (int64_t i = mr; i < MR; ++i) Ap[k * MR + i] = 0.0f;
+  int64_t k = 0;
+  if (mr == MR) {  // 4x4 transposes: rows 4q..4q+3 x k..k+3 -> Ap[k..k+3][4q..4q+3]
+    for (; k + 4 <= kc; k += 4)
+      for (int64_t q = 0; q < 3; ++q) {
+        const float* src = A.p + (i0 + 4 * q) * A.ld + k0 + k;
+        __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + A.ld), r2 = _mm_loadu_ps(src + 2 * A.ld),
+               r3 = _mm_loadu_ps(src + 3 * A.ld);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        float* dst = Ap + k * MR + 4 * q;
+        _mm_storeu_ps(dst, r0);
+        _mm_storeu_ps(dst + MR, r1);
+        _mm_storeu_ps(dst + 2 * MR, r2);
+        _mm_storeu_ps(dst + 3 * MR, r3);
+      }
+  }
+  for (int64_t i = 0; i < MR; ++i) {
+    const float* src = A.p + (i0 + i) * A.ld + k0;
+    for (int64_t kk = k; kk < kc; ++kk) Ap[kk * MR + i] = i < mr ? src[kk] : 0.0f;
+  }
 }
 
 // A B panel: Bp[k * NR + j] = op(B)[k0 + k][j0 + j], zero columns past nr.
@@ -85,10 +100,19 @@ void pack_a(const Operand& A, int64_t i0, int64_t mr, int64_t k0, int64_t kc, fl
   }
 }
 
-// The 12x32 micro-kernel: acc = sum_k Ap[k][:] (x) Bp[k][:], then
+// Where the micro-kernel reads op(A)'s 12 rows from:
+//   Packed: the packed slice, Ap[k * MR + r];
+//   Rows:   A itself, not transposed: row r at a + r * lda, k contiguous (no packing: used when
+//           few B panels share each A slice, so packing would cost as much as the products).
+enum class ASrc { Packed, Rows };
+
+// The 12x32 micro-kernel: acc = sum_k op(A)[r][k] (x) Bp[k][:], then
 // C[i][j] = alpha * acc + beta * C[i][j] for i < mr, j < nr (beta == 0: C is not read).
-[[gnu::target("avx512f")]] void micro_12x32(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
-                                             int64_t mr, int64_t nr, float alpha, float beta) {
+template <ASrc S>
+[[gnu::target("avx512f"), gnu::always_inline]] inline void micro_12x32(int64_t kc, const float* Ap, int64_t lda,
+                                                                      const float* Bp, float* C, int64_t ldc,
+                                                                      int64_t mr, int64_t nr, float alpha,
+                                                                      float beta) {
   __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(),
          c11 = _mm512_setzero_ps(), c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(),
          c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps(), c40 = _mm512_setzero_ps(),
@@ -97,28 +121,35 @@ void pack_a(const Operand& A, int64_t i0, int64_t mr, int64_t k0, int64_t kc, fl
          c71 = _mm512_setzero_ps(), c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps(),
          c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps(), ca0 = _mm512_setzero_ps(),
          ca1 = _mm512_setzero_ps(), cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps();
-#define SEQNN_ROW(r, acc0, acc1)                     \
-  {                                                  \
-    const __m512 a = _mm512_set1_ps(Ap[(r)]);        \
-    acc0 = _mm512_fmadd_ps(a, b0, acc0);             \
-    acc1 = _mm512_fmadd_ps(a, b1, acc1);             \
+  // Rows: three row groups of four, rows r = 4q + s at base_q + s * lda (rows past mr read row 0)
+  const float* a0 = Ap;
+  const float* a4 = Ap + (mr > 4 ? 4 : 0) * lda;
+  const float* a8 = Ap + (mr > 8 ? 8 : 0) * lda;
+  const int64_t l1 = mr > 1 ? lda : 0, l2 = mr > 2 ? 2 * lda : 0, l3 = mr > 3 ? 3 * lda : 0;
+  const int64_t l5 = mr > 5 ? lda : 0, l6 = mr > 6 ? 2 * lda : 0, l7 = mr > 7 ? 3 * lda : 0;
+  const int64_t l9 = mr > 9 ? lda : 0, l10 = mr > 10 ? 2 * lda : 0, l11 = mr > 11 ? 3 * lda : 0;
+#define SEQNN_ROW(r, off, acc0, acc1)                                          \
+  {                                                                            \
+    const __m512 a = _mm512_set1_ps(S == ASrc::Packed ? Ap[(r)] : (off));      \
+    acc0 = _mm512_fmadd_ps(a, b0, acc0);                                       \
+    acc1 = _mm512_fmadd_ps(a, b1, acc1);                                       \
   }
   for (int64_t k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
     _mm_prefetch(reinterpret_cast<const char*>(Bp + 8 * NR), _MM_HINT_T0);
-    SEQNN_ROW(0, c00, c01)
-    SEQNN_ROW(1, c10, c11)
-    SEQNN_ROW(2, c20, c21)
-    SEQNN_ROW(3, c30, c31)
-    SEQNN_ROW(4, c40, c41)
-    SEQNN_ROW(5, c50, c51)
-    SEQNN_ROW(6, c60, c61)
-    SEQNN_ROW(7, c70, c71)
-    SEQNN_ROW(8, c80, c81)
-    SEQNN_ROW(9, c90, c91)
-    SEQNN_ROW(10, ca0, ca1)
-    SEQNN_ROW(11, cb0, cb1)
-    Ap += MR;
+    SEQNN_ROW(0, a0[k], c00, c01)
+    SEQNN_ROW(1, a0[l1 + k], c10, c11)
+    SEQNN_ROW(2, a0[l2 + k], c20, c21)
+    SEQNN_ROW(3, a0[l3 + k], c30, c31)
+    SEQNN_ROW(4, a4[k], c40, c41)
+    SEQNN_ROW(5, a4[l5 + k], c50, c51)
+    SEQNN_ROW(6, a4[l6 + k], c60, c61)
+    SEQNN_ROW(7, a4[l7 + k], c70, c71)
+    SEQNN_ROW(8, a8[k], c80, c81)
+    SEQNN_ROW(9, a8[l9 + k], c90, c91)
+    SEQNN_ROW(10, a8[l10 + k], ca0, ca1)
+    SEQNN_ROW(11, a8[l11 + k], cb0, cb1)
+    if constexpr (S == ASrc::Packed) Ap += MR;
     Bp += NR;
   }
 #undef SEQNN_ROW
@@ -136,6 +167,20 @@ void pack_a(const Operand& A, int64_t i0, int64_t mr, int64_t k0, int64_t kc, fl
     }
     _mm512_mask_storeu_ps(c, m0, r0);
     _mm512_mask_storeu_ps(c + 16, m1, r1);
+  }
+}
+
+// All micro-tiles of one packed B block (kc x nc) against rows [i0, i0 + mc) of op(A).
+template <ASrc S>
+[[gnu::target("avx512f")]] void block(int64_t mc, int64_t nc, int64_t kc, const float* A, int64_t lda,
+                                      const float* Bb, float* C, int64_t ldc, float alpha, float beta) {
+  for (int64_t jr = 0; jr < nc; jr += NR) {
+    const float* Bp = Bb + jr * kc;
+    const int64_t nr = std::min(NR, nc - jr);
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+      const float* a = S == ASrc::Packed ? A + ir * kc : A + ir * lda;
+      micro_12x32<S>(kc, a, lda, Bp, C + ir * ldc + jr, ldc, std::min(MR, mc - ir), nr, alpha, beta);
+    }
   }
 }
 
@@ -161,23 +206,22 @@ Buffers& buffers() {
 void sgemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Operand& A, const Operand& B, float beta,
                   float* C, int64_t ldc) {
   Buffers& buf = buffers();
+  // op(A) = A with at most two B panels per A slice: read A in place instead of packing it
+  const bool direct_a = !A.trans && N <= 2 * NR;
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
       const float beta_k = pc == 0 ? beta : 1.0f;
-      const float alpha_k = alpha;
       for (int64_t jr = 0; jr < nc; jr += NR) pack_b(B, pc, kc, jc + jr, std::min(NR, nc - jr), buf.b + jr * kc);
       for (int64_t ic = 0; ic < M; ic += MC) {
         const int64_t mc = std::min(MC, M - ic);
-        for (int64_t ir = 0; ir < mc; ir += MR) pack_a(A, ic + ir, std::min(MR, mc - ir), pc, kc, buf.a + ir * kc);
-        for (int64_t jr = 0; jr < nc; jr += NR) {
-          const float* Bp = buf.b + jr * kc;
-          const int64_t nr = std::min(NR, nc - jr);
-          for (int64_t ir = 0; ir < mc; ir += MR)
-            micro_12x32(kc, buf.a + ir * kc, Bp, C + (ic + ir) * ldc + jc + jr, ldc, std::min(MR, mc - ir), nr,
-                        alpha_k, beta_k);
+        if (direct_a) {
+          block<ASrc::Rows>(mc, nc, kc, A.p + ic * A.ld + pc, A.ld, buf.b, C + ic * ldc + jc, ldc, alpha, beta_k);
+          continue;
         }
+        for (int64_t ir = 0; ir < mc; ir += MR) pack_a(A, ic + ir, std::min(MR, mc - ir), pc, kc, buf.a + ir * kc);
+        block<ASrc::Packed>(mc, nc, kc, buf.a, 0, buf.b, C + ic * ldc + jc, ldc, alpha, beta_k);
       }
     }
   }
