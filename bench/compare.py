@@ -6,7 +6,10 @@ Usage (from the repository root, after building):
 
 Every figure is a median over --reps repetitions. PyTorch is measured in both sane thread
 setups (torch 1 thread with OpenBLAS 2; torch 2 threads with OPENBLAS_NUM_THREADS=1) and the
-better one is compared; seqnn runs with its default (SEQNN_NUM_THREADS = cores).
+better one is compared; seqnn runs with its default (SEQNN_NUM_THREADS = cores). Where the
+environment pins OPENBLAS_CORETYPE (this project's machine sets Haswell on an AVX-512 CPU,
+which halves OpenBLAS's sgemm), PyTorch also runs with the pin removed and its better time is
+compared (--torch-env-as-is: only as given).
 --only rnn: seqnn (SEQNN_NUM_THREADS = cores, and = 1) and oneDNN's RNN primitives
 (bench_rnn_onednn, when built; OMP_NUM_THREADS = cores, and = 1) are also each timed in two
 thread setups and the better is compared. The default run (no --only) leaves rnn out (it
@@ -93,13 +96,31 @@ def run_seqnn(binary, reps):
     return out
 
 
+def torch_setups():
+    """PyTorch's sane thread setups -> label: environment. Where the environment pins OpenBLAS's
+    kernels (OPENBLAS_CORETYPE, e.g. Haswell on an AVX-512 machine), each setup also runs with
+    the pin removed ("/auto": OpenBLAS picks by CPU), so PyTorch is compared at its best; pass
+    --torch-env-as-is to keep only the environment as given."""
+    out = {}
+    for label, (tt, bt) in {"torch1+blas2": ("1", "2"), "torch2+blas1": ("2", "1")}.items():
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=bt, OMP_NUM_THREADS=tt)
+        out[label] = env
+        if "OPENBLAS_CORETYPE" in env and not TORCH_ENV_AS_IS:
+            auto = dict(env)
+            del auto["OPENBLAS_CORETYPE"]
+            out[label + "/auto"] = auto
+    return out
+
+
+TORCH_ENV_AS_IS = False
+
+
 def run_torch(cases, reps, min_seconds=0.2):
     """cases: name -> (setup, stmt). Times them in PyTorch's two sane thread setups and keeps the
     better one per case -> name: (seconds per call, setup label)."""
-    configs = {"torch1+blas2": ("1", "2"), "torch2+blas1": ("2", "1")}
     best = {}
-    for label, (tt, bt) in configs.items():
-        env = dict(os.environ, OPENBLAS_NUM_THREADS=bt, OMP_NUM_THREADS=tt)
+    for label, env in torch_setups().items():
+        tt = env["OMP_NUM_THREADS"]
         res = subprocess.run(["/usr/bin/python3", "-c", TORCH_TIMER, tt, json.dumps(cases), str(reps),
                               str(min_seconds)], capture_output=True, text=True, env=env, check=True)
         for name, t in json.loads(res.stdout).items():
@@ -451,18 +472,35 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--only", choices=["ops", "gemm", "rnn", "attention", "modules", "seq2seq"])
+    ap.add_argument("--torch-env-as-is", action="store_true",
+                    help="time PyTorch only with OPENBLAS_CORETYPE as the environment sets it (by default a "
+                         "pinned core type is also tried unpinned and PyTorch's better time is compared)")
     ap.add_argument("--malloc-no-trim", action="store_true",
                     help="run every program (seqnn and PyTorch alike) with glibc's trim and mmap thresholds "
                          "at 256 MiB (GLIBC_TUNABLES), so freed memory is not handed back to the kernel")
     a = ap.parse_args()
+    global TORCH_ENV_AS_IS
+    TORCH_ENV_AS_IS = a.torch_env_as_is
+    if "OPENBLAS_CORETYPE" in os.environ:
+        print(f"note: the environment pins OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']}; PyTorch is timed "
+              + ("with it only" if a.torch_env_as_is else "with it and without it ('/auto'), the better compared")
+              + "; seqnn's float GEMM is its own AVX-512 kernel where the CPU has it (SEQNN_GEMM=blas: OpenBLAS)")
     if a.malloc_no_trim:
         os.environ["GLIBC_TUNABLES"] = "glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=268435456"
     if a.only in (None, "gemm"):
         s = run_seqnn(os.path.join(a.build, "bench", "bench_gemm"), a.reps)
-        print("\ngemm wrapper overhead vs a direct cblas_sgemm call (median of %d)" % a.reps)
+        print("\nseqnn's gemm (own AVX-512 kernel where available) vs a direct cblas_sgemm call (OpenBLAS, "
+              f"core {os.environ.get('OPENBLAS_CORETYPE', 'auto')}), median of {a.reps}; > 1 = seqnn faster")
         for n in (64, 256, 512):
             w, d = s[f"BM_gemm_wrapper/{n}"], s[f"BM_cblas_direct/{n}"]
-            print(f"  {n}^3: wrapper {w * 1e6:9.1f} us  direct {d * 1e6:9.1f} us  overhead {100 * (w / d - 1):+6.2f}%")
+            print(f"  {n}^3 (A B^T): seqnn {w * 1e6:9.1f} us  OpenBLAS {d * 1e6:9.1f} us  {d / w:6.2f}x")
+        for name in sorted(k for k in s if k.startswith("BM_wrapper_shape/")):
+            d = s.get(name.replace("wrapper", "cblas"))
+            M, N_, K, ta, tb = name.split("/")[1:6]
+            if d:
+                print(f"  M {M:>5} N {N_:>5} K {K:>5} {'T' if ta == '1' else 'N'}{'T' if tb == '1' else 'N'}: "
+                      f"seqnn {s[name] * 1e6:9.1f} us  OpenBLAS {d * 1e6:9.1f} us  {d / s[name]:6.2f}x  "
+                      f"({2 * int(M) * int(N_) * int(K) / s[name] / 1e9:.0f} GFLOP/s)")
         table("gemm (x @ w^T), float32, GFLOP/s", GEMM, s, run_torch(torch_cases(GEMM), a.reps), "GFLOP/s")
     if a.only in (None, "ops"):
         s = run_seqnn(os.path.join(a.build, "bench", "bench_ops"), a.reps)
