@@ -90,12 +90,26 @@ struct Operand {
       _mm512_store_ps(Bp + k * NR, _mm512_maskz_loadu_ps(m0, src));
       _mm512_store_ps(Bp + k * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
     }
-  } else {
-    for (int64_t j = 0; j < nr; ++j) {
+  } else {  // op(B)[k][j] = B[j][k]: 4x4 transposes of rows j..j+3 x k..k+3
+    int64_t j = 0;
+    const int64_t k4 = kc & ~int64_t{3};
+    for (; j + 4 <= nr; j += 4) {
       const float* src = B.p + (j0 + j) * B.ld + k0;
-      for (int64_t k = 0; k < kc; ++k) Bp[k * NR + j] = src[k];
+      for (int64_t k = 0; k < k4; k += 4) {
+        __m128 r0 = _mm_loadu_ps(src + k), r1 = _mm_loadu_ps(src + B.ld + k), r2 = _mm_loadu_ps(src + 2 * B.ld + k),
+               r3 = _mm_loadu_ps(src + 3 * B.ld + k);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_store_ps(Bp + k * NR + j, r0);
+        _mm_store_ps(Bp + (k + 1) * NR + j, r1);
+        _mm_store_ps(Bp + (k + 2) * NR + j, r2);
+        _mm_store_ps(Bp + (k + 3) * NR + j, r3);
+      }
+      for (int64_t k = k4; k < kc; ++k)
+        for (int64_t jj = j; jj < j + 4; ++jj) Bp[k * NR + jj] = B.p[(j0 + jj) * B.ld + k0 + k];
     }
-    for (int64_t j = nr; j < NR; ++j)
+    for (; j < nr; ++j)
+      for (int64_t k = 0; k < kc; ++k) Bp[k * NR + j] = B.p[(j0 + j) * B.ld + k0 + k];
+    for (; j < NR; ++j)
       for (int64_t k = 0; k < kc; ++k) Bp[k * NR + j] = 0.0f;
   }
 }
