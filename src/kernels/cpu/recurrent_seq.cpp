@@ -241,6 +241,8 @@ struct Bwd {
 };
 
 // ==================================================================== cell backward (float, vm::)
+// The loops carry `omp simd` as vecmath's do: without it GCC 12 left them scalar (the LSTM
+// one was 19% of a row-LSTM training step, more than the recurrent product it follows).
 struct LstmBwd {
   template <int>
   [[gnu::always_inline]] static inline void run(const float* dh, float* dc, const float* g, const float* c, const float* c_prev,
@@ -262,6 +264,7 @@ struct LstmBwd {
         const float* __restrict wci = peep;
         const float* __restrict wcf = peep + H;
         const float* __restrict wco = peep + 2 * H;
+#pragma omp simd
         for (int64_t j = 0; j < H; ++j) {
           const float i = gi[j], f = gf[j], u = gu[j], o = go[j];
           const float ac = vm::tanh(cr[j]);
@@ -273,6 +276,7 @@ struct LstmBwd {
           dcr[j] = dct * f + dit * wci[j] + dft * wcf[j];
         }
       } else {
+#pragma omp simd
         for (int64_t j = 0; j < H; ++j) {
           const float i = gi[j], f = gf[j], u = gu[j], o = go[j];
           const float ac = vm::tanh(cr[j]);
@@ -300,6 +304,7 @@ struct GruBwd {
       float* dhp = dh_prev + b * H;
       float* __restrict ir = dgi + b * 3 * H;
       float* __restrict hr = dgh + b * 3 * H;
+#pragma omp simd  // element j of dh is read before element j of dh_prev is written
       for (int64_t j = 0; j < H; ++j) {
         const float r = gr[j], z = gz[j], nn = gn[j], d = dhr[j];
         const float dnt = d * (1.0f - z) * (1.0f - nn * nn);
