@@ -1,7 +1,7 @@
 // seqnn's AVX-512 float GEMM (kernels/cpu/sgemm_avx512.cpp) against the naive ref::gemm:
 // every transpose, sizes that cross the micro-tile (12x32) and cache-block (MC 144, KC 256,
 // NC 2048) edges, leading dimensions wider than the matrix, alpha/beta, beta = 0 over a C full
-// of NaN (BLAS semantics: C is not read), A read in place (N <= 64) or packed, 1 and 2
+// of NaN (BLAS semantics: C is not read), A read in place (N <= 128) or packed, 1 and 2
 // threads, and calls from inside a parallel region (the attention and recurrent kernels call
 // gemm from their own threads).
 #include <gtest/gtest.h>

@@ -14,8 +14,9 @@
 //       for ic in M by MC:      pack op(A)[ic:+MC, pc:+KC] into MR-row slices   (L2)
 //         for jr in NC by NR:   one B panel, KC x NR floats                     (L1)
 //           for ir in MC by MR: 12x32 micro-kernel over KC
-// When N <= 2 NR and A is not transposed, each A slice would serve at most two B panels, so
-// packing it would cost as much as the products: the kernel then reads A's rows in place.
+// When N <= 4 NR each A slice would serve at most four B panels, so packing it would cost as
+// much as the products: the kernel then reads A in place (a transposed A only in blocks whose
+// rows are whole micro-tiles, as it reads 12 values per k).
 // Edges: A slices and B panels are zero-padded to MR / NR, so the kernel always runs the full
 // tile; only the rows < mr and columns < nr of C are read and written (column masks).
 // beta == 0 never reads C (BLAS semantics: C may hold NaN); alpha and beta are applied once,
@@ -116,9 +117,11 @@ struct Operand {
 
 // Where the micro-kernel reads op(A)'s 12 rows from:
 //   Packed: the packed slice, Ap[k * MR + r];
-//   Rows:   A itself, not transposed: row r at a + r * lda, k contiguous (no packing: used when
-//           few B panels share each A slice, so packing would cost as much as the products).
-enum class ASrc { Packed, Rows };
+//   Rows:   A itself, not transposed: row r at a + r * lda, k contiguous;
+//   Cols:   A itself, transposed: op(A)[r][k] at a + k * lda + r (12 contiguous values per k).
+// The in-place forms are used when few B panels share each A slice, so packing would cost as
+// much as the products.
+enum class ASrc { Packed, Rows, Cols };
 
 // The 12x32 micro-kernel: acc = sum_k op(A)[r][k] (x) Bp[k][:], then
 // C[i][j] = alpha * acc + beta * C[i][j] for i < mr, j < nr (beta == 0: C is not read).
@@ -144,7 +147,7 @@ template <ASrc S>
   const int64_t l9 = mr > 9 ? lda : 0, l10 = mr > 10 ? 2 * lda : 0, l11 = mr > 11 ? 3 * lda : 0;
 #define SEQNN_ROW(r, off, acc0, acc1)                                          \
   {                                                                            \
-    const __m512 a = _mm512_set1_ps(S == ASrc::Packed ? Ap[(r)] : (off));      \
+    const __m512 a = _mm512_set1_ps(S == ASrc::Rows ? (off) : Ap[(r)]);        \
     acc0 = _mm512_fmadd_ps(a, b0, acc0);                                       \
     acc1 = _mm512_fmadd_ps(a, b1, acc1);                                       \
   }
@@ -164,6 +167,7 @@ template <ASrc S>
     SEQNN_ROW(10, a8[l10 + k], ca0, ca1)
     SEQNN_ROW(11, a8[l11 + k], cb0, cb1)
     if constexpr (S == ASrc::Packed) Ap += MR;
+    if constexpr (S == ASrc::Cols) Ap += lda;
     Bp += NR;
   }
 #undef SEQNN_ROW
@@ -192,7 +196,7 @@ template <ASrc S>
     const float* Bp = Bb + jr * kc;
     const int64_t nr = std::min(NR, nc - jr);
     for (int64_t ir = 0; ir < mc; ir += MR) {
-      const float* a = S == ASrc::Packed ? A + ir * kc : A + ir * lda;
+      const float* a = S == ASrc::Packed ? A + ir * kc : S == ASrc::Rows ? A + ir * lda : A + ir;
       micro_12x32<S>(kc, a, lda, Bp, C + ir * ldc + jr, ldc, std::min(MR, mc - ir), nr, alpha, beta);
     }
   }
@@ -220,8 +224,8 @@ Buffers& buffers() {
 void sgemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Operand& A, const Operand& B, float beta,
                   float* C, int64_t ldc) {
   Buffers& buf = buffers();
-  // op(A) = A with at most two B panels per A slice: read A in place instead of packing it
-  const bool direct_a = !A.trans && N <= 2 * NR;
+  // at most four B panels per A slice: read A in place instead of packing it
+  const bool direct_a = N <= 4 * NR;
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
     for (int64_t pc = 0; pc < K; pc += KC) {
@@ -230,8 +234,12 @@ void sgemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Operand& A
       for (int64_t jr = 0; jr < nc; jr += NR) pack_b(B, pc, kc, jc + jr, std::min(NR, nc - jr), buf.b + jr * kc);
       for (int64_t ic = 0; ic < M; ic += MC) {
         const int64_t mc = std::min(MC, M - ic);
-        if (direct_a) {
+        if (direct_a && !A.trans) {
           block<ASrc::Rows>(mc, nc, kc, A.p + ic * A.ld + pc, A.ld, buf.b, C + ic * ldc + jc, ldc, alpha, beta_k);
+          continue;
+        }
+        if (direct_a && A.trans && mc % MR == 0) {  // Cols reads whole 12-value groups: only full slices
+          block<ASrc::Cols>(mc, nc, kc, A.p + pc * A.ld + ic, A.ld, buf.b, C + ic * ldc + jc, ldc, alpha, beta_k);
           continue;
         }
         for (int64_t ir = 0; ir < mc; ir += MR) pack_a(A, ic + ir, std::min(MR, mc - ir), pc, kc, buf.a + ir * kc);
