@@ -1,7 +1,8 @@
 // The gemm wrapper (seqnn's own AVX-512 kernel where the CPU has it, else OpenBLAS) against a
 // direct cblas_sgemm call on the same buffers (bench/compare.py prints the ratio): square
 // products, and the shapes a recurrent layer's training step makes (BM_*_shape, args
-// M, N, K, trans_a, trans_b): the input projection X W_ih^T, dX = dG W_ih, dW = dG^T X.
+// M, N, K, trans_a, trans_b): the input projection X W_ih^T, dX = dG W_ih, dW = dG^T X; and
+// the fused attention kernel's tile products.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
@@ -79,6 +80,8 @@ void BM_cblas_shape(benchmark::State& st) {
 void shapes(benchmark::internal::Benchmark* b) {
   b->Args({3584, 512, 64, 0, 1})->Args({3584, 64, 512, 0, 0})->Args({512, 64, 3584, 1, 0})->Args({512, 128, 3584, 1, 0});
   b->Args({3200, 1024, 256, 0, 1})->Args({3200, 256, 1024, 0, 0})->Args({1024, 256, 3200, 1, 0});
+  // fused attention tiles (64 queries x 256 keys, head dim 32): S = Q K^T, O = P V, dV = P^T dO
+  b->Args({64, 256, 32, 0, 1})->Args({64, 32, 256, 0, 0})->Args({256, 32, 64, 1, 0});
 }
 }  // namespace
 
