@@ -29,8 +29,8 @@ read from the config). Per setup: the median of the train-only epoch seconds (se
 metrics.jsonl "train_seconds", the twin's "epoch_seconds": evaluation excluded) over --reps runs
 of --epochs epochs (default 1; --max-train N: only the first N training images, both sides),
 the ratio best torch / best seqnn, test accuracy and parameter counts of each side as a sanity
-check. The setups' order rotates from one repetition to the next. Takes minutes (an epoch of
-the row-LSTM is 10-30 s per side).
+check. The setups' order rotates from one repetition to the next. Slow: 15-25 min per
+repetition at load 4-5 on 2 cores, most of it PyTorch's 2-thread epochs (3-7 min each there).
 """
 import argparse
 import json
