@@ -2,7 +2,7 @@
 """Side-by-side benchmark: seqnn (Google Benchmark programs) vs PyTorch on the same work.
 
 Usage (from the repository root, after building):
-    /usr/bin/python3 bench/compare.py [--build build] [--reps 5] [--only ops|gemm|rnn|attention|modules|seq2seq]
+    /usr/bin/python3 bench/compare.py [--build build] [--reps 5] [--only ops|gemm|rnn|attention|modules|seq2seq|pipeline]
 
 Every figure is a median over --reps repetitions. PyTorch is measured in both sane thread
 setups (torch 1 thread with OpenBLAS 2; torch 2 threads with OPENBLAS_NUM_THREADS=1) and the
@@ -24,6 +24,16 @@ subprocess per case; cases estimated above 12 GB are not run ("OOM-skip").
 the same model in PyTorch (bench/seq2seq_torch.py, on tests/parity/seq2seq_twin.py): train step
 tokens/s, greedy and beam-4 decoding sentences/s; seqnn at SEQNN_NUM_THREADS = cores and = 1,
 the better compared.
+--only pipeline: issue 5's whole training pipeline on Fashion-MNIST, both models
+(configs/fashion_rows_lstm.json, configs/fashion_patches_vit.json): `seqnn train --epochs E`
+(SEQNN_NUM_THREADS = 1 and = 2) against its PyTorch twin bench/pipeline_torch.py (torch 1 thread
+with OpenBLAS 2; torch 2 threads with OpenBLAS 1; optimizer lr, batch size and pre-/post-norm
+read from the config). Per setup: the median of the train-only epoch seconds (seqnn's
+metrics.jsonl "train_seconds", the twin's "epoch_seconds": evaluation excluded) over --reps runs
+of --epochs epochs (default 1; --max-train N: only the first N training images, both sides),
+the ratio best torch / best seqnn, test accuracy and parameter counts of each side as a sanity
+check. The setups' order rotates from one repetition to the next. Slow: 15-25 min per
+repetition at load 4-5 on 2 cores, most of it PyTorch's 2-thread epochs (3-7 min each there).
 """
 import argparse
 import json
@@ -31,6 +41,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 
 N = 1 << 20
 
@@ -467,11 +478,133 @@ def run_seq2seq(build, reps):
                 print(f"  {label:<32} " + "  ".join(f"{seqnn_every[lb][name] * 1e3:10.2f}" for lb in labels))
 
 
+# ---------------------------------------------------------------------------------------------
+# Training pipeline (issue 5): `seqnn train` vs bench/pipeline_torch.py, one epoch of Fashion-MNIST
+# ---------------------------------------------------------------------------------------------
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PIPE_MODELS = [("rows", "configs/fashion_rows_lstm.json"), ("vit", "configs/fashion_patches_vit.json")]
+PIPE_TIMEOUT = 1800  # seconds per run; a run past it counts as failed ("-")
+
+
+def read_config(path):
+    """A seqnn config file: JSON with whole-line // comments."""
+    with open(path) as f:
+        return json.loads("".join(line for line in f if not line.lstrip().startswith("//")))
+
+
+def pipe_seqnn(build, config, epochs, threads, max_train, tmp):
+    """One `seqnn train` run -> (train-only seconds per epoch, test accuracy, parameters, model description)."""
+    run_dir = tempfile.mkdtemp(prefix="run-", dir=tmp)
+    os.rmdir(run_dir)  # seqnn refuses to write into an existing run directory
+    if max_train > 0:
+        cfg = read_config(config)
+        cfg.setdefault("data", {})["max_train"] = max_train
+        config = os.path.join(tmp, os.path.basename(config))
+        with open(config, "w") as f:
+            json.dump(cfg, f)
+    env = dict(os.environ, SEQNN_NUM_THREADS=str(threads))
+    subprocess.run([os.path.join(build, "apps", "seqnn"), "train", "--config", config, "--epochs", str(epochs),
+                    "--run-dir", run_dir, "--no-progress"], capture_output=True, text=True, env=env, check=True,
+                   timeout=PIPE_TIMEOUT)
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        secs = [json.loads(line)["train_seconds"] for line in f if line.strip()]
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        summary = json.load(f)
+    return secs, summary["test.accuracy"], summary["parameters"], summary["model"]
+
+
+def pipe_torch(model, cfg, epochs, threads, blas, max_train, unpin=False):
+    """One bench/pipeline_torch.py run -> (epoch seconds, test accuracy, parameters, description).
+    unpin: without OPENBLAS_CORETYPE (see torch_setups)."""
+    args = ["/usr/bin/python3", os.path.join(ROOT, "bench", "pipeline_torch.py"), "--model", model, "--epochs",
+            str(epochs), "--threads", str(threads), "--lr", str(cfg["optimizer"]["lr"]),
+            "--batch-size", str(cfg["train"]["batch_size"]), "--max-train", str(max_train)]
+    if cfg["model"]["encoder"].get("norm_first"):
+        args.append("--norm-first")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(blas), OMP_NUM_THREADS=str(threads))
+    if unpin:
+        env.pop("OPENBLAS_CORETYPE", None)
+    res = subprocess.run(args, capture_output=True, text=True, env=env, check=True, timeout=PIPE_TIMEOUT)
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    desc = f"torch {out['torch']}, lr {out['lr']}" + (", pre-norm" if out["norm_first"] else "")
+    return out["epoch_seconds"], out["test.accuracy"], out["parameters"], desc
+
+
+def run_pipeline(build, reps, epochs, max_train):
+    setups = [("seqnn1", "seqnn", 1, None), ("seqnn2", "seqnn", 2, None),
+              ("torch1+blas2", "torch", 1, 2), ("torch2+blas1", "torch", 2, 1)]
+    if "OPENBLAS_CORETYPE" in os.environ and not TORCH_ENV_AS_IS:
+        setups += [("torch1+blas2/auto", "torch", 1, 2), ("torch2+blas1/auto", "torch", 2, 1)]
+    load0 = os.getloadavg()
+    results = {}  # (model, setup) -> {"secs": [...], "acc": [...], "params": set, "desc": set, "failed": n}
+    with tempfile.TemporaryDirectory(prefix="seqnn-pipeline-") as tmp:
+        for r in range(reps):
+            order = setups[r % len(setups):] + setups[:r % len(setups)]
+            for model, config in PIPE_MODELS:
+                config = os.path.join(ROOT, config)
+                cfg = read_config(config)
+                for label, side, threads, blas in order:
+                    res = results.setdefault((model, label), {"secs": [], "acc": [], "params": set(), "desc": set(),
+                                                              "failed": 0})
+                    try:
+                        if side == "seqnn":
+                            secs, acc, params, desc = pipe_seqnn(build, config, epochs, threads, max_train, tmp)
+                        else:
+                            secs, acc, params, desc = pipe_torch(model, cfg, epochs, threads, blas, max_train,
+                                                                 unpin=label.endswith("/auto"))
+                    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
+                        print(f"note: {model} {label} repetition {r + 1} failed: {e}", file=sys.stderr)
+                        res["failed"] += 1
+                        continue
+                    res["secs"] += secs
+                    res["acc"].append(acc)
+                    res["params"].add(params)
+                    res["desc"].add(desc)
+    load1 = os.getloadavg()
+    images = f"the first {max_train} training images" if max_train > 0 else "55000 training images"
+    print(f"\ntraining pipeline, Fashion-MNIST: {epochs} epoch(s) of {images}, batch 128; train-only seconds per "
+          f"epoch (evaluation excluded), median over {reps} run(s); load average "
+          f"{load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f} before, {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f} after")
+    print(f"{'model':<6} {'setup':<17} {'epoch s':>8} {'min s':>7} {'max s':>7} {'epochs':>6} {'test acc':>9} "
+          f"{'parameters':>10}")
+    for model, _ in PIPE_MODELS:
+        best = {}
+        for label, side, _, _ in setups:
+            res = results[(model, label)]
+            if not res["secs"]:
+                print(f"{model:<6} {label:<17} {'-':>8}")
+                continue
+            med = statistics.median(res["secs"])
+            params = "/".join(str(p) for p in sorted(res["params"]))
+            print(f"{model:<6} {label:<17} {med:8.2f} {min(res['secs']):7.2f} {max(res['secs']):7.2f} "
+                  f"{len(res['secs']):6d} {statistics.median(res['acc']):9.4f} {params:>10}"
+                  + (f"  ({res['failed']} failed)" if res["failed"] else ""))
+            if side not in best or med < best[side][0]:
+                best[side] = (med, label)
+        if "seqnn" in best and "torch" in best:
+            (s, sl), (t, tl) = best["seqnn"], best["torch"]
+            print(f"  {model}: best torch {t:.2f} s ({tl}) / best seqnn {s:.2f} s ({sl}) = {t / s:.2f}x")
+        for side in ("seqnn", "torch"):
+            res = [results[(model, label)] for label, sd, _, _ in setups if sd == side]
+            accs = [a for x in res for a in x["acc"]]
+            params = sorted({p for x in res for p in x["params"]})
+            descs = sorted({d for x in res for d in x["desc"]})
+            if accs:
+                print(f"  sanity {model} {side}: test accuracy {min(accs):.4f}..{max(accs):.4f}, parameters "
+                      f"{'/'.join(map(str, params))}; {'; '.join(descs)}")
+        p = [results[(model, label)]["params"] for label, *_ in setups]
+        if len(set().union(*p)) > 1:
+            print(f"  WARNING: {model}: seqnn and the PyTorch twin have different parameter counts")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--only", choices=["ops", "gemm", "rnn", "attention", "modules", "seq2seq"])
+    ap.add_argument("--only", choices=["ops", "gemm", "rnn", "attention", "modules", "seq2seq", "pipeline"])
+    ap.add_argument("--epochs", type=int, default=1, help="--only pipeline: epochs per run")
+    ap.add_argument("--max-train", type=int, default=0,
+                    help="--only pipeline: > 0 trains on the first N training images only (both sides)")
     ap.add_argument("--torch-env-as-is", action="store_true",
                     help="time PyTorch only with OPENBLAS_CORETYPE as the environment sets it (by default a "
                          "pinned core type is also tried unpinned and PyTorch's better time is compared)")
@@ -514,6 +647,8 @@ def main():
         run_modules(a.build, a.reps)
     if a.only == "seq2seq":
         run_seq2seq(a.build, a.reps)
+    if a.only == "pipeline":
+        run_pipeline(a.build, a.reps, a.epochs, a.max_train)
 
 
 if __name__ == "__main__":

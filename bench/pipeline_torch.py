@@ -7,14 +7,19 @@ The same model as seqnn's SequenceClassifier with that config: each image is 28 
 pixels / 255; Linear(28, 64) projection, a 1-layer unidirectional LSTM(64, 128), the last state,
 Linear(128, 10); Adam(lr 1e-3), batch 128, no clipping, no dropout, no schedule; train = the
 first 55000 images of the training file (the last 5000 are validation), test = t10k.
-PyTorch runs with its default threads. Prints one line per epoch and a JSON summary.
+PyTorch runs with its default threads (--threads N: torch.set_num_threads(N)). Prints one line
+per epoch and a JSON summary (parameters, epoch_seconds, test.accuracy). epoch_seconds times the
+training loop alone (batches, forward, loss, backward, Adam step, loss.item()), as seqnn's
+metrics.jsonl "train_seconds": the shuffle before it and the validation pass after it are not
+counted.
 
 --model vit: 49 patches of 4x4 pixels; Linear(16, 64), a learned position table (N(0,1), as
 seqnn's), nn.TransformerEncoder(2 layers, d 64, 4 heads, FF 128, gelu, no dropout, post-norm;
 --norm-first for pre-norm with a final LayerNorm), the mean over patches, Linear(64, 10).
+configs/fashion_patches_vit.json is pre-norm with Adam 2e-3: its twin is --norm-first --lr 0.002.
 
   /usr/bin/python3 bench/pipeline_torch.py --epochs 3
-  /usr/bin/python3 bench/pipeline_torch.py --model vit --epochs 3
+  /usr/bin/python3 bench/pipeline_torch.py --model vit --norm-first --lr 0.002 --epochs 3
 """
 import argparse
 import gzip
@@ -84,7 +89,10 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-train", type=int, default=0, help="> 0: only the first N training images")
+    ap.add_argument("--threads", type=int, default=0, help="> 0: torch.set_num_threads(N) (intra-op threads)")
     a = ap.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     xtr, ytr = load("train")
     xte, yte = load("t10k")
@@ -112,7 +120,8 @@ def main():
         print(f"epoch {epoch + 1}/{a.epochs}  train_loss {total / len(xtr):.4f}  "
               f"valid_accuracy {accuracy(model, xva, yva):.4f}  {len(xtr) / dt:.0f} seq/s  {dt:.1f}s", flush=True)
     print(json.dumps({"model": a.model, "torch": torch.__version__, "threads": torch.get_num_threads(), "epochs": a.epochs,
-                      "epoch_seconds": epoch_seconds, "test.accuracy": accuracy(model, xte, yte)}))
+                      "parameters": sum(p.numel() for p in model.parameters()), "norm_first": a.norm_first,
+                      "lr": a.lr, "epoch_seconds": epoch_seconds, "test.accuracy": accuracy(model, xte, yte)}))
 
 
 if __name__ == "__main__":

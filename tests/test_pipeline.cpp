@@ -443,6 +443,10 @@ TEST(Train, DefaultTaskReachesSlotF1) {
   while (std::getline(in, line)) {
     json j = json::parse(line);
     EXPECT_TRUE(j.contains("slot_f1") && j.contains("per_slot") && j.contains("confusion"));
+    // train_seconds: this epoch's training alone; wall_seconds: the run so far, evaluations included
+    ASSERT_TRUE(j.contains("train_seconds") && j.contains("wall_seconds")) << line;
+    EXPECT_GT(j["train_seconds"].get<double>(), 0.0);
+    EXPECT_LT(j["train_seconds"].get<double>(), j["wall_seconds"].get<double>());
     ++lines;
   }
   EXPECT_EQ(lines, 5);

@@ -484,7 +484,8 @@ json run_training(const TrainOptions& options) {
     json m = task->evaluate(false);
     const double shown = m[score_name].get<double>(), score = sign * shown;
     json rec = {{"epoch", epoch + 1}, {"step", st.step}, {"split", "valid"}, {"train_loss", loss_count ? loss_sum / loss_count : 0.0},
-                {"lr", opt->lr()}, {"wall_seconds", elapsed()}};
+                {"lr", opt->lr()}, {"train_seconds", epoch_s},  // this epoch's steps alone, evaluation excluded
+                {"wall_seconds", elapsed()}};
     rec.update(m);
     std::ofstream(dir / "metrics.jsonl", std::ios::app) << rec.dump() << "\n";
     loss_log.flush();
