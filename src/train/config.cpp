@@ -35,6 +35,11 @@ std::vector<ConfigField> base_fields() {
        "probability; for classification, each token; so the model learns to label words it has never seen from their "
        "context",
        {}},
+      {"data.unk_token_prob", 0.0,
+       "training only, word dropout per token: after unk_prob's spans, every token (context words and slot words "
+       "alike, never padding) becomes <unk> with this probability, so a model also learns multi-word values of which "
+       "only some words are unseen (\"las\" + unseen \"vegas\") and leans on no single context word",
+       {}},
       {"data.tokenizer", "char",
        "sequence tasks: how source and target text become ids: char (one id per character) or subword (a SentencePiece "
        "model trained on the training text)",
