@@ -168,9 +168,10 @@ TEST(Booking, WordDropoutRatesSpansPaddingAndSeeds) {
   const int64_t B = 64, T = 40;
   const std::vector<int> bio = {0, 1, 2};  // O, B-x, I-x
   const DropoutBatch base = dropout_batch(B, T);
-  auto drop = [&](double span_p, double token_p, uint64_t seed, bool spans = true) {
+  auto drop = [&](double span_p, double token_p, uint64_t seed, bool spans = true, bool in_spans_only = false) {
     Tensor ids = base.ids.clone();
-    train::word_dropout(ids, spans ? base.labels : Tensor(), spans ? bio : std::vector<int>{}, span_p, token_p, seed);
+    train::word_dropout(ids, spans ? base.labels : Tensor(), spans ? bio : std::vector<int>{}, span_p, token_p, seed,
+                        in_spans_only);
     return ids.to_vector<int64_t>();
   };
   const auto orig = base.ids.to_vector<int64_t>();
@@ -221,6 +222,18 @@ TEST(Booking, WordDropoutRatesSpansPaddingAndSeeds) {
     }
   }
   EXPECT_NEAR(static_cast<double>(o_unk) / static_cast<double>(o_words), 0.2, 0.04);
+  // token_p inside spans only (data.unk_token_scope slots): O words and padding never, slot words ~token_p
+  const auto slots = drop(0, 0.3, 12, true, true);
+  int64_t slot_words = 0, slot_unk = 0;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (lab[i] == 0 || lab[i] == -100) {
+      EXPECT_EQ(slots[i], orig[i]) << "O word or padding replaced at " << i;
+    } else {
+      ++slot_words;
+      slot_unk += slots[i] == data::Vocab::kUnk;
+    }
+  }
+  EXPECT_NEAR(static_cast<double>(slot_unk) / static_cast<double>(slot_words), 0.3, 0.04);
   // without labels (classification) span_p is per token
   const auto per_token = drop(0.4, 0, 11, false);
   int64_t o_dropped = 0;
@@ -229,6 +242,11 @@ TEST(Booking, WordDropoutRatesSpansPaddingAndSeeds) {
     if (lab[i] == 0) o_dropped += per_token[i] == data::Vocab::kUnk;
   }
   EXPECT_GT(o_dropped, 0);
+  // ... and so is the slots scope of token_p
+  const auto no_labels = drop(0, 0.3, 12, false, true);
+  int64_t no_label_unk = 0;
+  for (size_t i = 0; i < no_labels.size(); ++i) no_label_unk += lab[i] == 0 && no_labels[i] == data::Vocab::kUnk;
+  EXPECT_GT(no_label_unk, 0);
 }
 
 TEST(Config, WordDropoutProbabilitiesChecked) {
