@@ -140,6 +140,137 @@ TEST(Batcher, CollatePadsWithIgnoredLabels) {
                          "empty");
 }
 
+// ==================================================================== word dropout
+namespace {
+// (B, T) ids of token 5 with lengths T, T-1, ...; labels repeat O B-x I-x I-x (ids 0 1 2 2), -100 on padding.
+struct DropoutBatch {
+  Tensor ids, labels;
+  std::vector<int64_t> lengths;
+};
+DropoutBatch dropout_batch(int64_t B, int64_t T) {
+  std::vector<int64_t> ids(static_cast<size_t>(B * T)), labels(ids.size());
+  DropoutBatch d;
+  for (int64_t b = 0; b < B; ++b) {
+    d.lengths.push_back(T - b % (T / 2));
+    for (int64_t t = 0; t < T; ++t) {
+      const bool pad = t >= d.lengths.back();
+      ids[b * T + t] = pad ? data::Vocab::kPad : 5;
+      labels[b * T + t] = pad ? -100 : std::vector<int64_t>{0, 1, 2, 2}[t % 4];
+    }
+  }
+  d.ids = from_vector(ids, {B, T});
+  d.labels = from_vector(labels, {B, T});
+  return d;
+}
+}  // namespace
+
+TEST(Booking, WordDropoutRatesSpansPaddingAndSeeds) {
+  const int64_t B = 64, T = 40;
+  const std::vector<int> bio = {0, 1, 2};  // O, B-x, I-x
+  const DropoutBatch base = dropout_batch(B, T);
+  auto drop = [&](double span_p, double token_p, uint64_t seed, bool spans = true, bool in_spans_only = false) {
+    Tensor ids = base.ids.clone();
+    train::word_dropout(ids, spans ? base.labels : Tensor(), spans ? bio : std::vector<int>{}, span_p, token_p, seed,
+                        in_spans_only);
+    return ids.to_vector<int64_t>();
+  };
+  const auto orig = base.ids.to_vector<int64_t>();
+  const auto lab = base.labels.to_vector<int64_t>();
+  // p = 0 for both: nothing changes
+  EXPECT_EQ(drop(0, 0, 7), orig);
+  // token_p: about that fraction of the real tokens, never padding, a pure function of the seed
+  for (double p : {0.1, 0.3}) {
+    const auto d = drop(0, p, 7);
+    int64_t real = 0, unk = 0;
+    for (size_t i = 0; i < d.size(); ++i) {
+      if (orig[i] == data::Vocab::kPad) {
+        EXPECT_EQ(d[i], data::Vocab::kPad) << "padding replaced at " << i;
+        continue;
+      }
+      ++real;
+      EXPECT_TRUE(d[i] == orig[i] || d[i] == data::Vocab::kUnk);
+      unk += d[i] == data::Vocab::kUnk;
+    }
+    EXPECT_NEAR(static_cast<double>(unk) / static_cast<double>(real), p, 0.03) << "token_p " << p;
+    EXPECT_EQ(drop(0, p, 7), d);
+    EXPECT_NE(drop(0, p, 8), d);
+  }
+  // span_p alone: a span B-x I-x I-x is replaced whole or not at all, O words never
+  const auto spans_only = drop(0.4, 0, 11);
+  int64_t n_spans = 0, dropped = 0;
+  for (size_t i = 0; i < spans_only.size(); ++i) {
+    if (lab[i] == 0 || lab[i] == -100) {
+      EXPECT_EQ(spans_only[i], orig[i]) << i;
+    } else if (lab[i] == 1) {
+      ++n_spans;
+      const bool unk = spans_only[i] == data::Vocab::kUnk;
+      dropped += unk;
+      for (size_t j = i + 1; j < spans_only.size() && lab[j] == 2; ++j)
+        EXPECT_EQ(spans_only[j] == data::Vocab::kUnk, unk) << "span at " << i << " split at " << j;
+    }
+  }
+  EXPECT_NEAR(static_cast<double>(dropped) / static_cast<double>(n_spans), 0.4, 0.06);
+  // token_p on top: the same spans go (span draws come first), O words now go too, padding never
+  const auto both = drop(0.4, 0.2, 11);
+  int64_t o_words = 0, o_unk = 0;
+  for (size_t i = 0; i < both.size(); ++i) {
+    if (spans_only[i] == data::Vocab::kUnk) EXPECT_EQ(both[i], data::Vocab::kUnk) << i;
+    if (orig[i] == data::Vocab::kPad) EXPECT_EQ(both[i], data::Vocab::kPad) << i;
+    if (lab[i] == 0) {
+      ++o_words;
+      o_unk += both[i] == data::Vocab::kUnk;
+    }
+  }
+  EXPECT_NEAR(static_cast<double>(o_unk) / static_cast<double>(o_words), 0.2, 0.04);
+  // token_p inside spans only (data.unk_token_scope slots): O words and padding never, slot words ~token_p
+  const auto slots = drop(0, 0.3, 12, true, true);
+  int64_t slot_words = 0, slot_unk = 0;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (lab[i] == 0 || lab[i] == -100) {
+      EXPECT_EQ(slots[i], orig[i]) << "O word or padding replaced at " << i;
+    } else {
+      ++slot_words;
+      slot_unk += slots[i] == data::Vocab::kUnk;
+    }
+  }
+  EXPECT_NEAR(static_cast<double>(slot_unk) / static_cast<double>(slot_words), 0.3, 0.04);
+  // without labels (classification) span_p is per token
+  const auto per_token = drop(0.4, 0, 11, false);
+  int64_t o_dropped = 0;
+  for (size_t i = 0; i < per_token.size(); ++i) {
+    if (orig[i] == data::Vocab::kPad) EXPECT_EQ(per_token[i], data::Vocab::kPad);
+    if (lab[i] == 0) o_dropped += per_token[i] == data::Vocab::kUnk;
+  }
+  EXPECT_GT(o_dropped, 0);
+  // ... and so is the slots scope of token_p
+  const auto no_labels = drop(0, 0.3, 12, false, true);
+  int64_t no_label_unk = 0;
+  for (size_t i = 0; i < no_labels.size(); ++i) no_label_unk += lab[i] == 0 && no_labels[i] == data::Vocab::kUnk;
+  EXPECT_GT(no_label_unk, 0);
+}
+
+TEST(Config, WordDropoutProbabilitiesChecked) {
+  EXPECT_EQ(train::default_config()["data"]["unk_token_prob"].get<double>(), 0.0);  // old runs unchanged
+  for (const auto& [field, value] : std::vector<std::pair<std::string, double>>{{"unk_token_prob", 1.0},
+                                                                               {"unk_token_prob", -0.1},
+                                                                               {"unk_prob", 1.5}}) {
+    json user = {{"data", {{"train_size", 20}, {"valid_size", 5}, {"test_size", 5}, {field, value}}},
+                 {"train", {{"epochs", 1}}}};
+    train::TrainOptions o;
+    o.config = train::resolve_config(user);
+    o.run_dir = testutil::scratch_dir("pipeline", "unk_" + field + std::to_string(value));
+    std::ostringstream log;
+    o.log = &log;
+    o.progress_bar = false;
+    try {
+      train::run_training(o);
+      ADD_FAILURE() << field << " " << value << " accepted";
+    } catch (const train::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("config: data." + field + ": must be in [0, 1"), std::string::npos) << e.what();
+    }
+  }
+}
+
 // ==================================================================== no padding leaks
 namespace {
 models::ModelConfig leak_config(const std::string& kind, const std::string& enc, bool features) {

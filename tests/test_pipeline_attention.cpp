@@ -142,7 +142,7 @@ TEST(AttentionEncoders, PaddingNeverLeaks) {
   const std::vector<int64_t> len = {6, 2, 4};
   for (const char* type : {"transformer", "window_attention"})
     for (const char* kind : {"tagger", "classifier"})
-      for (const char* pos : {"sinusoidal", "learned", "none", "lstm"})
+      for (const char* pos : {"sinusoidal", "learned", "rotary", "none", "lstm"})
         for (bool features : {false, true}) {
           SCOPED_TRACE(std::string(type) + " " + kind + " " + pos + (features ? " features" : " ids"));
           models::ModelConfig mc;
@@ -227,11 +227,13 @@ TEST(AttentionEncoders, WindowRestrictsTheReceptiveField) {
   Tensor x2 = from_vector(xv, {1, T, I});
   Tensor lengths = from_vector(len, {1});
   for (int64_t layers : {1, 2}) {
-    for (const char* type : {"window_attention", "transformer"}) {
-      SCOPED_TRACE(std::string(type) + " layers " + std::to_string(layers));
+    for (const char* type : {"window_attention", "transformer"})
+    for (const char* pos : {"sinusoidal", "rotary"}) {
+      SCOPED_TRACE(std::string(type) + " " + pos + " layers " + std::to_string(layers));
       manual_seed(4);
       auto enc = models::make_encoder(
-          encoder_config(type, {{"nhead", 2}, {"dim_feedforward", 16}, {"num_layers", layers}, {"window", k}, {"dropout", 0.0}}), I);
+          encoder_config(type, {{"nhead", 2}, {"dim_feedforward", 16}, {"num_layers", layers}, {"window", k}, {"dropout", 0.0},
+                                {"positional", pos}}), I);
       enc->eval();
       NoGradGuard ng;
       const auto d = position_diffs(enc->encode(x, lengths), enc->encode(x2, lengths));
@@ -303,8 +305,13 @@ TEST(AttentionEncoders, MapsPerLayerAndHeadOnlyWhenAsked) {
 TEST(AttentionEncoders, BadConfigNamesTheField) {
   testutil::expect_error([&] { models::make_encoder(encoder_config("transformer", {{"nhead", 5}}), 8); }, "model.encoder.nhead",
                          "divide");
-  testutil::expect_error([&] { models::make_encoder(encoder_config("transformer", {{"positional", "rotary"}}), 8); },
-                         "model.encoder.positional", "rotary");
+  testutil::expect_error([&] { models::make_encoder(encoder_config("transformer", {{"positional", "relative"}}), 8); },
+                         "model.encoder.positional", "relative");
+  // rotary turns pairs of each head's dimensions: 6 / 2 heads = 3 is odd
+  testutil::expect_error([&] { models::make_encoder(encoder_config("transformer", {{"positional", "rotary"}, {"nhead", 2}}), 6); },
+                         "model.encoder.positional", "even head size");
+  EXPECT_NE(models::make_encoder(encoder_config("transformer", {{"positional", "rotary"}, {"nhead", 2}}), 8)->describe().find("rotary positions"),
+            std::string::npos);
   testutil::expect_error([&] { models::make_encoder(encoder_config("window_attention", {{"window", 0}}), 8); },
                          "model.encoder.window", ">= 1");
   testutil::expect_error([&] { models::make_encoder(encoder_config("transformer", {{"activation", "tanh"}}), 8); },

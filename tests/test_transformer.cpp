@@ -166,6 +166,52 @@ TEST(Transformer, WindowedDecoderStepEqualsWindowMaskForward) {
     EXPECT_LT(max_abs_diff(dec.step(select(tgt, 0, t), mem, st), select(full, 0, t)), 1e-12) << "t=" << t;
 }
 
+// ==================================================================== rotary positions
+// Without positions a layer is permutation-equivariant; rotary(true) makes self-attention see
+// order (and nothing else: a one-step sequence is unchanged), cross-attention never rotates, and
+// the decoder's KV-cache step() still equals the causal forward.
+TEST(Transformer, RotarySelfAttentionSeesOrder) {
+  const int64_t B = 2, T = 6;
+  Generator gx(35);
+  const Tensor x = randn({B, T, 4}, DType::F64, &gx);
+  const Tensor rev = from_vector(std::vector<int64_t>{5, 4, 3, 2, 1, 0}, {T});
+  Tensor plain_out, plain_rev, rot_out, rot_rev, plain_one, rot_one;
+  {
+    NoGradGuard ng;
+    Generator g1(36), g2(36);
+    TransformerEncoderLayer plain(small(false, "relu", true), &g1), rot(small(false, "relu", true).rotary(true), &g2);
+    EXPECT_FALSE(plain.self_attn->options().rotary());
+    EXPECT_TRUE(rot.self_attn->options().rotary());
+    plain_out = plain.forward(x);
+    plain_rev = index_select(plain.forward(index_select(x, 1, rev)), 1, rev);
+    rot_out = rot.forward(x);
+    rot_rev = index_select(rot.forward(index_select(x, 1, rev)), 1, rev);
+    const Tensor x1 = slice(x, 1, 0, 1);
+    plain_one = plain.forward(x1);
+    rot_one = rot.forward(x1);
+  }
+  EXPECT_LT(max_abs_diff(plain_out, plain_rev), 1e-12);  // equivariant
+  EXPECT_GT(max_abs_diff(rot_out, rot_rev), 1e-3);       // order matters
+  EXPECT_GT(max_abs_diff(plain_out, rot_out), 1e-3);
+  EXPECT_LT(max_abs_diff(plain_one, rot_one), 1e-12);    // position 0 is not rotated
+
+  Generator g(37);
+  TransformerDecoder dec(TransformerStackOptions(small(true, "gelu").rotary(true), 2).norm(true), &g);
+  TransformerDecoderLayer dl(small(true, "gelu").rotary(true), &g);
+  EXPECT_TRUE(dl.self_attn->options().rotary());
+  EXPECT_FALSE(dl.multihead_attn->options().rotary());
+  const int64_t L = 7, S = 4;
+  const Tensor tgt = randn({L, B, 4}, DType::F64, &g), mem = randn({S, B, 4}, DType::F64, &g);
+  Tensor full;
+  {
+    NoGradGuard ng;
+    full = dec.forward(tgt, mem, generate_square_subsequent_mask(L, DType::F64));
+  }
+  auto st = dec.new_state(B);
+  for (int64_t t = 0; t < L; ++t)
+    EXPECT_LT(max_abs_diff(dec.step(select(tgt, 0, t), mem, st), select(full, 0, t)), 1e-12) << "t=" << t;
+}
+
 // ==================================================================== bad input
 TEST(Transformer, BadInputThrows) {
   expect_error([] { TransformerEncoderLayer(TransformerLayerOptions(10, 3)); }, "TransformerEncoderLayer", "divisible");

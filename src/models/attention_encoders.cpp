@@ -2,7 +2,8 @@
 //
 //   transformer        x -> [Linear to d_model] -> + positional encoding -> nn::TransformerEncoder
 //                      (num_layers layers, nhead heads, keys past each length masked through
-//                      AttentionMask::key_lengths) -> zero past each length
+//                      AttentionMask::key_lengths) -> zero past each length; positional rotary
+//                      adds nothing to x but rotates q and k in every self-attention (RoPE)
 //   window_attention   the notes' truncated self-attention: the same stack, but position i attends
 //                      only to keys j in [i-window, i+window] (AttentionMask().window(k, k)), so a
 //                      layer sees 2k+1 positions and L layers see L*k on each side
@@ -44,8 +45,10 @@ class AttentionEncoder : public Encoder {
     check(ff >= 1, "model.encoder.dim_feedforward", "must be >= 1, got ", ff);
     check(p >= 0 && p < 1, "model.encoder.dropout", "must be in [0,1), got ", p);
     check(act == "relu" || act == "gelu", "model.encoder.activation", "must be relu or gelu, got \"", act, "\"");
-    check(positional_ == "sinusoidal" || positional_ == "learned" || positional_ == "none", "model.encoder.positional",
-          "must be sinusoidal, learned or none, got \"", positional_, "\"");
+    check(positional_ == "sinusoidal" || positional_ == "learned" || positional_ == "rotary" || positional_ == "none",
+          "model.encoder.positional", "must be sinusoidal, learned, rotary or none, got \"", positional_, "\"");
+    check(positional_ != "rotary" || (d_model_ / nhead_) % 2 == 0, "model.encoder.positional",
+          "rotary needs an even head size d_model / nhead, got ", d_model_, " / ", nhead_);
     if (window_ >= 0) check(window_ >= 1, "model.encoder.window", "must be >= 1 for window_attention, got ", window_);
     if (d_model_ != input_size)
       in_proj_ = register_module("in_proj", std::make_shared<nn::Linear>(nn::LinearOptions(input_size, d_model_)));
@@ -56,7 +59,7 @@ class AttentionEncoder : public Encoder {
       learned_pe_ = register_module("pos", std::make_shared<nn::LearnedPositionalEncoding>(
                                                nn::LearnedPositionalEncodingOptions(kMaxLen, d_model_).batch_first(true)));
     nn::TransformerLayerOptions lo(d_model_, nhead_);
-    lo.dim_feedforward(ff).dropout(p).activation(act).batch_first(true).norm_first(norm_first_);
+    lo.dim_feedforward(ff).dropout(p).activation(act).batch_first(true).norm_first(norm_first_).rotary(positional_ == "rotary");
     // pre-norm stacks end with a LayerNorm (the residual stream is not normalised otherwise)
     stack_ = register_module("transformer", std::make_shared<nn::TransformerEncoder>(
                                                 nn::TransformerStackOptions(lo, layers_).norm(norm_first_)));
@@ -111,7 +114,7 @@ std::vector<EncoderField> attention_fields() {
           {"dim_feedforward", 128, "transformer, window_attention: hidden width of each layer's feed-forward block"},
           {"norm_first", false, "transformer, window_attention: pre-norm layers (LayerNorm before attention / FFN, and a final LayerNorm) instead of PyTorch's default post-norm"},
           {"activation", "gelu", "transformer, window_attention: feed-forward activation, relu or gelu"},
-          {"positional", "sinusoidal", "transformer, window_attention: positional encoding added to the inputs: sinusoidal, learned (a trained table of 512 positions) or none"}};
+          {"positional", "sinusoidal", "transformer, window_attention: positional information: sinusoidal or learned (a trained table of 512 positions) added to the inputs, rotary (every layer's self-attention rotates queries and keys by their positions, RoPE: scores see relative offsets; head size d_model/nhead must be even) or none"}};
 }
 
 }  // namespace

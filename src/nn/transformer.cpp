@@ -65,7 +65,7 @@ Tensor generate_square_subsequent_mask(int64_t L, DType dt) {
 TransformerEncoderLayer::TransformerEncoderLayer(const TransformerLayerOptions& o, Generator* gen)
     : Module("TransformerEncoderLayer"), options_(o) {
   validate_layer(o, "TransformerEncoderLayer");
-  self_attn = register_module("self_attn", std::make_shared<MultiheadAttention>(mha_options(o), gen));
+  self_attn = register_module("self_attn", std::make_shared<MultiheadAttention>(mha_options(o).rotary(o.rotary()), gen));
   linear1 = register_module("linear1", std::make_shared<Linear>(LinearOptions(o.d_model(), o.dim_feedforward()).dtype(o.dtype()), gen));
   dropout = register_module("dropout", std::make_shared<Dropout>(o.dropout()));
   linear2 = register_module("linear2", std::make_shared<Linear>(LinearOptions(o.dim_feedforward(), o.d_model()).dtype(o.dtype()), gen));
@@ -114,7 +114,7 @@ Tensor TransformerEncoderLayer::forward_impl(const Tensor& src, detail::MaskRef 
 TransformerDecoderLayer::TransformerDecoderLayer(const TransformerLayerOptions& o, Generator* gen)
     : Module("TransformerDecoderLayer"), options_(o) {
   validate_layer(o, "TransformerDecoderLayer");
-  self_attn = register_module("self_attn", std::make_shared<MultiheadAttention>(mha_options(o), gen));
+  self_attn = register_module("self_attn", std::make_shared<MultiheadAttention>(mha_options(o).rotary(o.rotary()), gen));
   multihead_attn = register_module("multihead_attn", std::make_shared<MultiheadAttention>(mha_options(o), gen));
   linear1 = register_module("linear1", std::make_shared<Linear>(LinearOptions(o.d_model(), o.dim_feedforward()).dtype(o.dtype()), gen));
   dropout = register_module("dropout", std::make_shared<Dropout>(o.dropout()));

@@ -112,30 +112,6 @@ std::shared_ptr<models::SequenceModel> build_model(const json& config, data::Tas
   }
 }
 
-// Word dropout (training only; never the padding). Tagging with BIO labels: each labelled span
-// (B-x and the I-x after it) becomes <unk> ... <unk> with probability p, so a model learns to find
-// slot values it has never seen, multi-word ones included, from their context alone. Otherwise
-// (classification, untagged tokens never): each token becomes <unk> with probability p.
-void word_dropout(Tensor& ids, const Tensor& labels, const std::vector<int>& bio, double p, uint64_t seed) {
-  if (p <= 0 || !ids.defined()) return;
-  Generator g(seed);
-  int64_t* d = ids.data_ptr<int64_t>();
-  const bool spans = labels.defined() && labels.shape() == ids.shape() && !bio.empty();
-  if (!spans) {
-    for (int64_t i = 0; i < ids.numel(); ++i)
-      if (d[i] != data::Vocab::kPad && g.uniform() < p) d[i] = data::Vocab::kUnk;
-    return;
-  }
-  const int64_t* y = labels.data_ptr<int64_t>();
-  bool dropping = false;
-  for (int64_t i = 0; i < ids.numel(); ++i) {
-    const int kind = y[i] >= 0 ? bio[static_cast<size_t>(y[i])] : 0;  // 0 other, 1 B-, 2 I-
-    if (kind == 1) dropping = g.uniform() < p;
-    else if (kind != 2) dropping = false;
-    if (dropping && d[i] != data::Vocab::kPad) d[i] = data::Vocab::kUnk;
-  }
-}
-
 void write_json_atomic(const fs::path& path, const json& j) {
   const fs::path tmp = path.string() + ".tmp";
   {
@@ -204,6 +180,37 @@ void flatten_metrics(const json& m, const std::string& prefix, json& out) {
 }
 }  // namespace
 
+// ==================================================================== word dropout
+void word_dropout(Tensor& ids, const Tensor& labels, const std::vector<int>& bio, double span_p, double token_p,
+                  uint64_t seed, bool token_in_spans_only) {
+  if ((span_p <= 0 && token_p <= 0) || !ids.defined()) return;
+  check(ids.dtype() == DType::I64, "word_dropout", "ids must be int64 token ids, got ", dtype_name(ids.dtype()));
+  Generator g(seed);
+  int64_t* d = ids.data_ptr<int64_t>();
+  const bool spans = labels.defined() && labels.shape() == ids.shape() && !bio.empty();
+  if (span_p > 0 && !spans) {
+    for (int64_t i = 0; i < ids.numel(); ++i)
+      if (d[i] != data::Vocab::kPad && g.uniform() < span_p) d[i] = data::Vocab::kUnk;
+  } else if (span_p > 0) {
+    const int64_t* y = labels.data_ptr<int64_t>();
+    bool dropping = false;
+    for (int64_t i = 0; i < ids.numel(); ++i) {
+      const int kind = y[i] >= 0 ? bio[static_cast<size_t>(y[i])] : 0;  // 0 other, 1 B-, 2 I-
+      if (kind == 1) dropping = g.uniform() < span_p;
+      else if (kind != 2) dropping = false;
+      if (dropping && d[i] != data::Vocab::kPad) d[i] = data::Vocab::kUnk;
+    }
+  }
+  // token_p draws after span_p's, and only when > 0: runs without it replace exactly what they did before
+  if (token_p > 0) {
+    const int64_t* y = spans && token_in_spans_only ? labels.data_ptr<int64_t>() : nullptr;
+    for (int64_t i = 0; i < ids.numel(); ++i) {
+      if (d[i] == data::Vocab::kPad || (y && (y[i] < 0 || bio[static_cast<size_t>(y[i])] == 0))) continue;
+      if (g.uniform() < token_p) d[i] = data::Vocab::kUnk;
+    }
+  }
+}
+
 // ==================================================================== evaluation
 MetricAccumulator evaluate(models::SequenceModel& model, const std::vector<data::Encoded>& data,
                            const std::vector<std::string>& labels, data::TaskKind kind, int64_t feature_dim,
@@ -260,6 +267,12 @@ class TaggingTask : public Task {
     if (kind_ == data::TaskKind::Tagging)
       for (const auto& l : ds_.labels) bio_.push_back(l.rfind("B-", 0) == 0 ? 1 : l.rfind("I-", 0) == 0 ? 2 : 0);
     unk_prob_ = config_["data"]["unk_prob"].get<double>();
+    unk_token_prob_ = config_["data"]["unk_token_prob"].get<double>();
+    unk_token_slots_ = config_["data"]["unk_token_scope"].get<std::string>() == "slots";
+    if (!(unk_prob_ >= 0 && unk_prob_ <= 1))
+      throw ConfigError("config: data.unk_prob: must be in [0, 1], got " + config_["data"]["unk_prob"].dump());
+    if (!(unk_token_prob_ >= 0 && unk_token_prob_ < 1))
+      throw ConfigError("config: data.unk_token_prob: must be in [0, 1), got " + config_["data"]["unk_token_prob"].dump());
   }
   // Built after the data, from the seeded generator (run_training seeds it before this call).
   void build() {
@@ -279,7 +292,7 @@ class TaggingTask : public Task {
 
   Tensor batch_loss(const std::vector<int64_t>& batch, uint64_t seed) override {
     data::Batch b = data::collate(train_, batch, kind_, ds_.feature_dim);
-    if (ds_.feature_dim == 0) word_dropout(b.ids, b.labels, bio_, unk_prob_, seed);
+    if (ds_.feature_dim == 0) word_dropout(b.ids, b.labels, bio_, unk_prob_, unk_token_prob_, seed, unk_token_slots_);
     Tensor logits = model_->forward_batch(ds_.feature_dim > 0 ? b.features : b.ids, b.lengths);
     return model_->loss(logits, b.labels);
   }
@@ -319,7 +332,8 @@ class TaggingTask : public Task {
   data::Vocab vocab_;
   std::vector<data::Encoded> train_, valid_, test_;
   std::vector<int> bio_;  // per label: 1 for B-x, 2 for I-x, 0 otherwise (word dropout's spans)
-  double unk_prob_ = 0;
+  double unk_prob_ = 0, unk_token_prob_ = 0;
+  bool unk_token_slots_ = false;
   std::shared_ptr<models::SequenceModel> model_;
 };
 }  // namespace

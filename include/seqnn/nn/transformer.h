@@ -62,6 +62,9 @@ class TransformerLayerOptions {
   TransformerLayerOptions& batch_first(bool v) { batch_first_ = v; return *this; }
   TransformerLayerOptions& norm_first(bool v) { norm_first_ = v; return *this; }
   TransformerLayerOptions& dtype(DType v) { dtype_ = v; return *this; }
+  // seqnn only: rotary positions in the SELF-attention (MultiheadAttentionOptions::rotary; cross-
+  // attention never rotates): scores depend on the relative offset of query and key
+  TransformerLayerOptions& rotary(bool v) { rotary_ = v; return *this; }
   int64_t d_model() const { return d_model_; }
   int64_t nhead() const { return nhead_; }
   int64_t dim_feedforward() const { return dim_feedforward_; }
@@ -71,6 +74,7 @@ class TransformerLayerOptions {
   bool batch_first() const { return batch_first_; }
   bool norm_first() const { return norm_first_; }
   DType dtype() const { return dtype_; }
+  bool rotary() const { return rotary_; }
 
  private:
   int64_t d_model_;
@@ -82,6 +86,7 @@ class TransformerLayerOptions {
   bool batch_first_ = false;
   bool norm_first_ = false;
   DType dtype_ = DType::F32;
+  bool rotary_ = false;
 };
 using TransformerEncoderLayerOptions = TransformerLayerOptions;
 using TransformerDecoderLayerOptions = TransformerLayerOptions;

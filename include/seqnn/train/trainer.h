@@ -52,6 +52,18 @@ struct TrainOptions {
   bool progress_bar = true;          // a bar with rate and ETA when log is a terminal
 };
 
+// Word dropout of one training batch, in place (the trainer calls it for token inputs only; never
+// in evaluation). ids (B,T) int64, labels (B,T) with -100 past each length, bio[label] 1 for B-x,
+// 2 for I-x, 0 otherwise (empty: no spans).
+//   span_p   (data.unk_prob) with labels and bio: each labelled span B-x I-x ... becomes <unk> ... <unk>
+//            with this probability; without them: each token
+//   token_p  (data.unk_token_prob) then: each token independently; with token_in_spans_only
+//            (data.unk_token_scope slots) and labels, only the words of labelled spans
+// Padding (Vocab::kPad) is never replaced. A pure function of (ids, labels, seed); with token_p 0
+// it draws exactly what span_p alone draws.
+void word_dropout(Tensor& ids, const Tensor& labels, const std::vector<int>& bio, double span_p, double token_p,
+                  uint64_t seed, bool token_in_spans_only = false);
+
 // The summary (also written to RUN_DIR/summary.json).
 nlohmann::json run_training(const TrainOptions& options);
 
