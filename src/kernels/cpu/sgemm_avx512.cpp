@@ -138,6 +138,12 @@ template <ASrc S>
          c71 = _mm512_setzero_ps(), c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps(),
          c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps(), ca0 = _mm512_setzero_ps(),
          ca1 = _mm512_setzero_ps(), cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps();
+  // The C tile is read (beta != 0) or written at the end: start fetching its lines now, so the
+  // epilogue does not wait on memory (C is often a large, cold activation buffer).
+  for (int64_t i = 0; i < mr; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + NR - 1), _MM_HINT_T0);
+  }
   // Rows: three row groups of four, rows r = 4q + s at base_q + s * lda (rows past mr read row 0)
   const float* a0 = Ap;
   const float* a4 = Ap + (mr > 4 ? 4 : 0) * lda;
