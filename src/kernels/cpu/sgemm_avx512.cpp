@@ -49,6 +49,12 @@ struct Operand {
   bool trans;
 };
 
+// The first n of 16 lanes (n <= 0: none, n >= 16: all): a row's two zmm halves take
+// lane_mask(nr) and lane_mask(nr - 16).
+inline __mmask16 lane_mask(int64_t n) {
+  return static_cast<__mmask16>(n >= 16 ? 0xFFFF : n <= 0 ? 0 : (1u << n) - 1);
+}
+
 // A slice: Ap[k * MR + i] = op(A)[i0 + i][k0 + k], zero rows past mr.
 [[gnu::target("avx512f")]] void pack_a(const Operand& A, int64_t i0, int64_t mr, int64_t k0, int64_t kc,
                                         float* Ap) {
@@ -84,8 +90,7 @@ struct Operand {
 [[gnu::target("avx512f")]] void pack_b(const Operand& B, int64_t k0, int64_t kc, int64_t j0, int64_t nr,
                                         float* Bp) {
   if (!B.trans) {
-    const __mmask16 m0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
-    const __mmask16 m1 = static_cast<__mmask16>(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+    const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
     for (int64_t k = 0; k < kc; ++k) {
       const float* src = B.p + (k0 + k) * B.ld + j0;
       _mm512_store_ps(Bp + k * NR, _mm512_maskz_loadu_ps(m0, src));
@@ -177,8 +182,7 @@ template <ASrc S>
     Bp += NR;
   }
 #undef SEQNN_ROW
-  const __mmask16 m0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
-  const __mmask16 m1 = static_cast<__mmask16>(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+  const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   const __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51},
                              {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
