@@ -548,6 +548,29 @@ TEST(Config, PrintedConfigLoadsBackAndDocsAreCurrent) {
   EXPECT_EQ(ss.str(), train::config_markdown()) << "regenerate docs/CONFIG.md (see its header)";
 }
 
+TEST(Train, BadDataOrModelOptionLeavesNoRunDirectory) {
+  // options that are only found bad while the data and the model are built, after the run
+  // directory was made: the directory made for the run is removed again, a user's is kept
+  fs::path dir = testutil::scratch_dir("pipeline", "bad_option");
+  std::ostringstream log;
+  for (const json& bad : {json{{"data", {{"unk_token_prob", 1.5}}}},
+                          json{{"model", {{"encoder", {{"type", "transformer"}, {"positional", "rotary"},
+                                                        {"nhead", 2}, {"d_model", 6}}}}}}}) {
+    train::TrainOptions o;
+    json cfg = small_config(200, 1, 32);
+    cfg.merge_patch(bad);
+    o.config = train::resolve_config(cfg);
+    o.run_dir = dir / "run";
+    o.log = &log;
+    EXPECT_THROW(train::run_training(o), train::ConfigError) << bad.dump();
+    EXPECT_FALSE(fs::exists(o.run_dir)) << bad.dump();
+    fs::create_directories(o.run_dir);  // the user's own (empty) directory stays
+    EXPECT_THROW(train::run_training(o), train::ConfigError) << bad.dump();
+    EXPECT_TRUE(fs::exists(o.run_dir)) << bad.dump();
+    fs::remove(o.run_dir);
+  }
+}
+
 // ==================================================================== end to end
 TEST(Train, DefaultTaskReachesSlotF1) {
   fs::path dir = testutil::scratch_dir("pipeline", "e2e");

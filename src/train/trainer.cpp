@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -376,6 +377,18 @@ json run_training(const TrainOptions& options) {
   }
   config = resolve_config(config);
   check_train_config(config["train"]);
+  // A run that fails before writing anything (a data or model option found bad while building
+  // them) leaves no empty run directory behind: the guard removes the directory it created if an
+  // error escapes while it is still empty (fs::remove never deletes a non-empty one).
+  struct EmptyDirGuard {
+    fs::path dir;
+    bool created;
+    int uncaught = std::uncaught_exceptions();
+    ~EmptyDirGuard() {
+      std::error_code ec;
+      if (created && std::uncaught_exceptions() > uncaught) fs::remove(dir, ec);
+    }
+  } empty_dir_guard{dir, !fs::exists(dir)};
   fs::create_directories(dir);
 
   // ---- data, model (the same draws from the seeded generator on every start)
