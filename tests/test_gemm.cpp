@@ -36,7 +36,11 @@ std::vector<float> matrix(int64_t rows, int64_t cols, int64_t ld, Generator* g, 
   return v;
 }
 
-void check(bool ta, bool tb, Case c, float alpha, float beta, int64_t pad) {
+using GemmFn = void (*)(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
+                        float, float*, int64_t);
+
+void check(bool ta, bool tb, Case c, float alpha, float beta, int64_t pad,
+           GemmFn fn = kernels::detail::sgemm_avx512) {
   const auto [M, N, K] = c;
   Generator g(M * 1009 + N * 31 + K * 7 + (ta ? 1 : 0) + (tb ? 2 : 0));
   const int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
@@ -48,7 +52,7 @@ void check(bool ta, bool tb, Case c, float alpha, float beta, int64_t pad) {
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = nan;
   auto R = C;
-  kernels::detail::sgemm_avx512(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+  fn(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
   kernels::ref::gemm<float>(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, R.data(), ldc);
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < ldc; ++j) {
@@ -88,6 +92,25 @@ TEST(Gemm, Avx512MatchesReference) {
   set_num_threads(saved);
 }
 
+// The few-rows kernel: M 1..9 (its 4-, 2- and 1-row groups and their remainders), N across its
+// 64/128-column blocks and 4/8-column groups, K across the 16-lane masks; and the small-K,
+// many-rows products it also takes (the outer products of attention's backward).
+TEST(Gemm, SmallMMatchesReference) {
+  if (!kernels::detail::sgemm_avx512_usable()) GTEST_SKIP() << "no AVX-512 (or SEQNN_GEMM=blas)";
+  std::vector<Case> cases;
+  for (int64_t M : {1, 2, 3, 4, 5, 7, 8, 9})
+    for (int64_t N : {1, 5, 16, 17, 40, 64, 127, 128, 129, 300})
+      for (int64_t K : {1, 3, 16, 17, 40, 129}) cases.push_back({M, N, K});
+  for (Case c : std::vector<Case>{{40, 128, 1}, {37, 100, 3}, {130, 33, 8}}) cases.push_back(c);
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (const Case& c : cases) {
+        check(ta, tb, c, 1.0f, 0.0f, 0, kernels::detail::sgemm_small_m);
+        check(ta, tb, c, -0.75f, 0.5f, 3, kernels::detail::sgemm_small_m);
+        if (HasFatalFailure()) return;
+      }
+}
+
 TEST(Gemm, Avx512InsideAParallelRegion) {
   if (!kernels::detail::sgemm_avx512_usable()) GTEST_SKIP() << "no AVX-512 (or SEQNN_GEMM=blas)";
   // Each thread runs its own product with its own thread-local packing buffers.
@@ -112,7 +135,7 @@ TEST(Gemm, Avx512InsideAParallelRegion) {
 TEST(Gemm, WrapperRoutesFloatAndStaysExact) {
   // kernels::gemm picks the own kernel or OpenBLAS by size; both sides of the threshold agree
   // with the reference.
-  for (auto [M, N, K] : std::vector<std::array<int64_t, 3>>{{15, 40, 40}, {16, 16, 128}, {64, 64, 64}, {3, 900, 50}}) {
+  for (auto [M, N, K] : std::vector<std::array<int64_t, 3>>{{15, 40, 40}, {16, 16, 128}, {64, 64, 64}, {3, 900, 50}, {1, 128, 40}, {40, 128, 1}, {2, 2000, 600}}) {
     Generator g(M + N + K);
     Tensor A = randn({M, K}, DType::F32, &g), B = randn({K, N}, DType::F32, &g);
     std::vector<float> C(M * N), R(M * N);

@@ -28,6 +28,11 @@ namespace detail {
 bool sgemm_avx512_usable();
 void sgemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+// Few rows of C (kernels/cpu/sgemm_small.cpp, AVX-512, single-threaded, nothing packed): the
+// per-row products of decoding and attention contexts, (1,K) @ (K,N); any M works, it is
+// fast when M <= 8 (or K <= 8 with op(B) = B).
+void sgemm_small_m(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 }  // namespace detail
 
 namespace ref {

@@ -1,5 +1,5 @@
-// gemm: float on AVX-512 CPUs through seqnn's own kernel (sgemm_avx512.cpp) unless the product is
-// tiny or SEQNN_GEMM=blas; everything else through CBLAS (OpenBLAS).
+// gemm: float on AVX-512 CPUs through seqnn's own kernels (sgemm_avx512.cpp blocked, sgemm_small.cpp
+// for few rows) unless SEQNN_GEMM=blas; everything else through CBLAS (OpenBLAS).
 #include "kernels/gemm.h"
 
 #include <cblas.h>
@@ -15,8 +15,14 @@ inline blasint bi(int64_t v) { return static_cast<blasint>(v); }
 
 void call(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (M >= 16 && N >= 16 && K >= 16 && M * N * K >= 32 * 32 * 32 && detail::sgemm_avx512_usable())
-    return detail::sgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (detail::sgemm_avx512_usable()) {
+    if (M >= 16 && N >= 16 && K >= 16 && M * N * K >= 32 * 32 * 32)
+      return detail::sgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    // few rows (or, B not transposed, few k): OpenBLAS would pack both operands for a product
+    // that reads each once; B up to 1 MB (larger ones are worth OpenBLAS's threads)
+    if ((M <= 8 || (K <= 8 && !tb)) && N * K <= (1 << 18))
+      return detail::sgemm_small_m(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
   cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), bi(M), bi(N), bi(K), alpha, A, bi(lda), B, bi(ldb), beta, C, bi(ldc));
 }
 void call(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
