@@ -47,4 +47,15 @@ Tensor key_padding_bias(const std::vector<int64_t>& lengths, int64_t S, DType dt
 Tensor additive_score_fast(const Tensor& qp, const Tensor& kp, const Tensor& v,
                            const std::vector<int64_t>& key_lengths = {});
 
+// Decoding over a source map (the StepDecoder's rows: beams of sources, reordered each step):
+// row r reads the memory of source src[r] in place, where gathering the memory per row would
+// copy it once per beam and make every step read beam-times more of it. Inference only: an
+// Error if autograd would need a gradient (src/ops/seq2seq_attention.cpp).
+//   additive_score_rows  qp (R,A), kp (Bs,S,A), v (A), src (R), lengths (R) -> S (R,S),
+//                        S_rj = v . tanh(qp_r + kp[src_r]_j) for j < lengths[r], 0 after
+//   bmm_rows             a (R,K), b (Bs,K,N), src (R) -> (R,N), row r = a_r @ b[src_r]
+Tensor additive_score_rows(const Tensor& qp, const Tensor& kp, const Tensor& v, const std::vector<int64_t>& src,
+                           const std::vector<int64_t>& lengths);
+Tensor bmm_rows(const Tensor& a, const Tensor& b, const std::vector<int64_t>& src);
+
 }  // namespace seqnn::models::detail

@@ -89,6 +89,28 @@ Tensor score_keys(nn::Score& s, const Tensor& q, const Keys& k, const std::vecto
   fail("Seq2SeqModel", "unknown score kind");
 }
 
+// Decoding: q (R,Dq) -> scores (R,S) of row r against the keys of source src[r], read in place
+// from the per-source keys k (score_keys' values on the gathered keys).
+Tensor score_rows(nn::Score& s, const Tensor& q, const Keys& k, const std::vector<int64_t>& src,
+                  const std::vector<int64_t>& lengths) {
+  switch (s.options().kind()) {
+    case nn::ScoreKind::Dot:
+    case nn::ScoreKind::General: return bmm_rows(q, k.kT, src);
+    case nn::ScoreKind::ScaledDot: return bmm_rows(q, k.kT, src) * static_cast<nn::ScaledDotScore&>(s).scale();
+    case nn::ScoreKind::Additive: {
+      auto& a = static_cast<nn::AdditiveScore&>(s);
+      return additive_score_rows(linear(q, a.W_q, a.bias), k.k, a.v, src, lengths);
+    }
+    case nn::ScoreKind::ConcatLinear: {
+      auto& c = static_cast<nn::ConcatScore&>(s);
+      const Tensor sk = reshape(k.sk, {k.sk.size(0), k.sk.size(2)});  // (Bs,S)
+      return linear(q, slice(c.weight, 1, 0, s.options().query_dim()), c.bias) +
+             index_select(sk, 0, from_vector(src, {static_cast<int64_t>(src.size())}));
+    }
+  }
+  fail("Seq2SeqModel", "unknown score kind");
+}
+
 nn::ScoreKind score_kind(const std::string& s) {
   if (s == "dot") return nn::ScoreKind::Dot;
   if (s == "scaled_dot") return nn::ScoreKind::ScaledDot;
@@ -314,11 +336,12 @@ class RnnSeq2Seq : public Seq2SeqModel {
 // ==================================================================== StepDecoder
 // Per row: the decoder state (h, and c for LSTM, per layer) and the last attention weights;
 // reorder() gathers them. The memory of the sources (encoder states, their precomputed keys,
-// the padding bias, c, the lengths) depends only on which SOURCE a row decodes, and a beam's
-// reorder moves rows only among the rows of one source: so base_ keeps the memory per source
-// and mem_ is base_ gathered to the rows' sources, re-gathered only when that source map
-// changes (the first expansion to the beams, and when finished sources drop out), not on every
-// step's reorder.
+// the padding bias, c, the lengths) depends only on which SOURCE a row decodes: base_ keeps it
+// per source and src_ maps rows to sources. The big parts (the encoder states and keys, S x D
+// per source) are read in place through src_ (score_rows, bmm_rows): copied per row they would
+// be beam-times larger and read from memory once per beam at every step. The small parts
+// (bias, c, lengths) are gathered into mem_ when the source map changes (the first expansion
+// to the beams, and when finished sources drop out), not on every step's reorder.
 class RnnStepDecoder : public StepDecoder {
  public:
   RnnStepDecoder(RnnSeq2Seq& m, Memory mem) : m_(m), keep_(m.weak_from_this().lock()), base_(std::move(mem)) {
@@ -327,7 +350,17 @@ class RnnStepDecoder : public StepDecoder {
     for (int64_t l = 0; l < m_.L(); ++l)
       st_.h[l] = slice(base_.h0, 1, l * m_.H(), (l + 1) * m_.H()).contiguous().clone();
     base_.h0 = Tensor();
-    mem_ = base_;
+    // read in place at every step: contiguous once here (the encoder's output can be a view)
+    auto contig = [](Tensor& t) {
+      if (t.defined()) t = t.contiguous();
+    };
+    contig(base_.enc);
+    contig(base_.keys.k);
+    contig(base_.keys.kT);
+    contig(base_.keys.sk);
+    mem_.c = base_.c;
+    mem_.bias = base_.bias;
+    mem_.lengths = base_.lengths;
     src_.resize(static_cast<size_t>(rows_));
     for (int64_t r = 0; r < rows_; ++r) src_[r] = r;
   }
@@ -335,18 +368,24 @@ class RnnStepDecoder : public StepDecoder {
   int64_t rows() const override { return rows_; }
   int64_t vocab_size() const override { return m_.config().target_vocab; }
 
+  // alpha (R,S) = softmax_j(score(q_r, enc[src_r]_j) + pad_j), q (R,H)
+  Tensor attend(const Tensor& q) const {
+    const int64_t R = q.size(0);
+    const Tensor s = score_rows(*m_.score_, q, base_.keys, src_, mem_.lengths);
+    return softmax(s + reshape(mem_.bias, {R, s.size(1)}), -1);
+  }
+
   Tensor step(const Tensor& tokens) override {
     const char* op = "Seq2SeqModel.decoder.step";
     check_step_tokens(tokens, rows_, vocab_size(), op);
     NoGradGuard ng;
     if (rows_ == 0) return zeros({0, vocab_size()}, m_.dtype());
-    const int64_t R = rows_, H = m_.H(), D = m_.D_;
     const std::string& att = m_.config().attention;
     const Tensor e = m_.drop(m_.tgt_embed_->forward(tokens));  // (R,E)
     Tensor x, w;
     if (att == "bahdanau") {
-      w = m_.attend(reshape(st_.h.back(), {R, 1, H}), mem_);
-      x = cat({e, reshape(bmm(w, mem_.enc), {R, D})}, 1);
+      w = attend(st_.h.back());
+      x = cat({e, bmm_rows(w, base_.enc, src_)}, 1);
     } else if (att == "none") {
       x = cat({e, mem_.c}, 1);
     } else {
@@ -354,10 +393,10 @@ class RnnStepDecoder : public StepDecoder {
     }
     Tensor o = m_.decoder_->step(x, st_);  // the state's top h (overwritten by the next step)
     if (att == "luong") {
-      w = m_.attend(reshape(o, {R, 1, H}), mem_);
-      o = tanh(m_.luong_->attn_combine->forward(cat({o, reshape(bmm(w, mem_.enc), {R, D})}, 1)));
+      w = attend(o);
+      o = tanh(m_.luong_->attn_combine->forward(cat({o, bmm_rows(w, base_.enc, src_)}, 1)));
     }
-    if (w.defined()) last_w_ = reshape(w, {R, w.size(2)});
+    if (w.defined()) last_w_ = w;
     return log_softmax(m_.logits_of(o), -1);
   }
 
@@ -376,13 +415,10 @@ class RnnStepDecoder : public StepDecoder {
     for (size_t r = 0; r < iv.size(); ++r) src[r] = src_[iv[r]];
     if (src != src_) {
       const Tensor si = from_vector(src, {static_cast<int64_t>(src.size())});
-      mem_.enc = base_.enc;
       mem_.c = base_.c;
       mem_.bias = base_.bias;
-      gather(mem_.enc, si);
       gather(mem_.c, si);
       gather(mem_.bias, si);
-      mem_.keys = base_.keys.select_rows(si);
       mem_.lengths.clear();
       for (int64_t b : src)
         if (!base_.lengths.empty()) mem_.lengths.push_back(base_.lengths[b]);
@@ -398,7 +434,7 @@ class RnnStepDecoder : public StepDecoder {
   RnnSeq2Seq& m_;
   std::shared_ptr<nn::Module> keep_;  // keeps the model alive when it is held by a shared_ptr
   Memory base_;                       // per source (h0 dropped)
-  Memory mem_;                        // per row: base_ gathered by src_
+  Memory mem_;                        // per row, gathered by src_: c, bias, lengths only
   std::vector<int64_t> src_;          // the source of each row
   nn::RecurrentState st_;
   Tensor last_w_;

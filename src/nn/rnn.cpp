@@ -298,7 +298,7 @@ bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
   const int64_t L = static_cast<int64_t>(w.size()), G = kernels::step_gates(sc);
   if (L == 0 || !x_t.defined() || x_t.dtype() != DType::F32 || x_t.dim() != 2) return false;
   const int64_t B = x_t.size(0);
-  if (B < 1 || B > 8) return false;
+  if (B < 1 || B > kFastStepMaxBatch) return false;
   if (static_cast<int64_t>(state.h.size()) != L || static_cast<int64_t>(state.c.size()) != (lstm ? L : 0)) return false;
   int64_t in = x_t.size(1), maxH = 0;
   for (int64_t l = 0; l < L; ++l) {
@@ -406,7 +406,7 @@ Tensor RecurrentModule::step(const Tensor& x_t, RecurrentState& state) {
   }
 
   NoGradGuard no_grad;
-  if (dt == DType::F32 && B <= 8 && !(L > 1 && cfg_.dropout > 0.0 && is_training())) {
+  if (dt == DType::F32 && B <= detail::kFastStepMaxBatch && !(L > 1 && cfg_.dropout > 0.0 && is_training())) {
     Tensor y;
     if (check_finite_enabled()) detail::check_step_finite(op, x_t, state, Tensor());
     if (detail::fast_step(step_cache_, cfg_.cell, cfg_.activation, weights_, x_t, state, y)) {

@@ -176,8 +176,10 @@ struct RecurrentState {
 namespace detail {
 // The packed float32 weights of the step() fast path (defined in src/nn/rnn.cpp).
 struct StepCache;
+// The largest batch the step() fast path takes (decoding steps beams x sentences rows).
+inline constexpr int64_t kFastStepMaxBatch = 8;
 // Runs one fast step of the layers `w` (one entry per layer, unidirectional) if it applies:
-// x_t (B,I) F32 with 1 <= B <= 8, state h[l] (B,H) (and c[l] for LSTM) F32. Returns false,
+// x_t (B,I) F32 with 1 <= B <= kFastStepMaxBatch, state h[l] (B,H) (and c[l] for LSTM) F32. Returns false,
 // touching nothing, when it does not; then the caller takes the general path.
 bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
                const std::vector<RecurrentWeights>& w, const Tensor& x_t, RecurrentState& state, Tensor& y);

@@ -38,20 +38,122 @@ T dot(const T* x, const T* y, int64_t n) {
   for (; a < n; ++a) acc += x[a] * y[a];
   return acc;
 }
+
+// ------------------------------------------------------------ forward, float: fused
+// Each group of G <= 4 query rows that share their keys (the Lq rows of one batch row, or the
+// beams of one source when decoding) walks the keys once: per key j and 16 lanes of a,
+// k_ja is loaded once and S_gj += v_a tanh(q_ga + k_ja) for the G rows, in registers (no t
+// buffer, no separate add / tanh / dot passes over it).
+struct AdditiveRows {
+  template <int G>
+  [[gnu::always_inline]] static inline void group(const float* const* q, const float* k, const float* v,
+                                                  float* const* s, int64_t n, int64_t A) {
+    const float* q0 = q[0];
+    const float* q1 = q[G > 1 ? 1 : 0];
+    const float* q2 = q[G > 2 ? 2 : 0];
+    const float* q3 = q[G > 3 ? 3 : 0];
+    for (int64_t j = 0; j < n; ++j) {
+      const float* kj = k + j * A;
+      float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+      for (int64_t a = 0; a < A; ++a) {
+        const float kv = kj[a], va = v[a];
+        a0 += va * vm::tanh(q0[a] + kv);
+        if constexpr (G > 1) a1 += va * vm::tanh(q1[a] + kv);
+        if constexpr (G > 2) a2 += va * vm::tanh(q2[a] + kv);
+        if constexpr (G > 3) a3 += va * vm::tanh(q3[a] + kv);
+      }
+      s[0][j] = a0;
+      if constexpr (G > 1) s[1][j] = a1;
+      if constexpr (G > 2) s[2][j] = a2;
+      if constexpr (G > 3) s[3][j] = a3;
+    }
+  }
+
+  // Query rows [r0, r1) of (B*Lq): row r = (b, i) scores keys kp[key_row[b]] (or kp[b]).
+  [[gnu::always_inline]] static inline void run(const float* qp, const float* kp, const float* v, float* s,
+                                                int64_t r0, int64_t r1, int64_t Lq, int64_t Lk, int64_t A,
+                                                const int64_t* key_len, const int64_t* key_row) {
+    int64_t r = r0;
+    while (r < r1) {
+      const int64_t b = r / Lq, kb = key_row ? key_row[b] : b;
+      const int64_t n = key_len ? std::clamp<int64_t>(key_len[b], 0, Lk) : Lk;
+      // the run of following rows with the same keys and length, at most 4
+      int64_t g = 1;
+      while (g < 4 && r + g < r1) {
+        const int64_t b2 = (r + g) / Lq;
+        if (b2 != b && ((key_row ? key_row[b2] : b2) != kb ||
+                        (key_len ? std::clamp<int64_t>(key_len[b2], 0, Lk) : Lk) != n))
+          break;
+        ++g;
+      }
+      const float* q[4];
+      float* out[4];
+      for (int64_t u = 0; u < g; ++u) {
+        q[u] = qp + (r + u) * A;
+        out[u] = s + (r + u) * Lk;
+        std::fill(out[u] + n, out[u] + Lk, 0.0f);
+      }
+      const float* k = kp + kb * Lk * A;
+      switch (g) {
+        case 4: group<4>(q, k, v, out, n, A); break;
+        case 3: group<3>(q, k, v, out, n, A); break;
+        case 2: group<2>(q, k, v, out, n, A); break;
+        default: group<1>(q, k, v, out, n, A); break;
+      }
+      r += g;
+    }
+  }
+};
+
+template <class K, class... Args>
+[[gnu::target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi,bmi2,prefer-vector-width=512")]] void run_avx512(
+    Args... a) {
+  K::run(a...);
+}
+template <class K, class... Args>
+[[gnu::target("avx2,fma,bmi,bmi2")]] void run_avx2(Args... a) {
+  K::run(a...);
+}
+template <class K, class... Args>
+void run_base(Args... a) {
+  K::run(a...);
+}
+template <class K, class... Args>
+void dispatch(Args... a) {
+  const char* isa = vecmath_isa();  // "avx512", "avx2" or "sse4.2"
+  if (isa[0] == 'a' && isa[3] == '5') return run_avx512<K>(a...);
+  if (isa[0] == 'a') return run_avx2<K>(a...);
+  run_base<K>(a...);
+}
+
+void additive_forward_rows(const float* qp, const float* kp, const float* v, float* s, int64_t B, int64_t Lq,
+                           int64_t Lk, int64_t A, const int64_t* key_len, const int64_t* key_row) {
+  parallel_for(B * Lq, grain_rows(Lk * A), [&](int64_t r0, int64_t r1) {
+    dispatch<AdditiveRows>(qp, kp, v, s, r0, r1, Lq, Lk, A, key_len, key_row);
+  });
+}
+
+// ------------------------------------------------------------ forward, double: tanh per block
+void additive_forward_rows(const double* qp, const double* kp, const double* v, double* s, int64_t B, int64_t Lq,
+                           int64_t Lk, int64_t A, const int64_t* key_len, const int64_t* key_row) {
+  parallel_for(B * Lq, grain_rows(Lk * A), [&](int64_t r0, int64_t r1) {
+    std::vector<double> t(static_cast<size_t>(Lk * A));
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / Lq, kb = key_row ? key_row[b] : b;
+      const int64_t n = key_len ? std::clamp<int64_t>(key_len[b], 0, Lk) : Lk;
+      tanh_block(qp + r * A, kp + kb * Lk * A, t.data(), n, A);
+      for (int64_t j = 0; j < n; ++j) s[r * Lk + j] = dot(v, t.data() + j * A, A);  // S_ij = v . t_j
+      std::fill(s + r * Lk + n, s + (r + 1) * Lk, 0.0);
+    }
+  });
+}
 }  // namespace
 
 template <class T>
 void seq2seq_additive_forward(const T* qp, const T* kp, const T* v, T* s, int64_t B, int64_t Lq, int64_t Lk,
-                              int64_t A, const int64_t* key_len) {
-  parallel_for(B * Lq, grain_rows(Lk * A), [&](int64_t r0, int64_t r1) {
-    std::vector<T> t(static_cast<size_t>(Lk * A));
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t b = r / Lq, n = key_len ? std::clamp<int64_t>(key_len[b], 0, Lk) : Lk;
-      tanh_block(qp + r * A, kp + b * Lk * A, t.data(), n, A);
-      for (int64_t j = 0; j < n; ++j) s[r * Lk + j] = dot(v, t.data() + j * A, A);  // S_ij = v . t_j
-      std::fill(s + r * Lk + n, s + (r + 1) * Lk, T(0));
-    }
-  });
+                              int64_t A, const int64_t* key_len, const int64_t* key_row) {
+  additive_forward_rows(qp, kp, v, s, B, Lq, Lk, A, key_len, key_row);
 }
 
 template <class T>
@@ -91,9 +193,9 @@ void seq2seq_additive_backward(const T* qp, const T* kp, const T* v, const T* ds
 }
 
 template void seq2seq_additive_forward<float>(const float*, const float*, const float*, float*, int64_t, int64_t,
-                                              int64_t, int64_t, const int64_t*);
+                                              int64_t, int64_t, const int64_t*, const int64_t*);
 template void seq2seq_additive_forward<double>(const double*, const double*, const double*, double*, int64_t, int64_t,
-                                               int64_t, int64_t, const int64_t*);
+                                               int64_t, int64_t, const int64_t*, const int64_t*);
 template void seq2seq_additive_backward<float>(const float*, const float*, const float*, const float*, float*, float*,
                                                float*, int64_t, int64_t, int64_t, int64_t, const int64_t*);
 template void seq2seq_additive_backward<double>(const double*, const double*, const double*, const double*, double*,
