@@ -22,6 +22,7 @@
 #include "seqnn/optim/adam.h"
 #include "seqnn/optim/clip_grad.h"
 #include "seqnn/ops.h"
+#include "seqnn/threads.h"
 
 using namespace seqnn;
 using namespace seqnn::models;
@@ -384,6 +385,20 @@ TEST(Seq2Seq, StepDecoderEqualsForwardAfterReorder) {
     check_steps(*m, make_batch(v.cfg, 4, 7, 6, seed++), v.what);
     check_steps(*m, make_batch(v.cfg, 1, 1, 3, seed++), v.what + " (B=1, S=1)");
   }
+}
+
+// 20 rows on 2 threads: the RNN decoder splits its rows into shares stepped at once (until
+// the reorder at T/2 leaves 4 rows, which step whole).
+TEST(Seq2Seq, StepDecoderEqualsForwardWithRowShares) {
+  const int saved = num_threads();
+  set_num_threads(2);
+  uint32_t seed = 300;
+  for (const auto& v : variants()) {
+    Generator gen(seed);
+    auto m = make_seq2seq(v.cfg, &gen);
+    check_steps(*m, make_batch(v.cfg, 20, 7, 8, seed++), v.what + " (20 rows, 2 threads)");
+  }
+  set_num_threads(saved);
 }
 
 TEST(Seq2Seq, StepDecoderFloat64) {

@@ -20,7 +20,9 @@
 // target and attend for all T at once; "bahdanau" (its input needs a_t, which needs s_{t-1}) and
 // teacher_forcing_ratio < 1 step with one fused recurrent_layer call per layer and step.
 #include <cmath>
+#include <exception>
 
+#include "kernels/parallel.h"
 #include "models/seq2seq_impl.h"
 #include "seqnn/autograd.h"
 #include "seqnn/error.h"
@@ -368,36 +370,48 @@ class RnnStepDecoder : public StepDecoder {
   int64_t rows() const override { return rows_; }
   int64_t vocab_size() const override { return m_.config().target_vocab; }
 
-  // alpha (R,S) = softmax_j(score(q_r, enc[src_r]_j) + pad_j), q (R,H)
-  Tensor attend(const Tensor& q) const {
-    const int64_t R = q.size(0);
-    const Tensor s = score_rows(*m_.score_, q, base_.keys, src_, mem_.lengths);
-    return softmax(s + reshape(mem_.bias, {R, s.size(1)}), -1);
-  }
-
   Tensor step(const Tensor& tokens) override {
     const char* op = "Seq2SeqModel.decoder.step";
     check_step_tokens(tokens, rows_, vocab_size(), op);
     NoGradGuard ng;
     if (rows_ == 0) return zeros({0, vocab_size()}, m_.dtype());
-    const std::string& att = m_.config().attention;
-    const Tensor e = m_.drop(m_.tgt_embed_->forward(tokens));  // (R,E)
-    Tensor x, w;
-    if (att == "bahdanau") {
-      w = attend(st_.h.back());
-      x = cat({e, bmm_rows(w, base_.enc, src_)}, 1);
-    } else if (att == "none") {
-      x = cat({e, mem_.c}, 1);
-    } else {
-      x = e;
+    const int64_t R = rows_;
+    // Rows are independent: with several threads, each takes a contiguous share of the rows
+    // through the whole step (its ops then run single-threaded inside it), instead of every
+    // small op of the step forking and joining on its own. The same values either way, up to
+    // float rounding where a kernel's path depends on the row count.
+    const int nt = num_threads();
+    const int64_t parts = R >= 2 * kMinRowsPerPart && nt > 1 ? std::min<int64_t>(nt, R / kMinRowsPerPart) : 1;
+    if (parts <= 1) {
+      Part p = step_rows(tokens, 0, R);
+      for (size_t l = 0; l < st_.h.size(); ++l) st_.h[l] = p.h[l];
+      for (size_t l = 0; l < st_.c.size(); ++l) st_.c[l] = p.c[l];
+      if (p.w.defined()) last_w_ = p.w;
+      return p.logp;
     }
-    Tensor o = m_.decoder_->step(x, st_);  // the state's top h (overwritten by the next step)
-    if (att == "luong") {
-      w = attend(o);
-      o = tanh(m_.luong_->attn_combine->forward(cat({o, bmm_rows(w, base_.enc, src_)}, 1)));
-    }
-    if (w.defined()) last_w_ = w;
-    return log_softmax(m_.logits_of(o), -1);
+    std::vector<Part> out(static_cast<size_t>(parts));
+    std::vector<std::exception_ptr> err(static_cast<size_t>(parts));
+    kernels::parallel_for(parts, 1, [&](int64_t i0, int64_t i1) {
+      NoGradGuard worker_ng;  // grad mode is per thread
+      for (int64_t i = i0; i < i1; ++i) {
+        try {
+          out[i] = step_rows(tokens, R * i / parts, R * (i + 1) / parts);
+        } catch (...) {
+          err[i] = std::current_exception();
+        }
+      }
+    });
+    for (auto& e : err)
+      if (e) std::rethrow_exception(e);
+    auto join = [&](auto get) {
+      TensorList t;
+      for (Part& p : out) t.push_back(get(p));
+      return cat(t, 0);
+    };
+    for (size_t l = 0; l < st_.h.size(); ++l) st_.h[l] = join([l](Part& p) { return p.h[l]; });
+    for (size_t l = 0; l < st_.c.size(); ++l) st_.c[l] = join([l](Part& p) { return p.c[l]; });
+    if (out[0].w.defined()) last_w_ = join([](Part& p) { return p.w; });
+    return join([](Part& p) { return p.logp; });
   }
 
   void reorder(const Tensor& index) override {
@@ -431,6 +445,67 @@ class RnnStepDecoder : public StepDecoder {
   std::vector<int64_t> source_lengths() const override { return mem_.lengths; }
 
  private:
+  static constexpr int64_t kMinRowsPerPart = 8;
+
+  // One share of the rows' step: their log-probabilities, new states and attention weights.
+  struct Part {
+    Tensor logp, w;
+    TensorList h, c;
+  };
+
+  // Rows [r0, r1) through the whole step. All rows: the module's step() on st_ (its fast path
+  // for small batches keeps packed weights in the module). A share of them: reads st_ and
+  // writes nothing shared (several shares run at once), stepping the layers through
+  // recurrent_layer directly, as the module's cache must not be written from two threads.
+  Part step_rows(const Tensor& tokens, int64_t r0, int64_t r1) {
+    const int64_t n = r1 - r0, H = m_.H(), L = m_.L();
+    const bool whole = r0 == 0 && r1 == rows_;
+    auto rows = [&](const Tensor& t) { return whole ? t : slice(t, 0, r0, r1); };
+    const std::vector<int64_t> src(src_.begin() + r0, src_.begin() + r1);
+    const std::vector<int64_t> lengths =
+        mem_.lengths.empty() ? std::vector<int64_t>() : std::vector<int64_t>(mem_.lengths.begin() + r0, mem_.lengths.begin() + r1);
+    // alpha (n,S) = softmax_j(score(q_r, enc[src_r]_j) + pad_j), q (n,H)
+    auto attend = [&](const Tensor& q) {
+      const Tensor sc = score_rows(*m_.score_, q, base_.keys, src, lengths);
+      return softmax(sc + reshape(rows(mem_.bias), {n, sc.size(1)}), -1);
+    };
+    const std::string& att = m_.config().attention;
+    Part p;
+    const Tensor e = m_.drop(m_.tgt_embed_->forward(rows(tokens)));  // (n,E)
+    Tensor x;
+    if (att == "bahdanau") {
+      p.w = attend(rows(st_.h.back()));
+      x = cat({e, bmm_rows(p.w, base_.enc, src)}, 1);
+    } else if (att == "none") {
+      x = cat({e, rows(mem_.c)}, 1);
+    } else {
+      x = e;
+    }
+    Tensor o;
+    if (whole) {
+      o = m_.decoder_->step(x, st_);  // the state's top h (overwritten by the next step)
+      p.h = st_.h;
+      p.c = st_.c;
+    } else {
+      const bool lstm = !st_.c.empty();
+      Tensor in = x.unsqueeze(0);  // (1,n,I)
+      for (int64_t l = 0; l < L; ++l) {
+        RecurrentOutput r = recurrent_layer(m_.spec_, in, rows(st_.h[l]).unsqueeze(0),
+                                            lstm ? rows(st_.c[l]).unsqueeze(0) : Tensor(), {m_.layer_w_[l]});
+        p.h.push_back(reshape(r.h_n, {n, H}));
+        if (lstm) p.c.push_back(reshape(r.c_n, {n, H}));
+        in = r.output;
+      }
+      o = reshape(in, {n, H});
+    }
+    if (att == "luong") {
+      p.w = attend(o);
+      o = tanh(m_.luong_->attn_combine->forward(cat({o, bmm_rows(p.w, base_.enc, src)}, 1)));
+    }
+    p.logp = log_softmax(m_.logits_of(o), -1);
+    return p;
+  }
+
   RnnSeq2Seq& m_;
   std::shared_ptr<nn::Module> keep_;  // keeps the model alive when it is held by a shared_ptr
   Memory base_;                       // per source (h0 dropped)
