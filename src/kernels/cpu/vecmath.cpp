@@ -103,6 +103,12 @@ struct Tanh {
     for (int64_t i = 0; i < n; ++i) y[i] = vm::tanh(x[i]);
   }
 };
+struct TanhFast {
+  AI void run(const float* x, float* y, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) y[i] = vm::tanh_fast(x[i]);
+  }
+};
 struct Sigmoid {
   AI void run(const float* x, float* y, int64_t n) {
 #pragma omp simd
@@ -297,6 +303,7 @@ void vexp(const float* x, float* y, int64_t n) { dispatch<Exp>(x, y, n); }
 void vexpm1(const float* x, float* y, int64_t n) { dispatch<Expm1>(x, y, n); }
 void vlog(const float* x, float* y, int64_t n) { dispatch<Log>(x, y, n); }
 void vtanh(const float* x, float* y, int64_t n) { dispatch<Tanh>(x, y, n); }
+void vtanh_fast(const float* x, float* y, int64_t n) { dispatch<TanhFast>(x, y, n); }
 void vsigmoid(const float* x, float* y, int64_t n) { dispatch<Sigmoid>(x, y, n); }
 void vsoftplus(const float* x, float* y, int64_t n) { dispatch<Softplus>(x, y, n); }
 void verf(const float* x, float* y, int64_t n) { dispatch<Erf>(x, y, n); }
