@@ -15,7 +15,10 @@ namespace {
 // Rows per task: ~32K tanh evaluations each.
 int64_t grain_rows(int64_t per_row) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, per_row)); }
 
-// t (Lk,A) = tanh(q (A) + k (Lk,A)), vtanh over the whole block.
+// t (Lk,A) = tanh(q (A) + k (Lk,A)) over the whole block: float with vtanh_fast (the forward's
+// tanh, so backward recomputes the same t), double with std::tanh.
+inline void tanh_inplace(float* t, int64_t n) { vtanh_fast(t, t, n); }
+inline void tanh_inplace(double* t, int64_t n) { vtanh(t, t, n); }
 template <class T>
 void tanh_block(const T* q, const T* k, T* t, int64_t Lk, int64_t A) {
   for (int64_t j = 0; j < Lk; ++j) {
@@ -23,7 +26,7 @@ void tanh_block(const T* q, const T* k, T* t, int64_t Lk, int64_t A) {
     T* tj = t + j * A;
     for (int64_t a = 0; a < A; ++a) tj[a] = q[a] + kj[a];
   }
-  vtanh(t, t, Lk * A);
+  tanh_inplace(t, Lk * A);
 }
 
 // x . y with 8 independent partial sums (a plain `acc +=` loop does not vectorise without
