@@ -23,7 +23,8 @@ subprocess per case; cases estimated above 12 GB are not run ("OOM-skip").
 --only seq2seq: issue 6's char GRU encoder-decoder with additive attention (bench_seq2seq) against
 the same model in PyTorch (bench/seq2seq_torch.py, on tests/parity/seq2seq_twin.py): train step
 tokens/s, greedy and beam-4 decoding sentences/s; seqnn at SEQNN_NUM_THREADS = cores and = 1,
-the better compared.
+the better compared. --rounds R repeats the whole comparison R times in turn and reports the
+median of the rounds' own ratios and the lowest one.
 --only pipeline: issue 5's whole training pipeline on Fashion-MNIST, both models
 (configs/fashion_rows_lstm.json, configs/fashion_patches_vit.json): `seqnn train --epochs E`
 (SEQNN_NUM_THREADS = 1 and = 2) against its PyTorch twin bench/pipeline_torch.py (torch 1 thread
@@ -42,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 N = 1 << 20
 
@@ -451,28 +453,47 @@ S2S_CASES = [("train step (fwd+loss+bwd+Adam)", "BM_s2s_train", "train", S2S_TOK
              ("beam 4 decode, 40 steps", "BM_s2s_beam4/40", "beam4", S2S_BATCH, "sentences/s")]
 
 
-def run_seq2seq(build, reps):
+def run_seq2seq(build, reps, rounds=1):
+    """rounds > 1: the whole comparison (seqnn's setups, then PyTorch's) runs `rounds` times in
+    turn, and each round's ratio is its own seqnn time against its own PyTorch time, measured
+    within a minute of each other; the table shows the medians over the rounds and the lowest
+    round's ratio. On a noisy machine a slow spell then costs one round, not one side."""
     cores = str(os.cpu_count() or 1)
-    seqnn_best, seqnn_every = run_best(os.path.join(build, "bench", "bench_seq2seq"), reps,
-                                       {"seqnn" + cores: {"SEQNN_NUM_THREADS": cores},
-                                        "seqnn1": {"SEQNN_NUM_THREADS": "1"}})
     bench_dir = os.path.dirname(os.path.abspath(__file__))
-    torch_best = run_torch({name: (f"import sys\nsys.path.insert(0, {bench_dir!r})\nfrom seq2seq_torch import make_case\n"
-                                   f"f = make_case({case!r})\n", "f()") for _, name, case, _, _ in S2S_CASES},
-                           reps, min_seconds=1.0)
+    per_round = []
+    for r in range(rounds):
+        seqnn_best, seqnn_every = run_best(os.path.join(build, "bench", "bench_seq2seq"), reps,
+                                           {"seqnn" + cores: {"SEQNN_NUM_THREADS": cores},
+                                            "seqnn1": {"SEQNN_NUM_THREADS": "1"}})
+        torch_best = run_torch({name: (f"import sys\nsys.path.insert(0, {bench_dir!r})\nfrom seq2seq_torch import make_case\n"
+                                       f"f = make_case({case!r})\n", "f()") for _, name, case, _, _ in S2S_CASES},
+                               reps, min_seconds=1.0)
+        per_round.append((seqnn_best, seqnn_every, torch_best))
+        if rounds > 1:
+            print(f"round {r + 1}/{rounds} ({time.strftime('%H:%M:%S')}, load {os.getloadavg()[0]:.2f}): " + ", ".join(
+                f"{label.split()[0]} {torch_best[name][0] / seqnn_best[name][0]:.2f}x"
+                for label, name, *_ in S2S_CASES if name in seqnn_best and name in torch_best), flush=True)
     print(f"\nseq2seq: char GRU encoder-decoder, additive attention, E 64, H 128, V 100, B 64 (sources 20..40, "
-          f"targets 20..40), float32, median of {reps}")
+          f"targets 20..40), float32, median of {reps}" + (f", then the median of {rounds} rounds" if rounds > 1 else ""))
     print(f"{'case':<32} {'seqnn ms':>10} {'seqnn thr':>9} {'torch ms':>10} {'torch setup':>13} {'seqnn rate':>11} "
-          f"{'torch rate':>11} {'unit':>12} {'seqnn/torch':>12}")
+          f"{'torch rate':>11} {'unit':>12} {'seqnn/torch':>12}" + (f" {'lowest round':>13}" if rounds > 1 else ""))
     for label, name, _, work, unit in S2S_CASES:
-        if name not in seqnn_best or name not in torch_best:
+        rs = [(sb[name], tb[name]) for sb, _, tb in per_round if name in sb and name in tb]
+        if not rs:
             continue
-        (s, sthr), (t, tsetup) = seqnn_best[name], torch_best[name]
-        print(f"{label:<32} {s * 1e3:10.2f} {sthr:>9} {t * 1e3:10.2f} {tsetup:>13} {work / s:11.1f} {work / t:11.1f} "
-              f"{unit:>12} {t / s:11.2f}x")
+        s = statistics.median(x[0][0] for x in rs)
+        t = statistics.median(x[1][0] for x in rs)
+        ratios = [x[1][0] / x[0][0] for x in rs]
+        sthr, tsetup = rs[-1][0][1], rs[-1][1][1]
+        line = (f"{label:<32} {s * 1e3:10.2f} {sthr:>9} {t * 1e3:10.2f} {tsetup:>13} {work / s:11.1f} {work / t:11.1f} "
+                f"{unit:>12} {statistics.median(ratios):11.2f}x")
+        if rounds > 1:
+            line += f" {min(ratios):12.2f}x"
+        print(line)
+    seqnn_every = per_round[-1][1]
     if seqnn_every:
         labels = list(seqnn_every)
-        print("\nseqnn in each thread setup, ms: " + "  ".join(labels))
+        print("\nseqnn in each thread setup (last round), ms: " + "  ".join(labels))
         for label, name, *_ in S2S_CASES:
             if all(name in seqnn_every[lb] for lb in labels):
                 print(f"  {label:<32} " + "  ".join(f"{seqnn_every[lb][name] * 1e3:10.2f}" for lb in labels))
@@ -603,6 +624,9 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--only", choices=["ops", "gemm", "rnn", "attention", "modules", "seq2seq", "pipeline"])
     ap.add_argument("--epochs", type=int, default=1, help="--only pipeline: epochs per run")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="--only seq2seq: run the whole comparison this many times in turn and report the "
+                         "median of the rounds' own ratios and the lowest (robust to a slow spell on one side)")
     ap.add_argument("--max-train", type=int, default=0,
                     help="--only pipeline: > 0 trains on the first N training images only (both sides)")
     ap.add_argument("--torch-env-as-is", action="store_true",
@@ -646,7 +670,7 @@ def main():
     if a.only == "modules":
         run_modules(a.build, a.reps)
     if a.only == "seq2seq":
-        run_seq2seq(a.build, a.reps)
+        run_seq2seq(a.build, a.reps, a.rounds)
     if a.only == "pipeline":
         run_pipeline(a.build, a.reps, a.epochs, a.max_train)
 
