@@ -381,7 +381,10 @@ class RnnStepDecoder : public StepDecoder {
     // small op of the step forking and joining on its own. The same values either way, up to
     // float rounding where a kernel's path depends on the row count.
     const int nt = num_threads();
-    const int64_t parts = R >= 2 * kMinRowsPerPart && nt > 1 ? std::min<int64_t>(nt, R / kMinRowsPerPart) : 1;
+    // (not with dropout active: it draws from the one shared generator)
+    const bool dropout = m_.is_training() && m_.config().dropout > 0.0;
+    const int64_t parts =
+        R >= 2 * kMinRowsPerPart && nt > 1 && !dropout ? std::min<int64_t>(nt, R / kMinRowsPerPart) : 1;
     if (parts <= 1) {
       Part p = step_rows(tokens, 0, R);
       for (size_t l = 0; l < st_.h.size(); ++l) st_.h[l] = p.h[l];
