@@ -12,6 +12,7 @@
 #pragma GCC optimize("no-trapping-math")  // as in vecmath.cpp: lets the vm:: selects vectorise
 #pragma GCC diagnostic ignored "-Wpsabi"     // v16 helpers are always inlined into one ISA's code
 
+#include "kernels/cpu/isa_dispatch.h"
 #include "kernels/parallel.h"
 #include "kernels/recurrent_step.h"
 #include "kernels/vecmath.h"
@@ -113,29 +114,6 @@ struct Step {
   }
 };
 
-// ==================================================================== ISA dispatch
-template <class K, class... A>
-[[gnu::target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi,bmi2,prefer-vector-width=512")]] void run_avx512(
-    A... a) {
-  K::run(a...);
-}
-template <class K, class... A>
-[[gnu::target("avx2,fma,bmi,bmi2")]] void run_avx2(A... a) {
-  K::run(a...);
-}
-template <class K, class... A>
-void run_base(A... a) {
-  K::run(a...);
-}
-
-template <class K, class... A>
-void dispatch(A... a) {
-  const char* isa = vecmath_isa();  // "avx512", "avx2" or "sse4.2"; detected once by vecmath
-  if (isa[0] == 'a' && isa[3] == '5') return run_avx512<K>(a...);
-  if (isa[0] == 'a') return run_avx2<K>(a...);
-  run_base<K>(a...);
-}
-
 template <StepCell C>
 void step_cell(int64_t B, int64_t I, int64_t H, const float* x, const float* h_prev, const float* c_prev,
                const float* wih, const float* whh, const float* bias, float* h_out, float* c_out) {
@@ -146,7 +124,7 @@ void step_cell(int64_t B, int64_t I, int64_t H, const float* x, const float* h_p
   const int64_t per_panel = std::max<int64_t>(1, B * Step<C>::G * U * (I + H));
   const int64_t grain = std::max<int64_t>(1, kMinWork / per_panel);
   parallel_for(P, grain, [&](int64_t p0, int64_t p1) {
-    dispatch<Step<C>>(p0, p1, B, I, H, x, h_prev, c_prev, wih, whh, bias, h_out, c_out);
+    isa::dispatch<Step<C>>(p0, p1, B, I, H, x, h_prev, c_prev, wih, whh, bias, h_out, c_out);
   });
 }
 

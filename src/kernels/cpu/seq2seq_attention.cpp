@@ -6,6 +6,7 @@
 #include <mutex>
 #include <vector>
 
+#include "kernels/cpu/isa_dispatch.h"
 #include "kernels/parallel.h"
 #include "kernels/vecmath.h"
 
@@ -110,31 +111,10 @@ struct AdditiveRows {
   }
 };
 
-template <class K, class... Args>
-[[gnu::target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi,bmi2,prefer-vector-width=512")]] void run_avx512(
-    Args... a) {
-  K::run(a...);
-}
-template <class K, class... Args>
-[[gnu::target("avx2,fma,bmi,bmi2")]] void run_avx2(Args... a) {
-  K::run(a...);
-}
-template <class K, class... Args>
-void run_base(Args... a) {
-  K::run(a...);
-}
-template <class K, class... Args>
-void dispatch(Args... a) {
-  const char* isa = vecmath_isa();  // "avx512", "avx2" or "sse4.2"
-  if (isa[0] == 'a' && isa[3] == '5') return run_avx512<K>(a...);
-  if (isa[0] == 'a') return run_avx2<K>(a...);
-  run_base<K>(a...);
-}
-
 void additive_forward_rows(const float* qp, const float* kp, const float* v, float* s, int64_t B, int64_t Lq,
                            int64_t Lk, int64_t A, const int64_t* key_len, const int64_t* key_row) {
   parallel_for(B * Lq, grain_rows(Lk * A), [&](int64_t r0, int64_t r1) {
-    dispatch<AdditiveRows>(qp, kp, v, s, r0, r1, Lq, Lk, A, key_len, key_row);
+    isa::dispatch<AdditiveRows>(qp, kp, v, s, r0, r1, Lq, Lk, A, key_len, key_row);
   });
 }
 
