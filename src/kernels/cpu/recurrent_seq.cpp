@@ -14,6 +14,7 @@
 #pragma GCC optimize("no-trapping-math")  // as in vecmath.cpp: lets the vm:: selects vectorise
 #pragma GCC diagnostic ignored "-Wpsabi"     // v16 helpers are always inlined into one ISA's code
 
+#include "kernels/cpu/isa_dispatch.h"
 #include "kernels/recurrent_seq.h"
 #include "kernels/vecmath.h"
 
@@ -322,25 +323,8 @@ struct GruBwd {
 // K::run<NBMax>(a...) compiled for each ISA; NBMax: the widest row block that fits the
 // registers (32 zmm with AVX-512; v16 takes 2 ymm / 4 xmm registers elsewhere).
 template <class K, class... A>
-[[gnu::target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi,bmi2,prefer-vector-width=512")]] void run_avx512(
-    A... a) {
-  K::template run<6>(a...);
-}
-template <class K, class... A>
-[[gnu::target("avx2,fma,bmi,bmi2")]] void run_avx2(A... a) {
-  K::template run<2>(a...);
-}
-template <class K, class... A>
-void run_base(A... a) {
-  K::template run<2>(a...);
-}
-
-template <class K, class... A>
 void dispatch(A... a) {
-  const char* isa = vecmath_isa();  // "avx512", "avx2" or "sse4.2"; detected once by vecmath
-  if (isa[0] == 'a' && isa[3] == '5') return run_avx512<K>(a...);
-  if (isa[0] == 'a') return run_avx2<K>(a...);
-  run_base<K>(a...);
+  isa::dispatch_widths<K, 6, 2, 2>(a...);
 }
 
 }  // namespace
