@@ -636,6 +636,10 @@ def main():
                     help="run every program (seqnn and PyTorch alike) with glibc's trim and mmap thresholds "
                          "at 256 MiB (GLIBC_TUNABLES), so freed memory is not handed back to the kernel")
     a = ap.parse_args()
+    if a.rounds < 1:
+        ap.error(f"--rounds must be >= 1, got {a.rounds}")
+    if a.reps < 1:
+        ap.error(f"--reps must be >= 1, got {a.reps}")
     global TORCH_ENV_AS_IS
     TORCH_ENV_AS_IS = a.torch_env_as_is
     if "OPENBLAS_CORETYPE" in os.environ:

@@ -9,6 +9,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 
@@ -253,6 +254,20 @@ TEST(Seq2Seq, RowOpsOverASourceMap) {
                "out of range [0,3)");
   expect_error([&] { models::detail::additive_score_rows(qp, kp, zeros({4}), src, {}); }, "additive_score_rows",
                "expected qp (R,A), kp (Bs,S,A), v (A)");
+  expect_error([&] { models::detail::additive_score_rows(qp, kp, v, src, {1, 2}); }, "additive_score_rows",
+               "lengths has 2 entries for 6 rows");
+  expect_error([&] { models::detail::bmm_rows(a, b.to(DType::F64), src); }, "bmm_rows", "dtype");
+  expect_error([&] { models::detail::bmm_rows(a, randn({3, 8, 9}, DType::F32, &g), src); }, "bmm_rows",
+               "expected a (R,K), b (Bs,K,N)");
+  // no rows (every source finished): empty results of the right shape
+  EXPECT_EQ(models::detail::bmm_rows(zeros({0, 7}), b, {}).shape(), (Shape{0, 9}));
+  EXPECT_EQ(models::detail::additive_score_rows(zeros({0, 5}), kp, v, {}, {}).shape(), (Shape{0, 7}));
+  // a NaN in one row stays in that row (the other rows' results are untouched)
+  Tensor an = a.clone();
+  an.data_ptr<float>()[0] = std::numeric_limits<float>::quiet_NaN();
+  const auto gn = vec(models::detail::bmm_rows(an, b, src));
+  for (int64_t j = 0; j < 9; ++j) EXPECT_TRUE(std::isnan(gn[j])) << j;
+  for (size_t i = 9; i < gn.size(); ++i) EXPECT_NEAR(gn[i], ref[i], 1e-5 * (1 + std::fabs(ref[i]))) << i;
 }
 
 // ==================================================================== StepDecoder consistency
