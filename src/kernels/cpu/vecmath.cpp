@@ -145,7 +145,10 @@ struct Sum {
     int64_t i = 0;
     for (; i + kLanes <= n; i += kLanes)
       for (int j = 0; j < kLanes; ++j) acc[j] += static_cast<double>(x[i + j]);
-    for (int j = 0; i < n; ++i, ++j) acc[j] += static_cast<double>(x[i]);
+    const int64_t r = n - i;  // tail: lanes j < r (masked loads; no scalar loop on acc)
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j)
+      if (j < r) acc[j] += static_cast<double>(x[i + j]);
     for (int w = kLanes / 2; w >= 1; w /= 2)
       for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
     return acc[0];
@@ -161,10 +164,13 @@ struct SumSqDev {
         const double c = static_cast<double>(x[i + j]) - mu;
         acc[j] += c * c;
       }
-    for (int j = 0; i < n; ++i, ++j) {
-      const double c = static_cast<double>(x[i]) - mu;
-      acc[j] += c * c;
-    }
+    const int64_t r = n - i;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j)
+      if (j < r) {
+        const double c = static_cast<double>(x[i + j]) - mu;
+        acc[j] += c * c;
+      }
     for (int w = kLanes / 2; w >= 1; w /= 2)
       for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
     return acc[0];
@@ -179,7 +185,10 @@ struct Max {
     int64_t i = 0;
     for (; i + kLanes <= n; i += kLanes)
       for (int j = 0; j < kLanes; ++j) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
-    for (int j = 0; i < n; ++i, ++j) acc[j] = x[i] > acc[j] ? x[i] : acc[j];
+    const int64_t r = n - i;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j)
+      if (j < r) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
     for (int w = kLanes / 2; w >= 1; w /= 2)
       for (int j = 0; j < w; ++j) acc[j] = acc[j + w] > acc[j] ? acc[j + w] : acc[j];
     return acc[0];
