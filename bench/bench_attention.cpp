@@ -3,7 +3,9 @@
 // random output gradient), per mask:
 //   none | causal (top-left) | window w=64 (left 64, right 0: the 64 previous keys and itself)
 //   | keypad (key_lengths = 3L/4 for every batch row)
-// Names: BM_attn_<mode>_<mask>/<L>/<B>. Counter peak_rss_mb = getrusage(ru_maxrss) of the
+// Names: BM_attn_<mode>_<mask>/<L>/<B>. BM_attn_short_<mode>/<L>/<B>/<N>/<D>: the many short
+// problems of a small Transformer (the ViT of configs/fashion_patches_vit.json: 49 patches,
+// batch 128, 4 heads of 16), no mask. Counter peak_rss_mb = getrusage(ru_maxrss) of the
 // process (a running maximum: bench/compare.py runs each case in its own process).
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
@@ -32,11 +34,11 @@ AttentionMask make_mask(int kind, int64_t B, int64_t L) {
   return m;
 }
 
-void run(benchmark::State& st, bool backward, int kind) {
+void run(benchmark::State& st, bool backward, int kind, int64_t N = kN, int64_t D = kD) {
   const int64_t L = st.range(0), B = st.range(1);
   Generator g(1);
-  Tensor q = randn({B, kN, L, kD}, DType::F32, &g), k = randn({B, kN, L, kD}, DType::F32, &g);
-  Tensor v = randn({B, kN, L, kD}, DType::F32, &g), go = randn({B, kN, L, kD}, DType::F32, &g);
+  Tensor q = randn({B, N, L, D}, DType::F32, &g), k = randn({B, N, L, D}, DType::F32, &g);
+  Tensor v = randn({B, N, L, D}, DType::F32, &g), go = randn({B, N, L, D}, DType::F32, &g);
   const AttentionMask mask = make_mask(kind, B, L);
   if (backward) {
     q.requires_grad_(), k.requires_grad_(), v.requires_grad_();
@@ -65,6 +67,14 @@ void BM_attn_fwdbwd_causal(benchmark::State& st) { run(st, true, 1); }
 void BM_attn_fwdbwd_window(benchmark::State& st) { run(st, true, 2); }
 void BM_attn_fwdbwd_keypad(benchmark::State& st) { run(st, true, 3); }
 
+void BM_attn_short_fwd(benchmark::State& st) { run(st, false, 0, st.range(2), st.range(3)); }
+void BM_attn_short_fwdbwd(benchmark::State& st) { run(st, true, 0, st.range(2), st.range(3)); }
+
+void sizes_short(benchmark::internal::Benchmark* b) {
+  b->Args({49, 128, 4, 16})->Args({64, 32, 8, 32})->Args({100, 16, 4, 64});
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
 void sizes(benchmark::internal::Benchmark* b) {
   for (int64_t L : {256, 1024, 2048, 4096}) b->Args({L, 4});
   b->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -88,5 +98,7 @@ BENCHMARK(BM_attn_fwdbwd_none)->Apply(sizes_long);
 BENCHMARK(BM_attn_fwdbwd_causal)->Apply(sizes);
 BENCHMARK(BM_attn_fwdbwd_window)->Apply(sizes_window);
 BENCHMARK(BM_attn_fwdbwd_keypad)->Apply(sizes);
+BENCHMARK(BM_attn_short_fwd)->Apply(sizes_short);
+BENCHMARK(BM_attn_short_fwdbwd)->Apply(sizes_short);
 
 BENCHMARK_MAIN();

@@ -6,11 +6,13 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <string_view>
 #include <vector>
 
 #include "common/check.h"
 #include "common/gradcheck.h"
 #include "kernels/attention.h"
+#include "kernels/vecmath.h"
 #include "seqnn/attention.h"
 #include "seqnn/ops.h"
 
@@ -222,6 +224,50 @@ TEST(AttentionKernel, FusedMatchesReferenceLarge) {
   sweep_masks<float>(1, 1, 301, 600, 16, 8, seed++);
   sweep_masks<float>(1, 1, 600, 599, 32, 32, seed++);
   sweep_masks<double>(1, 1, 257, 333, 5, 11, seed++);
+}
+
+// The short-key path (attention_short.cpp: Lk, D, Dv <= 64, float, AVX-512) on the shapes it is
+// for (a ViT's 49 x 16 heads, full 64-wide heads, Lq > Lk, lanes not a multiple of 16), every
+// mask kind (the ones it does not take fall back to the tiled kernel), weights included.
+TEST(AttentionKernel, ShortPathMatchesReference) {
+  struct Shape {
+    int64_t B, N, Lq, Lk, D, Dv;
+  };
+  uint64_t seed = 301;
+  for (const Shape& c : std::vector<Shape>{{2, 3, 49, 49, 16, 16}, {1, 2, 130, 64, 64, 64}, {2, 1, 7, 33, 17, 48},
+                                           {3, 1, 1, 1, 1, 1}, {1, 1, 66, 17, 32, 5}}) {
+    Spec s;
+    s.B = c.B, s.N = c.N, s.Lq = c.Lq, s.Lk = c.Lk, s.D = c.D, s.Dv = c.Dv, s.seed = seed;
+    Buffers<float> buf;
+    bool* mb = nullptr;
+    const auto pr = build<float>(s, buf, &mb);
+    if (std::string_view(kernels::vecmath_isa()) == "avx512")
+      EXPECT_TRUE(kernels::detail::attention_short_ok(pr)) << "the short path should take Lq=" << c.Lq << " Lk=" << c.Lk;
+    sweep_masks<float>(c.B, c.N, c.Lq, c.Lk, c.D, c.Dv, seed++);
+    { Spec w = s; w.weights = true; w.lengths = true; compare<float>(w, "weights+lengths"); }
+    { Spec w = s; w.weights = true; w.causal = true; compare<float>(w, "weights+causal"); }
+  }
+}
+
+// One key: P == 1 exactly, so dQ and dK are exactly 0 (as PyTorch's softmax backward gives), on
+// both paths, with and without a gradient through the weights.
+TEST(AttentionKernel, OneKeyGivesExactlyZeroDqDk) {
+  for (int64_t D : {5, 16, 100})
+    for (bool weights : {false, true}) {
+      Spec s;
+      s.B = 2, s.N = 2, s.Lq = 5, s.Lk = 1, s.D = D, s.Dv = 6, s.weights = weights, s.seed = 17 + D;
+      Buffers<float> buf;
+      bool* mb = nullptr;
+      const auto pr = build<float>(s, buf, &mb);
+      const int64_t H = s.B * s.N;
+      std::vector<float> o(H * s.Lq * s.Dv), l(H * s.Lq), w(weights ? H * s.Lq : 0);
+      kernels::attention_forward<float>(pr, o.data(), l.data(), weights ? w.data() : nullptr);
+      std::vector<float> dq(H * s.Lq * s.D, 1.0f), dk(H * s.D, 1.0f), dv(H * s.Dv);
+      kernels::attention_backward<float>(pr, buf.do_.data(), o.data(), l.data(), weights ? buf.dw.data() : nullptr,
+                                         dq.data(), dk.data(), dv.data(), nullptr);
+      for (float e : dq) ASSERT_EQ(e, 0.0f) << "D=" << D << " weights=" << weights;
+      for (float e : dk) ASSERT_EQ(e, 0.0f) << "D=" << D << " weights=" << weights;
+    }
 }
 
 TEST(AttentionKernel, DropoutKeepRate) {

@@ -72,6 +72,25 @@ template <class T>
 void attention_backward(const AttentionProblem<T>& pr, const T* do_, const T* o, const T* lse, const T* dw, T* dq,
                         T* dk, T* dv, T* dmask);
 
+namespace detail {
+// Short key sets and narrow heads, float32 on AVX-512 (kernels/cpu/attention_short.cpp), the
+// path attention_forward / attention_backward take when attention_short_ok(pr): Lk, D, Dv in
+// [1, 64], Lq <= 4096, no graph, no dense mask (so no mask gradient), no dropout. The forward
+// and the backward of one problem must take the same path: a row with one key has P == 1
+// exactly only when both compute S the same way (exact_one_ds). One call per head (b, n); `scratch` holds attention_short_scratch(pr) floats (per
+// thread). The forward writes o, lse (and w when non-null) rows of that head; the backward
+// overwrites the head's dq, dk, dv rows.
+inline constexpr int64_t kShortAttentionMaxL = 64;
+inline constexpr int64_t kShortAttentionMaxLq = 4096;
+bool attention_short_ok(const AttentionProblem<float>& pr);
+int64_t attention_short_scratch(const AttentionProblem<float>& pr);
+void attention_short_forward_head(const AttentionProblem<float>& pr, int64_t b, int64_t n, float* o, float* lse,
+                                  float* w, float* scratch);
+void attention_short_backward_head(const AttentionProblem<float>& pr, int64_t b, int64_t n, const float* do_,
+                                   const float* o, const float* lse, const float* dw, float* dq, float* dk,
+                                   float* dv, float* scratch);
+}  // namespace detail
+
 namespace ref {
 // The naive O(Lq Lk) reference: materialises S and P per head, plain loops. Same contract.
 template <class T>

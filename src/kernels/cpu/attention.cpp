@@ -14,6 +14,8 @@
 // with Dl_i = rowsum(dO_i O_i) (+ rowsum(W_i dW_i)). When the heads alone cannot feed every
 // thread, the key range is split in chunks and each chunk adds its dQ into a private buffer that
 // is summed at the end. Extra memory: O(L) per task (tiles, row statistics, that dQ buffer).
+// Short key sets with narrow heads (Lk, D, Dv <= 64; float, AVX-512; no dense mask, graph or
+// dropout) go to attention_short.cpp instead, one task per head.
 // exact_one_ds: where P_ij == 1 exactly (a row with one allowed key, or one key that takes all
 // the mass), dS_ij = P_ij sum_{k!=j} P_ik (dP_ij - dP_ik) is below the rounding of the sum, but
 // dP_ij - Dl_i would leave the noise of two differently ordered dot products (~1e-8 where the
@@ -22,6 +24,7 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/attention.h"
@@ -446,6 +449,16 @@ void attention_forward(const AttentionProblem<T>& pr, T* o, T* lse, T* w) {
     });
     return;
   }
+  if constexpr (std::is_same_v<T, float>) {
+    if (detail::attention_short_ok(pr)) {
+      run_tasks(H, is_small(pr.Lq, pr.Lk, pr.D, pr.Dv, H), [&](auto next) {
+        std::vector<float> scratch(static_cast<size_t>(detail::attention_short_scratch(pr)));
+        for (int64_t h = next(); h >= 0; h = next())
+          detail::attention_short_forward_head(pr, h / pr.N, h % pr.N, o, lse, w, scratch.data());
+      });
+      return;
+    }
+  }
   const int64_t nqb = (pr.Lq + kBq - 1) / kBq;
   run_tasks(H * nqb, is_small(pr.Lq, pr.Lk, pr.D, pr.Dv, H), [&](auto next) {
     std::vector<T> s(kBq * kBk), acc(kBq * std::max<int64_t>(pr.Dv, 1));
@@ -470,6 +483,17 @@ void attention_backward(const AttentionProblem<T>& pr, const T* do_, const T* o,
       for (int64_t h = next(); h >= 0; h = next()) graph_backward_head(pr, h / pr.N, h % pr.N, do_, o, lse, dw, dq, dk, dv, dmask);
     });
     return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (!dmask && detail::attention_short_ok(pr)) {
+      run_tasks(H, is_small(Lq, Lk, D, Dv, H), [&](auto next) {
+        std::vector<float> scratch(static_cast<size_t>(detail::attention_short_scratch(pr)));
+        for (int64_t h = next(); h >= 0; h = next())
+          detail::attention_short_backward_head(pr, h / pr.N, h % pr.N, do_, o, lse, dw, dq, dk, dv,
+                                                scratch.data());
+      });
+      return;
+    }
   }
   // Key chunks per head: enough tasks for every thread (2 per thread), one chunk when the heads
   // suffice. Chunk c of a head covers key blocks [c nkb / C, (c+1) nkb / C).
