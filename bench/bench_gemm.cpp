@@ -82,6 +82,10 @@ void shapes(benchmark::internal::Benchmark* b) {
   b->Args({3200, 1024, 256, 0, 1})->Args({3200, 256, 1024, 0, 0})->Args({1024, 256, 3200, 1, 0});
   // fused attention tiles (64 queries x 256 keys, head dim 32): S = Q K^T, O = P V, dV = P^T dO
   b->Args({64, 256, 32, 0, 1})->Args({64, 32, 256, 0, 0})->Args({256, 32, 64, 1, 0});
+  // Fashion-MNIST ViT (batch 128 x 49 patches = 6272 tokens, d 64, FF 128): X W^T of in_proj and
+  // of the FF's two layers, dX = dY W, dW = dY^T X
+  b->Args({6272, 192, 64, 0, 1})->Args({6272, 128, 64, 0, 1})->Args({6272, 64, 128, 0, 1});
+  b->Args({6272, 64, 192, 0, 0})->Args({192, 64, 6272, 1, 0})->Args({64, 128, 6272, 1, 0});
 }
 }  // namespace
 

@@ -14,9 +14,11 @@
 //       for ic in M by MC:      pack op(A)[ic:+MC, pc:+KC] into MR-row slices   (L2)
 //         for jr in NC by NR:   one B panel, KC x NR floats                     (L1)
 //           for ir in MC by MR: 12x32 micro-kernel over KC
-// When N <= 4 NR each A slice would serve at most four B panels, so packing it would cost as
-// much as the products: the kernel then reads A in place (a transposed A only in blocks whose
-// rows are whole micro-tiles, as it reads 12 values per k).
+// When N <= 8 NR each A slice would serve at most eight B panels, so packing it costs more than
+// reading A in place: the kernel then reads A in place (a transposed A only in blocks whose
+// rows are whole micro-tiles, as it reads 12 values per k). (The bound was 4 NR until measured:
+// bench_gemm, 1 -> 2 threads, N = 192 / 256: 6272x192x64 ABt 92 -> 130 GFLOP/s on one thread,
+// 256^3 146-167 -> 215-224 and 3200x256x1024 168-172 -> 213-251 on two.)
 // Edges: A slices and B panels are zero-padded to MR / NR, so the kernel always runs the full
 // tile; only the rows < mr and columns < nr of C are read and written (column masks).
 // beta == 0 never reads C (BLAS semantics: C may hold NaN); alpha and beta are applied once,
@@ -235,7 +237,7 @@ void sgemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Operand& A
                   float* C, int64_t ldc) {
   Buffers& buf = buffers();
   // at most four B panels per A slice: read A in place instead of packing it
-  const bool direct_a = N <= 4 * NR;
+  const bool direct_a = N <= 8 * NR;
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
     for (int64_t pc = 0; pc < K; pc += KC) {
