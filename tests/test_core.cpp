@@ -69,6 +69,16 @@ TEST(Tensor, ViewsShareStorage) {
   EXPECT_EQ(unsqueeze(x, -1).shape(), (Shape{2, 3, 1}));
   EXPECT_EQ(squeeze(unsqueeze(x, 0), 0).shape(), (Shape{2, 3}));
   EXPECT_EQ(flatten(reshape(x, {1, 2, 3}), 1).shape(), (Shape{1, 6}));
+  // unflatten: a view even of a non-contiguous tensor (a column slice of a transposed one)
+  Tensor tr = permute(reshape(arange(24, DType::F32), {4, 6}), {1, 0});  // (6,4), strides (1,6)
+  Tensor u = unflatten(tr, 0, {2, -1});
+  EXPECT_EQ(u.shape(), (Shape{2, 3, 4}));
+  EXPECT_EQ(u.raw_data(), tr.raw_data());
+  EXPECT_EQ(u.contiguous().to_vector<float>(), reshape(tr.contiguous(), {2, 3, 4}).contiguous().to_vector<float>());
+  EXPECT_EQ(unflatten(x, -1, {3, 1}).shape(), (Shape{2, 3, 1}));
+  EXPECT_THROW(unflatten(x, 1, {2, 2}), Error);
+  EXPECT_THROW(unflatten(x, 2, {3}), Error);
+  EXPECT_THROW(unflatten(x, 1, {}), Error);
 }
 
 TEST(Tensor, SumToReducesBroadcastDims) {
@@ -154,6 +164,9 @@ TEST(Autograd, GradcheckOfViews) {
   testutil::gradcheck("permute+expand", [](const TensorList& in) {
     return expand(permute(in[0], {1, 0}), {2, 3, 2});
   }, {randn({2, 3}, DType::F64)});
+  testutil::gradcheck("unflatten of a transpose", [](const TensorList& in) {
+    return unflatten(permute(in[0], {1, 0}), 0, {2, 2}) * 1.5;
+  }, {randn({3, 4}, DType::F64)});
 }
 
 TEST(Random, SeededAndSerialisable) {

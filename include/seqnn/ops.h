@@ -22,6 +22,9 @@ namespace seqnn {
 // (src/ops/shape.cpp) All return views when the layout allows, copies otherwise.
 Tensor reshape(const Tensor& x, const Shape& shape);  // one -1 allowed
 Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
+// torch.unflatten: dim `dim` split into `sizes` (their product = its size; one -1 allowed).
+// Always a view, whatever x's strides (unlike reshape, which copies a non-contiguous x).
+Tensor unflatten(const Tensor& x, int64_t dim, const Shape& sizes);
 Tensor squeeze(const Tensor& x, int64_t dim);
 Tensor unsqueeze(const Tensor& x, int64_t dim);
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);

@@ -26,9 +26,10 @@ namespace {
 
 constexpr const char* kFwd = "MultiheadAttention.forward";
 
-// (d0,d1,E) with the sequence at dim sd -> (B,N,S,D), a view when x is contiguous.
+// (d0,d1,E) with the sequence at dim sd -> (B,N,S,D), always a view (q, k, v of the packed
+// projection are strided slices of it; the attention op reads them through their strides).
 Tensor split_heads(const Tensor& x, int64_t sd, int64_t N, int64_t D) {
-  Tensor h = x.reshape({x.size(0), x.size(1), N, D});
+  Tensor h = unflatten(x, 2, {N, D});
   return sd == 0 ? h.permute({1, 2, 0, 3}) : h.permute({0, 2, 1, 3});
 }
 

@@ -62,6 +62,30 @@ Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
   return reshape(x, out);
 }
 
+Tensor unflatten(const Tensor& x, int64_t dim, const Shape& sizes) {
+  check(x.dim() > 0, "unflatten", "needs a tensor with at least one dimension, got ", x.shape());
+  const int64_t d = wrap_dim(dim, x.dim(), "unflatten");
+  check(!sizes.empty(), "unflatten", "sizes must not be empty");
+  const Shape parts = infer_shape(sizes, x.size(d), "unflatten", Shape{x.size(d)});
+  // dim d of size n, stride s -> parts (p0, .., pk) with strides (s p1..pk, .., s pk, s)
+  Shape shape, strides;
+  for (int64_t i = 0; i < d; ++i) shape.push_back(x.size(i)), strides.push_back(x.strides()[i]);
+  Shape ps(parts.size());
+  int64_t st = x.strides()[d];
+  for (size_t i = parts.size(); i-- > 0;) {
+    ps[i] = st;
+    st *= parts[i];
+  }
+  for (size_t i = 0; i < parts.size(); ++i) shape.push_back(parts[i]), strides.push_back(ps[i]);
+  for (int64_t i = d + 1; i < x.dim(); ++i) shape.push_back(x.size(i)), strides.push_back(x.strides()[i]);
+  Tensor out = make_view(x, shape, strides, x.impl()->offset);
+  const Shape in_shape = x.shape();
+  autograd::record("unflatten", {x}, {out}, [in_shape](const TensorList& g) {
+    return TensorList{reshape(g[0], in_shape)};
+  });
+  return out;
+}
+
 Tensor squeeze(const Tensor& x, int64_t dim) {
   if (x.dim() == 0) return x;
   const int64_t d = wrap_dim(dim, x.dim(), "squeeze");
