@@ -74,6 +74,23 @@ inline __mmask16 range_mask(int64_t lo, int64_t hi, int64_t z) {
 [[gnu::target("avx512f")]] inline float hmax(__m512 v) { return _mm512_reduce_max_ps(v); }
 [[gnu::target("avx512f")]] inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
 
+// One zmm column b of B against the 4 broadcast coefficients: r_i += x_i b.
+[[gnu::target("avx512f"), gnu::always_inline]] inline void fma_column(__m512 b, __m512 x0, __m512 x1, __m512 x2,
+                                                                     __m512 x3, __m512& r0, __m512& r1,
+                                                                     __m512& r2, __m512& r3) {
+  r0 = _mm512_fmadd_ps(x0, b, r0);
+  r1 = _mm512_fmadd_ps(x1, b, r1);
+  r2 = _mm512_fmadd_ps(x2, b, r2);
+  r3 = _mm512_fmadd_ps(x3, b, r3);
+}
+[[gnu::target("avx512f"), gnu::always_inline]] inline void store_column(float* out, __m512 r0, __m512 r1, __m512 r2,
+                                                                       __m512 r3) {
+  _mm512_storeu_ps(out, r0);
+  _mm512_storeu_ps(out + kL, r1);
+  _mm512_storeu_ps(out + 2 * kL, r2);
+  _mm512_storeu_ps(out + 3 * kL, r3);
+}
+
 // out[r * kL + 16 z + lane] = sum_{j < J} c[r][j * cs] * B[j * ldb + 16 z + lane], r < 4, z < NZ,
 // lanes of zmm z limited by m[z] (the others are 0).
 template <int NZ>
@@ -88,39 +105,15 @@ template <int NZ>
   for (int64_t j = 0, o = 0; j < J; ++j, o += cs, B += ldb) {
     const __m512 x0 = _mm512_set1_ps(c0[o]), x1 = _mm512_set1_ps(c1[o]), x2 = _mm512_set1_ps(c2[o]),
                  x3 = _mm512_set1_ps(c3[o]);
-    const __m512 b0 = _mm512_maskz_loadu_ps(m0, B);
-    a00 = _mm512_fmadd_ps(x0, b0, a00), a10 = _mm512_fmadd_ps(x1, b0, a10);
-    a20 = _mm512_fmadd_ps(x2, b0, a20), a30 = _mm512_fmadd_ps(x3, b0, a30);
-    if constexpr (NZ > 1) {
-      const __m512 b1 = _mm512_maskz_loadu_ps(m1, B + 16);
-      a01 = _mm512_fmadd_ps(x0, b1, a01), a11 = _mm512_fmadd_ps(x1, b1, a11);
-      a21 = _mm512_fmadd_ps(x2, b1, a21), a31 = _mm512_fmadd_ps(x3, b1, a31);
-    }
-    if constexpr (NZ > 2) {
-      const __m512 b2 = _mm512_maskz_loadu_ps(m2, B + 32);
-      a02 = _mm512_fmadd_ps(x0, b2, a02), a12 = _mm512_fmadd_ps(x1, b2, a12);
-      a22 = _mm512_fmadd_ps(x2, b2, a22), a32 = _mm512_fmadd_ps(x3, b2, a32);
-    }
-    if constexpr (NZ > 3) {
-      const __m512 b3 = _mm512_maskz_loadu_ps(m3, B + 48);
-      a03 = _mm512_fmadd_ps(x0, b3, a03), a13 = _mm512_fmadd_ps(x1, b3, a13);
-      a23 = _mm512_fmadd_ps(x2, b3, a23), a33 = _mm512_fmadd_ps(x3, b3, a33);
-    }
+    fma_column(_mm512_maskz_loadu_ps(m0, B), x0, x1, x2, x3, a00, a10, a20, a30);
+    if constexpr (NZ > 1) fma_column(_mm512_maskz_loadu_ps(m1, B + 16), x0, x1, x2, x3, a01, a11, a21, a31);
+    if constexpr (NZ > 2) fma_column(_mm512_maskz_loadu_ps(m2, B + 32), x0, x1, x2, x3, a02, a12, a22, a32);
+    if constexpr (NZ > 3) fma_column(_mm512_maskz_loadu_ps(m3, B + 48), x0, x1, x2, x3, a03, a13, a23, a33);
   }
-  _mm512_storeu_ps(out, a00), _mm512_storeu_ps(out + kL, a10);
-  _mm512_storeu_ps(out + 2 * kL, a20), _mm512_storeu_ps(out + 3 * kL, a30);
-  if constexpr (NZ > 1) {
-    _mm512_storeu_ps(out + 16, a01), _mm512_storeu_ps(out + kL + 16, a11);
-    _mm512_storeu_ps(out + 2 * kL + 16, a21), _mm512_storeu_ps(out + 3 * kL + 16, a31);
-  }
-  if constexpr (NZ > 2) {
-    _mm512_storeu_ps(out + 32, a02), _mm512_storeu_ps(out + kL + 32, a12);
-    _mm512_storeu_ps(out + 2 * kL + 32, a22), _mm512_storeu_ps(out + 3 * kL + 32, a32);
-  }
-  if constexpr (NZ > 3) {
-    _mm512_storeu_ps(out + 48, a03), _mm512_storeu_ps(out + kL + 48, a13);
-    _mm512_storeu_ps(out + 2 * kL + 48, a23), _mm512_storeu_ps(out + 3 * kL + 48, a33);
-  }
+  store_column(out, a00, a10, a20, a30);
+  if constexpr (NZ > 1) store_column(out + 16, a01, a11, a21, a31);
+  if constexpr (NZ > 2) store_column(out + 32, a02, a12, a22, a32);
+  if constexpr (NZ > 3) store_column(out + 48, a03, a13, a23, a33);
 }
 
 // mk for nz = 1..4 zmm of columns.
