@@ -270,6 +270,23 @@ TEST(AttentionKernel, OneKeyGivesExactlyZeroDqDk) {
     }
 }
 
+// A NaN in a query reaches that row's output as NaN on both paths (never finite garbage or a
+// silent zero): Lk = 49 takes the short path on AVX-512, Lk = 100 the tiled one.
+TEST(AttentionKernel, NaNQueryGivesNaNRow) {
+  for (int64_t Lk : {49, 100}) {
+    Spec s;
+    s.B = 1, s.N = 2, s.Lq = 9, s.Lk = Lk, s.D = 16, s.Dv = 16, s.seed = 5;
+    Buffers<float> buf;
+    bool* mb = nullptr;
+    auto pr = build<float>(s, buf, &mb);
+    buf.q[3 * s.N * s.D + 5] = std::numeric_limits<float>::quiet_NaN();  // row 3 of head 0, d = 5
+    std::vector<float> o(2 * s.Lq * s.Dv), l(2 * s.Lq);
+    kernels::attention_forward<float>(pr, o.data(), l.data(), nullptr);
+    for (int64_t d = 0; d < s.Dv; ++d) EXPECT_TRUE(std::isnan(o[3 * s.Dv + d])) << "Lk=" << Lk << " d=" << d;
+    EXPECT_TRUE(std::isfinite(o[2 * s.Dv])) << "Lk=" << Lk << ": other rows stay finite";
+  }
+}
+
 TEST(AttentionKernel, DropoutKeepRate) {
   // weights of a uniform-score row are 1/Lk, dropped to 0 or kept as 1/(Lk(1-p)); count kept
   Spec s;

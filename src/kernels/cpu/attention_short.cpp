@@ -53,10 +53,11 @@ inline __mmask16 range_mask(int64_t lo, int64_t hi, int64_t z) {
   return static_cast<__mmask16>(upto_b & ~below_a);
 }
 
-// e^x as vm::exp (clamped to [-104, 89]; NaN is not expected here: masked lanes never reach it).
+// e^x as vm::exp: clamped to [-104, 89], NaN passes (vmaxps / vminps return their second
+// operand when either is NaN, so x goes second).
 [[gnu::target("avx512f")]] inline __m512 exp16(__m512 x) {
   using namespace vm::detail;
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+  x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
   const __m512 kn = _mm512_fmadd_ps(x, _mm512_set1_ps(kLog2e), _mm512_set1_ps(kShifter));
   const __m512 nf = _mm512_sub_ps(kn, _mm512_set1_ps(kShifter));
   __m512 r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(kLn2Hi), x);
@@ -204,6 +205,7 @@ int64_t attention_short_scratch(const AttentionProblem<float>& pr) {
     for (int r = 0; r < 4; ++r) rows[r] = q + std::min(i0 + r, Lq - 1) * pr.q_sl;
     mk_any(qz, rows, 1, D, kt, kL, all, sb);  // S without scale, columns past Lk are 0
     float m[4] = {0, 0, 0, 0}, l[4] = {0, 0, 0, 0};
+    bool empty[4] = {true, true, true, true};
     int64_t jmax = 0;
     for (int64_t r = 0; r < 4; ++r) {
       float* s = sb + r * kL;
@@ -213,6 +215,7 @@ int64_t attention_short_scratch(const AttentionProblem<float>& pr) {
         for (int z = 0; z < qz; ++z) _mm512_storeu_ps(s + 16 * z, _mm512_setzero_ps());
         continue;
       }
+      empty[r] = false;
       jmax = std::max(jmax, hi);
       __m512 sv[4], mx = _mm512_set1_ps(-kInf);
       __mmask16 mz[4];
@@ -236,10 +239,12 @@ int64_t attention_short_scratch(const AttentionProblem<float>& pr) {
     for (int64_t r = 0; r < R; ++r) {
       const int64_t i = h * Lq + i0 + r;
       float* orow = o + i * Dv;
-      const float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
+      // l >= 1 in an allowed row (its max contributes e^0); NaN scores make it NaN, and the row
+      // NaN with it, as on the tiled path
+      const float inv = empty[r] ? 0.0f : 1.0f / l[r];
       const __m512 iv = _mm512_set1_ps(inv);
       for (int z = 0; z < ez; ++z) _mm512_mask_storeu_ps(orow + 16 * z, em[z], _mm512_mul_ps(_mm512_loadu_ps(ob + r * kL + 16 * z), iv));
-      lse[i] = l[r] > 0 ? m[r] + std::log(l[r]) : -kInf;
+      lse[i] = empty[r] ? -kInf : m[r] + std::log(l[r]);
       if (w) {
         float* wr = w + i * Lk;
         for (int z = 0; z < qz; ++z) _mm512_mask_storeu_ps(wr + 16 * z, km[z], _mm512_mul_ps(_mm512_loadu_ps(sb + r * kL + 16 * z), iv));
