@@ -79,6 +79,13 @@ TEST(Tensor, ViewsShareStorage) {
   EXPECT_THROW(unflatten(x, 1, {2, 2}), Error);
   EXPECT_THROW(unflatten(x, 2, {3}), Error);
   EXPECT_THROW(unflatten(x, 1, {}), Error);
+  EXPECT_THROW(unflatten(x, 1, {-2, -3}), Error);
+  EXPECT_THROW(unflatten(x, 5, {3}), Error);
+  // sizes whose product wraps past int64 to the element count: (2^62 + 3) * 4 = 2^64 + 12
+  const Tensor twelve = arange(12, DType::F32);
+  EXPECT_THROW(unflatten(twelve, 0, {(int64_t{1} << 62) + 3, 4}), Error);
+  EXPECT_THROW(reshape(twelve, {(int64_t{1} << 62) + 3, 4}), Error);
+  EXPECT_THROW(unflatten(scalar_tensor(1.0), 0, {1}), Error);
 }
 
 TEST(Tensor, SumToReducesBroadcastDims) {

@@ -22,7 +22,8 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op, const Shape
       infer = static_cast<int64_t>(i);
     } else {
       check(out[i] >= 0, op, "invalid dimension ", out[i], " in ", shape);
-      known *= out[i];
+      // a product past int64 would wrap and could match numel by accident
+      check(!__builtin_mul_overflow(known, out[i], &known), op, "shape ", shape, " has more elements than int64 holds");
     }
   }
   if (infer >= 0) {
