@@ -18,6 +18,7 @@
 // stored mask, the backward regenerates it). ref:: and the fast kernel share dropout_keep().
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 namespace seqnn::kernels {
@@ -49,6 +50,22 @@ struct AttentionProblem {
   double dropout_p = 0;
   uint64_t seed = 0;
 };
+
+// [lo, hi): the keys that causal / window / key length leave for query i of batch b (lo == hi:
+// none). Shared by the tiled and the short-key kernel (the reference tests each (i, j) on its own).
+// Key lengths are
+// clamped to [0, Lk] (the op validates them; a kernel never reads past Lk either way).
+template <class T>
+inline void row_range(const AttentionProblem<T>& pr, int64_t b, int64_t i, int64_t& lo, int64_t& hi) {
+  lo = 0;
+  hi = pr.key_lengths ? std::clamp<int64_t>(pr.key_lengths[b], 0, pr.Lk) : pr.Lk;
+  if (pr.causal) hi = std::min(hi, i + pr.offset + 1);
+  if (pr.window) {
+    lo = std::max(lo, i + pr.offset - pr.window_left);
+    hi = std::min(hi, i + pr.offset + pr.window_right + 1);
+  }
+  if (lo > hi) lo = hi;
+}
 
 // Counter-based keep decision for dropout element `idx` (splitmix64 finaliser on seed ^ idx):
 // uniform u in [0,1) from the top 53 bits, kept when u >= p.

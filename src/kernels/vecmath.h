@@ -54,14 +54,14 @@ inline constexpr float kLn2Hi = 0.693359375f;
 inline constexpr float kLn2Lo = -2.12194440e-4f;
 inline constexpr float kShifter = 0x1.8p23f;
 
+// P's coefficients, highest degree first (the short attention kernel's zmm exp uses them too)
+inline constexpr float kExpTail[6] = {1.979037188e-4f, 1.394465100e-3f, 8.333496749e-3f,
+                                      4.166629538e-2f, 1.666666567e-1f, 0.5f};
+
 // e^r - 1 - r for |r| <= ln2/2 (a bit more is fine)
 [[gnu::always_inline]] inline float expm1_tail(float r) {
-  float p = 1.979037188e-4f;
-  p = p * r + 1.394465100e-3f;
-  p = p * r + 8.333496749e-3f;
-  p = p * r + 4.166629538e-2f;
-  p = p * r + 1.666666567e-1f;
-  p = p * r + 0.5f;
+  float p = kExpTail[0];
+  for (int c = 1; c < 6; ++c) p = p * r + kExpTail[c];
   return (r * r) * p;
 }
 

@@ -69,20 +69,16 @@ void run_tasks(int64_t n, bool small, const Body& body) {
 template <class T>
 constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 
-// ==================================================================== row ranges
-// [lo, hi): the keys that causal / window / key length leave for query i of batch b.
-template <class T>
-inline void row_range(const AttentionProblem<T>& pr, int64_t b, int64_t i, int64_t& lo, int64_t& hi) {
-  lo = 0;
-  hi = pr.key_lengths ? pr.key_lengths[b] : pr.Lk;
-  if (pr.causal) hi = std::min(hi, i + pr.offset + 1);
-  if (pr.window) {
-    lo = std::max(lo, i + pr.offset - pr.window_left);
-    hi = std::min(hi, i + pr.offset + pr.window_right + 1);
-  }
-  if (lo > hi) lo = hi;
+// The short-key kernel's heads as tasks, each thread with its own scratch: head(b, n, scratch).
+template <class Head>
+void short_heads(const AttentionProblem<float>& pr, const Head& head) {
+  run_tasks(pr.B * pr.N, is_small(pr.Lq, pr.Lk, pr.D, pr.Dv, pr.B * pr.N), [&](auto next) {
+    std::vector<float> scratch(static_cast<size_t>(detail::attention_short_scratch(pr)));
+    for (int64_t h = next(); h >= 0; h = next()) head(h / pr.N, h % pr.N, scratch.data());
+  });
 }
 
+// ==================================================================== row ranges
 // Row ranges of query rows [i0, i0+bq) and the union [jmin, jmax) of the non-empty ones.
 template <class T>
 void block_ranges(const AttentionProblem<T>& pr, int64_t b, int64_t i0, int64_t bq, int64_t* lo, int64_t* hi,
@@ -450,14 +446,10 @@ void attention_forward(const AttentionProblem<T>& pr, T* o, T* lse, T* w) {
     return;
   }
   if constexpr (std::is_same_v<T, float>) {
-    if (detail::attention_short_ok(pr)) {
-      run_tasks(H, is_small(pr.Lq, pr.Lk, pr.D, pr.Dv, H), [&](auto next) {
-        std::vector<float> scratch(static_cast<size_t>(detail::attention_short_scratch(pr)));
-        for (int64_t h = next(); h >= 0; h = next())
-          detail::attention_short_forward_head(pr, h / pr.N, h % pr.N, o, lse, w, scratch.data());
+    if (detail::attention_short_ok(pr))
+      return short_heads(pr, [&](int64_t b, int64_t n, float* scratch) {
+        detail::attention_short_forward_head(pr, b, n, o, lse, w, scratch);
       });
-      return;
-    }
   }
   const int64_t nqb = (pr.Lq + kBq - 1) / kBq;
   run_tasks(H * nqb, is_small(pr.Lq, pr.Lk, pr.D, pr.Dv, H), [&](auto next) {
@@ -485,15 +477,10 @@ void attention_backward(const AttentionProblem<T>& pr, const T* do_, const T* o,
     return;
   }
   if constexpr (std::is_same_v<T, float>) {
-    if (!dmask && detail::attention_short_ok(pr)) {
-      run_tasks(H, is_small(Lq, Lk, D, Dv, H), [&](auto next) {
-        std::vector<float> scratch(static_cast<size_t>(detail::attention_short_scratch(pr)));
-        for (int64_t h = next(); h >= 0; h = next())
-          detail::attention_short_backward_head(pr, h / pr.N, h % pr.N, do_, o, lse, dw, dq, dk, dv,
-                                                scratch.data());
+    if (!dmask && detail::attention_short_ok(pr))
+      return short_heads(pr, [&](int64_t b, int64_t n, float* scratch) {
+        detail::attention_short_backward_head(pr, b, n, do_, o, lse, dw, dq, dk, dv, scratch);
       });
-      return;
-    }
   }
   // Key chunks per head: enough tasks for every thread (2 per thread), one chunk when the heads
   // suffice. Chunk c of a head covers key blocks [c nkb / C, (c+1) nkb / C).

@@ -62,12 +62,8 @@ inline __mmask16 range_mask(int64_t lo, int64_t hi, int64_t z) {
   const __m512 nf = _mm512_sub_ps(kn, _mm512_set1_ps(kShifter));
   __m512 r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(kLn2Hi), x);
   r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(kLn2Lo), r);
-  __m512 p = _mm512_set1_ps(1.979037188e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.394465100e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.333496749e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.166629538e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.666666567e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  __m512 p = _mm512_set1_ps(kExpTail[0]);
+  for (int c = 1; c < 6; ++c) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExpTail[c]));
   const __m512 e = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(r, _mm512_mul_ps(_mm512_mul_ps(r, r), p)));
   return _mm512_scalef_ps(e, nf);
 }
@@ -134,19 +130,6 @@ void width_masks(int64_t n, __mmask16* m) {
 }
 
 inline int zmm_count(int64_t n) { return static_cast<int>((n + 15) / 16); }
-
-// [lo, hi): the keys causal / window / key length leave for query i of batch b (attention.cpp's
-// row_range).
-inline void row_range(const AttentionProblem<float>& pr, int64_t b, int64_t i, int64_t& lo, int64_t& hi) {
-  lo = 0;
-  hi = pr.key_lengths ? std::clamp<int64_t>(pr.key_lengths[b], 0, pr.Lk) : pr.Lk;
-  if (pr.causal) hi = std::min(hi, i + pr.offset + 1);
-  if (pr.window) {
-    lo = std::max(lo, i + pr.offset - pr.window_left);
-    hi = std::min(hi, i + pr.offset + pr.window_right + 1);
-  }
-  if (lo > hi) lo = hi;
-}
 
 // dst (rows, 64): dst[d][j] = src[j * ld + d] for j < n (<= 64), 0 for n <= j < 16 ceil(n/16):
 // column d of src gathered 16 rows at a time.
