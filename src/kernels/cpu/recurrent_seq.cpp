@@ -46,10 +46,34 @@ template <bool Full>
     for (int u = 0; u < nu; ++u) p[u] = a[u];
   }
 }
-// *p in all 16 lanes. 0 + s costs an add (it is not s for s = -0), but s - v16{}, a
-// 16-element initialiser list or a v4 shuffle made GCC 12 build the vector through the stack
-// or lane by lane inside the hot loop.
-[[gnu::always_inline]] inline v16 splat(const float* p) { return v16{} + *p; }
+// *p in all 16 lanes. Z: the AVX-512 instantiation (the only one dispatch gives more than 2 rows),
+// where it is one vbroadcastss from memory, written as asm: GCC 12 turned a 16-element
+// initialiser into masked partial broadcasts here, and an intrinsic cannot be inlined into a
+// function that is not itself compiled for AVX-512. Elsewhere 0 + s (an add and a register
+// broadcast; -0 becomes +0, which no product or sum here can tell apart): GCC 12 builds the
+// initialiser lane by lane through the stack.
+template <bool Z>
+[[gnu::always_inline]] inline v16 splat(const float* p) {
+  if constexpr (Z) {
+    v16 r;
+    asm("vbroadcastss %1, %0" : "=v"(r) : "m"(*p));
+    return r;
+  } else {
+    return v16{} + *p;
+  }
+}
+
+// Splits n rows into blocks of at most NBMax rows of near-equal size (32 rows: 6,6,5,5,5,5
+// rather than 6,6,6,6,6,2, whose last block of 2 rows loads as many weights per FMA as 3 of 6):
+// block i of row_blocks(n, NBMax) starts at its first row and holds block_rows(...) rows.
+// (The callers switch on the size themselves: a lambda would not inherit the target ISA of
+// the function it is written in, and GCC compiled its body for the baseline.)
+struct RowBlocks {
+  int64_t nblk, base, extra;
+  RowBlocks(int64_t n, int64_t nbmax)
+      : nblk(n > 0 ? (n + nbmax - 1) / nbmax : 0), base(nblk ? n / nblk : 0), extra(nblk ? n % nblk : 0) {}
+  int64_t rows(int64_t i) const { return base + (i < extra ? 1 : 0); }
+};
 
 // ==================================================================== forward tile
 template <StepCell C, bool Peep>
@@ -57,7 +81,7 @@ struct Fwd {
   static constexpr int G = C == StepCell::Lstm ? 4 : C == StepCell::Gru ? 3 : 1;
 
   // rows b0 .. b0+NB, panel p
-  template <int NB, bool Full>
+  template <int NB, bool Full, bool Z>
   [[gnu::always_inline]] static inline void tile(int64_t p, int64_t b0, int64_t H, const float* h_prev, float* g,
                                                  const float* c_prev, float* c, float* h, float* hn, const float* whh,
                                                  const float* peep, const float* b_hn) {
@@ -82,7 +106,7 @@ struct Fwd {
       for (int q = 0; q < G; ++q) std::memcpy(&wv[q], w + q * U, sizeof(v16));
       #pragma GCC unroll 16
       for (int nb = 0; nb < NB; ++nb) {
-        const v16 a = splat(hp + nb * H + k);
+        const v16 a = splat<Z>(hp + nb * H + k);
         #pragma GCC unroll 16
         for (int q = 0; q < G; ++q) acc[nb][q] += a * wv[q];
       }
@@ -138,39 +162,44 @@ struct Fwd {
     }
   }
 
-  template <int NB>
-  [[gnu::always_inline]] static inline void blk(bool full, int64_t p, int64_t& b, int64_t H, const float* h_prev,
+  // tile<nb> for a block of nb <= NBMax rows
+  template <int NBMax, bool Full, bool Z>
+  [[gnu::always_inline]] static inline void blk(int64_t nb, int64_t p, int64_t b, int64_t H, const float* h_prev,
                                                 float* g, const float* c_prev, float* c, float* h, float* hn,
                                                 const float* whh, const float* peep, const float* b_hn) {
-    if (full) {
-      tile<NB, true>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
-    } else {
-      tile<NB, false>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
-    }
-    b += NB;
+    if constexpr (NBMax >= 6) if (nb == 6) return tile<6, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+    if constexpr (NBMax >= 5) if (nb == 5) return tile<5, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+    if constexpr (NBMax >= 4) if (nb == 4) return tile<4, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+    if constexpr (NBMax >= 3) if (nb == 3) return tile<3, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+    if constexpr (NBMax >= 2) if (nb == 2) return tile<2, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+    tile<1, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
   }
 
   template <int NBMax>
   [[gnu::always_inline]] static inline void run(int64_t r0, int64_t r1, int64_t H, const float* h_prev, float* g,
                                                 const float* c_prev, float* c, float* h, float* hn, const float* whh,
                                                 const float* peep, const float* b_hn) {
+    constexpr bool Z = NBMax >= 6;  // dispatch gives the AVX-512 instantiation 6 rows, the others 2
     const int64_t P = step_panels(H), Pfull = H / U;
     for (int64_t p = 0; p < P; ++p) {
-      const bool full = p < Pfull;
+      const RowBlocks rb(r1 - r0, NBMax);
       int64_t b = r0;
-      while (b + NBMax <= r1) blk<NBMax>(full, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
-      if constexpr (NBMax > 4)
-        while (b + 4 <= r1) blk<4>(full, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
-      if constexpr (NBMax > 2)
-        while (b + 2 <= r1) blk<2>(full, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
-      while (b < r1) blk<1>(full, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+      for (int64_t i = 0; i < rb.nblk; ++i) {
+        const int64_t nb = rb.rows(i);
+        if (p < Pfull) {
+          blk<NBMax, true, Z>(nb, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+        } else {
+          blk<NBMax, false, Z>(nb, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+        }
+        b += nb;
+      }
     }
   }
 };
 
 // ==================================================================== backward product
 struct Bwd {
-  template <int NB, int Q>
+  template <int NB, int Q, bool Z>
   [[gnu::always_inline]] static inline void tile(int64_t grp, int64_t b0, int64_t GH, int64_t R, const float* dg,
                                                  const float* wt, float* dh, bool accumulate) {
     const int64_t c0 = grp * 4 * U;
@@ -194,7 +223,7 @@ struct Bwd {
       for (int q = 0; q < Q; ++q) std::memcpy(&wv[q], w + q * U, sizeof(v16));
       #pragma GCC unroll 16
       for (int nb = 0; nb < NB; ++nb) {
-        const v16 av = splat(a + nb * GH + m);
+        const v16 av = splat<Z>(a + nb * GH + m);
         #pragma GCC unroll 16
         for (int q = 0; q < Q; ++q) acc[nb][q] += av * wv[q];
       }
@@ -217,13 +246,19 @@ struct Bwd {
   template <int Q, int NBMax>
   [[gnu::always_inline]] static inline void rows(int64_t grp, int64_t r0, int64_t r1, int64_t GH, int64_t R,
                                                  const float* dg, const float* wt, float* dh, bool accumulate) {
+    constexpr bool Z = NBMax >= 6;
+    const RowBlocks rb(r1 - r0, NBMax);
     int64_t b = r0;
-    for (; b + NBMax <= r1; b += NBMax) tile<NBMax, Q>(grp, b, GH, R, dg, wt, dh, accumulate);
-    if constexpr (NBMax > 4)
-      for (; b + 4 <= r1; b += 4) tile<4, Q>(grp, b, GH, R, dg, wt, dh, accumulate);
-    if constexpr (NBMax > 2)
-      for (; b + 2 <= r1; b += 2) tile<2, Q>(grp, b, GH, R, dg, wt, dh, accumulate);
-    for (; b < r1; ++b) tile<1, Q>(grp, b, GH, R, dg, wt, dh, accumulate);
+    for (int64_t i = 0; i < rb.nblk; ++i) {
+      const int64_t nb = rb.rows(i);
+      if constexpr (NBMax >= 6) if (nb == 6) tile<6, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate);
+      if constexpr (NBMax >= 5) if (nb == 5) tile<5, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate);
+      if constexpr (NBMax >= 4) if (nb == 4) tile<4, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate);
+      if constexpr (NBMax >= 3) if (nb == 3) tile<3, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate);
+      if constexpr (NBMax >= 2) if (nb == 2) tile<2, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate);
+      if (nb == 1) tile<1, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate);
+      b += nb;
+    }
   }
 
   template <int NBMax>
