@@ -26,6 +26,7 @@
 
 #include "kernels/gemm.h"
 #include "kernels/recurrent_seq.h"
+#include "kernels/vecmath.h"
 #include "ops/dispatch.h"
 #include "seqnn/ops.h"
 #include "seqnn/recurrent.h"
@@ -259,7 +260,8 @@ void forward_direction(Saved& S, int d, T* scratch) {
 // ==================================================================== whole-sequence fast path
 // float32 LSTM (tanh, no projection; peephole allowed), GRU, RNN (tanh / relu): the recurrent
 // product and the cell update of a step are one pass on W_hh packed once per call
-// (kernels/recurrent_seq.h). Batch rows are independent through the whole recurrence, so each
+// (kernels/recurrent_seq.h). float32 Jordan (every activation): its two products per step on
+// packed weights, the activations in place (forward_direction_jordan_fast). Batch rows are independent through the whole recurrence, so each
 // thread owns a fixed range of rows for all T steps: one parallel region per direction and no
 // barrier per step (with 2 threads on a busy box, every per-step barrier or BLAS call waits
 // on a descheduled thread).
@@ -268,12 +270,13 @@ bool fast_path(const Layout& L, const RecurrentSpec& spec) {
   if constexpr (!std::is_same_v<T, float>) {
     return false;
   } else {
+    if (L.cell == CellType::Jordan) return true;  // any activations, any O (its products are plain GEMMs)
     if (L.proj || L.R != L.H) return false;
     switch (L.cell) {
       case CellType::LSTM: return spec.activation == Activation::Tanh;
       case CellType::GRU: return true;
       case CellType::RNN: return spec.activation == Activation::Tanh || spec.activation == Activation::Relu;
-      case CellType::Jordan: return false;
+      case CellType::Jordan: return true;
     }
     return false;
   }
@@ -305,8 +308,65 @@ void for_row_ranges(const Layout& L, const F& f) {
   }
 }
 
+// (rows, K) x W^T with W (N, K) as the fast kernels' operand: W^T (K, N) packed by pack_seq_hidden_t.
+std::vector<float> pack_transposed(const float* w, int64_t N, int64_t K) {
+  std::vector<float> wt(K * N), packed(kernels::seq_packed_t_size(K, N));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) wt[k * N + n] = w[n * K + k];
+  kernels::pack_seq_hidden_t(wt.data(), K, N, packed.data());
+  return packed;
+}
+
+// x = act(x) for float through vecmath's vector kernels (kernels::rnn_cell_forward calls expf
+// per element: 6% of a Jordan training step).
+void activate_f32(float* x, int64_t n, Activation act) {
+  switch (act) {
+    case Activation::Tanh: return kernels::vtanh(x, x, n);
+    case Activation::Sigmoid: return kernels::vsigmoid(x, x, n);
+    case Activation::Relu:
+      for (int64_t k = 0; k < n; ++k) x[k] = x[k] > 0.0f ? x[k] : 0.0f;
+      return;
+    case Activation::Identity: return;
+  }
+}
+
+// Jordan on the row-split path: per step, for the thread's rows,
+//   a_t = act(G_t + y_{t-1} W_hh^T)      (in place in G_t, kept for backward)
+//   y_t = out_act(b_ho + a_t W_ho^T)
+// both products through seq_backward_gemm_rows (dh = [dh +] dg W on packed W), which takes any
+// widths, so every activation pair and every O is covered.
+void forward_direction_jordan_fast(Saved& S, int d) {
+  const Layout& L = S.L;
+  const RecurrentWeights& w = S.w[d];
+  const int64_t B = L.B, H = L.H, R = L.R;
+  Saved::Dir& D = S.dir[d];
+  float *G = D.G.data_ptr<float>(), *Hst = D.Hst.data_ptr<float>();
+  const float* b_ho = ptr<float>(w.b_ho);
+  const std::vector<float> whh_t = pack_transposed(w.w_hh.data_ptr<float>(), H, R);  // (R, H)
+  const std::vector<float> who_t = pack_transposed(w.w_ho.data_ptr<float>(), R, H);  // (H, R)
+  for_row_ranges(L, [&](int64_t r0, int64_t r1) {
+    for (int64_t s = 0; s < L.T; ++s) {
+      const int64_t t = d == 0 ? s : L.T - 1 - s, n = S.nact[t];
+      const int64_t in = S.in_slot(d, t), out = S.out_slot(d, t), e = std::min(r1, n);
+      const float* hin = Hst + in * B * R;
+      float* hout = Hst + out * B * R;
+      const int64_t i0 = std::max(r0, n);  // inactive rows keep their state
+      if (i0 < r1) std::memcpy(hout + i0 * R, hin + i0 * R, sizeof(float) * (r1 - i0) * R);
+      if (e <= r0) continue;
+      float* gt = G + t * B * H;
+      kernels::seq_backward_gemm_rows(r0, e, R, H, hin, whh_t.data(), gt, true);
+      activate_f32(gt + r0 * H, (e - r0) * H, S.spec.activation);
+      for (int64_t k = r0; k < e; ++k)
+        for (int64_t o = 0; o < R; ++o) hout[k * R + o] = b_ho ? b_ho[o] : 0.0f;
+      kernels::seq_backward_gemm_rows(r0, e, H, R, gt, who_t.data(), hout, true);
+      activate_f32(hout + r0 * R, (e - r0) * R, S.spec.output_activation);
+    }
+  });
+}
+
 void forward_direction_fast(Saved& S, int d) {
   const Layout& L = S.L;
+  if (L.cell == CellType::Jordan) return forward_direction_jordan_fast(S, d);
   const RecurrentWeights& w = S.w[d];
   const int64_t B = L.B, H = L.H, GH = L.GH();
   const kernels::StepCell cell = step_cell_of(L, S.spec);
@@ -486,10 +546,49 @@ void backward_direction(const Saved& S, int d, DirGrads<T>& g) {
 
 
 // The backward of the fast path (same row split as the forward: no barrier per step).
+// The backward of forward_direction_jordan_fast, same row split:
+//   dq = dy out_act'(y);  da = dq W_ho;  dg = da act'(a);  dy_{t-1} = dg W_hh
+void backward_direction_jordan_fast(const Saved& S, int d, DirGrads<float>& g) {
+  const Layout& L = S.L;
+  const RecurrentWeights& w = S.w[d];
+  const Saved::Dir& D = S.dir[d];
+  const int64_t B = L.B, H = L.H, R = L.R;
+  const float *G = D.G.data_ptr<float>(), *Hst = D.Hst.data_ptr<float>();
+  std::vector<float> who(kernels::seq_packed_t_size(R, H)), whh(kernels::seq_packed_t_size(H, R));
+  kernels::pack_seq_hidden_t(w.w_ho.data_ptr<float>(), R, H, who.data());  // W_ho (O, H)
+  kernels::pack_seq_hidden_t(w.w_hh.data_ptr<float>(), H, R, whh.data());  // W_hh (H, O)
+  float *dh = g.dh.data(), *da = g.tmp.data();
+  for_row_ranges(L, [&](int64_t r0, int64_t r1) {
+    for (int64_t s = L.T - 1; s >= 0; --s) {
+      const int64_t t = d == 0 ? s : L.T - 1 - s, n = S.nact[t];
+      const int64_t out = S.out_slot(d, t), e = std::min(r1, n);
+      float* dGt = g.dG.data() + t * B * H;
+      float* dq = g.dYp.data() + t * B * R;
+      const int64_t i0 = std::max(r0, n);  // inactive rows contribute nothing to the weight gradients
+      if (i0 < r1) {
+        std::fill(dGt + i0 * H, dGt + r1 * H, 0.0f);
+        std::fill(dq + i0 * R, dq + r1 * R, 0.0f);
+      }
+      if (e <= r0) continue;
+      if (!g.dout.empty()) {
+        const float* go = g.dout.data() + t * B * R;
+        for (int64_t k = r0 * R; k < e * R; ++k) dh[k] += go[k];
+      }
+      const int64_t m = e - r0;
+      kernels::rnn_cell_backward<float>(dh + r0 * R, Hst + out * B * R + r0 * R, dq + r0 * R, m * R,
+                                        S.spec.output_activation);
+      kernels::seq_backward_gemm_rows(r0, e, R, H, dq, who.data(), da, false);
+      kernels::rnn_cell_backward<float>(da + r0 * H, G + t * B * H + r0 * H, dGt + r0 * H, m * H, S.spec.activation);
+      kernels::seq_backward_gemm_rows(r0, e, H, R, dGt, whh.data(), dh, false);
+    }
+  });
+}
+
 template <class T>
 void backward_direction_fast(const Saved& S, int d, DirGrads<T>& g) {
   if constexpr (std::is_same_v<T, float>) {
     const Layout& L = S.L;
+    if (L.cell == CellType::Jordan) return backward_direction_jordan_fast(S, d, g);
     const RecurrentWeights& w = S.w[d];
     const Saved::Dir& D = S.dir[d];
     const int64_t B = L.B, H = L.H, GH = L.GH();
