@@ -167,6 +167,8 @@ struct Fwd {
   [[gnu::always_inline]] static inline void blk(int64_t nb, int64_t p, int64_t b, int64_t H, const float* h_prev,
                                                 float* g, const float* c_prev, float* c, float* h, float* hn,
                                                 const float* whh, const float* peep, const float* b_hn) {
+    if constexpr (NBMax >= 8) if (nb == 8) return tile<8, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+    if constexpr (NBMax >= 7) if (nb == 7) return tile<7, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
     if constexpr (NBMax >= 6) if (nb == 6) return tile<6, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
     if constexpr (NBMax >= 5) if (nb == 5) return tile<5, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
     if constexpr (NBMax >= 4) if (nb == 4) return tile<4, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
@@ -180,16 +182,19 @@ struct Fwd {
                                                 const float* c_prev, float* c, float* h, float* hn, const float* whh,
                                                 const float* peep, const float* b_hn) {
     constexpr bool Z = NBMax >= 6;  // dispatch gives the AVX-512 instantiation 6 rows, the others 2
+    // With AVX-512, GRU's 3 gates leave room for 8 rows (24 accumulators + 3 weights + 1 broadcast
+    // of the 32 zmm registers): a third fewer weight loads per FMA than 6 rows.
+    constexpr int NBm = Z && G == 3 ? 8 : NBMax;
     const int64_t P = step_panels(H), Pfull = H / U;
     for (int64_t p = 0; p < P; ++p) {
-      const RowBlocks rb(r1 - r0, NBMax);
+      const RowBlocks rb(r1 - r0, NBm);
       int64_t b = r0;
       for (int64_t i = 0; i < rb.nblk; ++i) {
         const int64_t nb = rb.rows(i);
         if (p < Pfull) {
-          blk<NBMax, true, Z>(nb, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+          blk<NBm, true, Z>(nb, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
         } else {
-          blk<NBMax, false, Z>(nb, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+          blk<NBm, false, Z>(nb, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
         }
         b += nb;
       }
