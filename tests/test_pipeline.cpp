@@ -242,15 +242,19 @@ TEST(Booking, WordDropoutRatesSpansPaddingAndSeeds) {
     if (lab[i] == 0) o_dropped += per_token[i] == data::Vocab::kUnk;
   }
   EXPECT_GT(o_dropped, 0);
-  // ... and so is the slots scope of token_p
-  const auto no_labels = drop(0, 0.3, 12, false, true);
-  int64_t no_label_unk = 0;
-  for (size_t i = 0; i < no_labels.size(); ++i) no_label_unk += lab[i] == 0 && no_labels[i] == data::Vocab::kUnk;
-  EXPECT_GT(no_label_unk, 0);
+  // token_p: scope all is per token without labels; scope slots has no slot words there, so it
+  // replaces nothing (the default scope must leave classification batches alone)
+  const auto all_scope = drop(0, 0.3, 12, false, false);
+  int64_t all_unk = 0;
+  for (size_t i = 0; i < all_scope.size(); ++i) all_unk += lab[i] == 0 && all_scope[i] == data::Vocab::kUnk;
+  EXPECT_GT(all_unk, 0);
+  EXPECT_EQ(drop(0, 0.3, 12, false, true), orig);
 }
 
 TEST(Config, WordDropoutProbabilitiesChecked) {
-  EXPECT_EQ(train::default_config()["data"]["unk_token_prob"].get<double>(), 0.0);  // old runs unchanged
+  // the defaults: per-word dropout inside slot values (tagging only)
+  EXPECT_EQ(train::default_config()["data"]["unk_token_prob"].get<double>(), 0.3);
+  EXPECT_EQ(train::default_config()["data"]["unk_token_scope"].get<std::string>(), "slots");
   for (const auto& [field, value] : std::vector<std::pair<std::string, double>>{{"unk_token_prob", 1.0},
                                                                                {"unk_token_prob", -0.1},
                                                                                {"unk_prob", 1.5}}) {

@@ -202,8 +202,9 @@ void word_dropout(Tensor& ids, const Tensor& labels, const std::vector<int>& bio
       if (dropping && d[i] != data::Vocab::kPad) d[i] = data::Vocab::kUnk;
     }
   }
-  // token_p draws after span_p's, and only when > 0: runs without it replace exactly what they did before
-  if (token_p > 0) {
+  // token_p draws after span_p's, and only when > 0: runs without it replace exactly what they did before.
+  // Scope slots without spans (classification) has no slot words: nothing to replace.
+  if (token_p > 0 && (spans || !token_in_spans_only)) {
     const int64_t* y = spans && token_in_spans_only ? labels.data_ptr<int64_t>() : nullptr;
     for (int64_t i = 0; i < ids.numel(); ++i) {
       if (d[i] == data::Vocab::kPad || (y && (y[i] < 0 || bio[static_cast<size_t>(y[i])] == 0))) continue;

@@ -58,7 +58,8 @@ struct TrainOptions {
 //   span_p   (data.unk_prob) with labels and bio: each labelled span B-x I-x ... becomes <unk> ... <unk>
 //            with this probability; without them: each token
 //   token_p  (data.unk_token_prob) then: each token independently; with token_in_spans_only
-//            (data.unk_token_scope slots) and labels, only the words of labelled spans
+//            (data.unk_token_scope slots) only the words of labelled spans (none without labels
+//            and bio: a classification batch is left as span_p made it)
 // Padding (Vocab::kPad) is never replaced. A pure function of (ids, labels, seed); with token_p 0
 // it draws exactly what span_p alone draws.
 void word_dropout(Tensor& ids, const Tensor& labels, const std::vector<int>& bio, double span_p, double token_p,
