@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "kernels/parallel.h"
 #include "ops/dispatch.h"
 #include "seqnn/debug.h"
 
@@ -66,12 +67,18 @@ void record(const std::string& name, const TensorList& inputs, const TensorList&
 namespace {
 
 // dst += src elementwise (same shape and dtype; dst contiguous; no autograd).
+// Gradient sums from this many elements split over seqnn's threads (one thread summed a ViT's
+// residual-stream gradients while the other waited).
+constexpr int64_t kParallelElems = int64_t{1} << 16;
+
 void add_into(const Tensor& dst, const Tensor& src) {
   const Tensor b = src.contiguous();
   dispatch_float(dst.dtype(), "backward", [&]<class T>() {
     T* pd = dst.data_ptr<T>();
     const T* pb = b.data_ptr<T>();
-    for (int64_t i = 0, n = dst.numel(); i < n; ++i) pd[i] += pb[i];
+    kernels::parallel_for(dst.numel(), kParallelElems, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) pd[i] += pb[i];
+    });
   });
 }
 
@@ -100,7 +107,9 @@ Tensor accumulate(const Tensor& acc, const Tensor& g) {
   dispatch_float(a.dtype(), "backward", [&]<class T>() {
     const T *pa = a.data_ptr<T>(), *pb = b.data_ptr<T>();
     T* po = out.data_ptr<T>();
-    for (int64_t i = 0, n = a.numel(); i < n; ++i) po[i] = pa[i] + pb[i];
+    kernels::parallel_for(a.numel(), kParallelElems, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) po[i] = pa[i] + pb[i];
+    });
   });
   return out;
 }

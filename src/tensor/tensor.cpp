@@ -6,7 +6,10 @@
 #include <cstring>
 #include <iomanip>
 #include <sstream>
+#include <type_traits>
 
+#include "kernels/index.h"
+#include "kernels/parallel.h"
 #include "ops/dispatch.h"
 #include "tensor/allocator.h"
 #include "seqnn/autograd.h"
@@ -121,6 +124,9 @@ template bool* Tensor::data_ptr<bool>() const;
 
 namespace {
 
+// From this many elements, copies and fills split over seqnn's threads (kernels::parallel_for).
+constexpr int64_t kParallelElems = int64_t{1} << 16;
+
 // Copies the strided src view into contiguous dst, converting element type.
 template <class S, class D>
 void strided_to_contiguous(const S* src, const Shape& shape, const Shape& strides, D* dst) {
@@ -154,6 +160,17 @@ void strided_to_contiguous(const S* src, const Shape& shape, const Shape& stride
 template <class D>
 void copy_any_to(const Tensor& src, D* dst) {
   dispatch_all(src.dtype(), "Tensor.copy", [&]<class S>() {
+    // Same type and large: kernels::copy_strided splits the rows over the threads (contiguous()
+    // of an attention output or a transposed activation ran on one thread while the other waited).
+    if constexpr (std::is_same_v<S, D>) {
+      if (src.numel() >= kParallelElems) {
+        const Shape& shape = src.shape();
+        const Shape dst_strides = contiguous_strides(shape);
+        kernels::copy_strided<D>(static_cast<int64_t>(shape.size()), shape.data(), src.data_ptr<S>(),
+                                 src.strides().data(), dst, dst_strides.data());
+        return;
+      }
+    }
     strided_to_contiguous(src.data_ptr<S>(), src.shape(), src.strides(), dst);
   });
 }
@@ -213,7 +230,9 @@ Tensor& Tensor::fill_(double value) {
   dispatch_all(dtype(), "Tensor.fill_", [&]<class T>() {
     T* p = data_ptr<T>();
     const T v = static_cast<T>(value);
-    for (int64_t i = 0; i < n; ++i) p[i] = v;
+    kernels::parallel_for(n, kParallelElems, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) p[i] = v;
+    });
   });
   return *this;
 }
