@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -39,8 +40,12 @@ std::vector<float> matrix(int64_t rows, int64_t cols, int64_t ld, Generator* g, 
 using GemmFn = void (*)(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
                         float, float*, int64_t);
 
-void check(bool ta, bool tb, Case c, float alpha, float beta, int64_t pad,
-           GemmFn fn = kernels::detail::sgemm_avx512) {
+void avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  kernels::detail::sgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void check(bool ta, bool tb, Case c, float alpha, float beta, int64_t pad, GemmFn fn = avx512) {
   const auto [M, N, K] = c;
   Generator g(M * 1009 + N * 31 + K * 7 + (ta ? 1 : 0) + (tb ? 2 : 0));
   const int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
@@ -88,6 +93,51 @@ TEST(Gemm, Avx512MatchesReference) {
           check(ta, tb, c, -0.75f, 0.5f, 3);
           if (HasFatalFailure()) break;
         }
+  }
+  set_num_threads(saved);
+}
+
+// gemm_bias: C = op(A) op(B) + bias in every row, on both sides of the own kernel's size
+// threshold (below it: bias rows, then the product accumulated onto them), 1 and 2 threads (a
+// column split hands each thread its part of the bias), K = 0 (C is the bias rows) and no bias.
+// The own kernel adds the bias in its epilogue; the sums must equal ref + bias to rounding.
+TEST(Gemm, BiasInEveryRow) {
+  const int saved = num_threads();
+  std::vector<Case> cases = kCases;
+  cases.push_back({300, 700, 64});  // column split over two threads
+  cases.push_back({40, 50, 0});
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (const Case& c : cases)
+          for (bool with_bias : {true, false}) {
+            const auto [M, N, K] = c;
+            Generator g(M * 7 + N * 3 + K + (ta ? 1 : 0) + (tb ? 2 : 0));
+            const int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+            const int64_t lda = std::max<int64_t>(ac, 1) + 2, ldb = std::max<int64_t>(bc, 1) + 1, ldc = N + 3;
+            const float nan = std::numeric_limits<float>::quiet_NaN();
+            auto A = matrix(ar, ac, lda, &g, nan), B = matrix(br, bc, ldb, &g, nan);
+            auto bias = matrix(1, N, N, &g, 0.0f);
+            std::vector<float> C(static_cast<size_t>(M * ldc), 7.0f);
+            for (int64_t i = 0; i < M; ++i)
+              for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = nan;  // never read
+            auto R = C;
+            kernels::gemm_bias<float>(ta, tb, M, N, K, A.data(), lda, B.data(), ldb, with_bias ? bias.data() : nullptr,
+                                      C.data(), ldc);
+            kernels::ref::gemm<float>(ta, tb, M, N, K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, R.data(), ldc);
+            for (int64_t i = 0; i < M; ++i)
+              for (int64_t j = 0; j < ldc; ++j) {
+                if (j >= N) {
+                  ASSERT_EQ(C[i * ldc + j], 7.0f) << "wrote past column N at (" << i << "," << j << ")";
+                  continue;
+                }
+                const float want = R[i * ldc + j] + (with_bias ? bias[j] : 0.0f);
+                ASSERT_NEAR(C[i * ldc + j], want, 2e-5 * std::sqrt(static_cast<double>(K) + 1) * (1 + std::abs(want)))
+                    << "ta " << ta << " tb " << tb << " M " << M << " N " << N << " K " << K << " bias " << with_bias
+                    << " threads " << threads << " at (" << i << "," << j << ")";
+              }
+          }
   }
   set_num_threads(saved);
 }

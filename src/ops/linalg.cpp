@@ -293,14 +293,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const Rows X = rows_of(x), W = rows_of(weight);
   dispatch_float(x.dtype(), "linear", [&]<class T>() {
     T* po = out.data_ptr<T>();
-    if (bias.defined()) {  // every row starts as b, then the product accumulates onto it
-      const Tensor bc = bias.detach().contiguous();
-      const int64_t shape[2] = {R, O}, bs[2] = {0, 1}, os[2] = {O, 1};
-      kernels::copy_strided<T>(2, shape, bc.data_ptr<T>(), bs, po, os);
-    }
-    // y (R,O) = x (R,I) W^T (I,O) [+ y]
-    kernels::gemm(X.lay.trans, !W.lay.trans, R, O, I, T(1), X.t.data_ptr<T>(), X.lay.ld, W.t.data_ptr<T>(),
-                  W.lay.ld, bias.defined() ? T(1) : T(0), po, O);
+    // y (R,O) = x (R,I) W^T (I,O) [+ b in every row, added in the GEMM's epilogue]
+    const Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
+    kernels::gemm_bias(X.lay.trans, !W.lay.trans, R, O, I, X.t.data_ptr<T>(), X.lay.ld, W.t.data_ptr<T>(), W.lay.ld,
+                       bc.defined() ? bc.data_ptr<T>() : static_cast<const T*>(nullptr), po, O);
   });
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad(),
              need_b = bias.defined() && bias.requires_grad();

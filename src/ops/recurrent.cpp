@@ -434,8 +434,8 @@ void forward_impl(Saved& S, const Tensor& h0, const Tensor& c0, RecurrentOutput&
     const int64_t nb_hh = L.cell == CellType::GRU ? 2 * H : GH;
     std::vector<T> brow(GH, T(0));
     for (int64_t k = 0; k < GH; ++k) brow[k] = (b_ih ? b_ih[k] : T(0)) + (b_hh && k < nb_hh ? b_hh[k] : T(0));
-    for (int64_t r = 0; r < T_ * B; ++r) std::memcpy(G + r * GH, brow.data(), sizeof(T) * GH);
-    kernels::gemm<T>(false, true, T_ * B, GH, I, T(1), S.xs.data_ptr<T>(), I, w.w_ih.data_ptr<T>(), I, T(1), G, GH);
+    kernels::gemm_bias<T>(false, true, T_ * B, GH, I, S.xs.data_ptr<T>(), I, w.w_ih.data_ptr<T>(), I, brow.data(), G,
+                          GH);
   }
   if (fast_path<T>(L, S.spec)) {
     for_each_direction(L.D, [&](int d) { forward_direction_fast(S, d); });

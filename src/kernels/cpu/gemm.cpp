@@ -3,6 +3,9 @@
 #include "kernels/gemm.h"
 
 #include <cblas.h>
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
 #include <omp.h>
 
 #include "kernels/parallel.h"
@@ -45,6 +48,24 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
 }
 
 template <class T>
+void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+               int64_t ldb, const T* bias, T* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (!bias) return gemm<T>(trans_a, trans_b, M, N, K, T(1), A, lda, B, ldb, T(0), C, ldc);
+  if constexpr (std::is_same_v<T, float>) {
+    if (K > 0 && detail::sgemm_avx512_usable() && M >= 16 && N >= 16 && K >= 16 && M * N * K >= 32 * 32 * 32) {
+      (void)num_threads();
+      return detail::sgemm_avx512(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, bias);
+    }
+  }
+  // every row starts as the bias, the product accumulates onto it
+  parallel_for(M, std::max<int64_t>(1, (int64_t{1} << 15) / N), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) std::memcpy(C + i * ldc, bias, sizeof(T) * static_cast<size_t>(N));
+  });
+  gemm<T>(trans_a, trans_b, M, N, K, T(1), A, lda, B, ldb, T(1), C, ldc);
+}
+
+template <class T>
 void gemm_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                   int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
                   int64_t stride_c) {
@@ -65,6 +86,10 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const fl
                           float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
                            int64_t, double, double*, int64_t);
+template void gemm_bias<float>(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
+                               const float*, float*, int64_t);
+template void gemm_bias<double>(bool, bool, int64_t, int64_t, int64_t, const double*, int64_t, const double*, int64_t,
+                                const double*, double*, int64_t);
 template void gemm_batched<float>(int64_t, bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
                                   int64_t, const float*, int64_t, int64_t, float, float*, int64_t, int64_t);
 template void gemm_batched<double>(int64_t, bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,

@@ -130,17 +130,24 @@ inline __mmask16 lane_mask(int64_t n) {
 // much as the products.
 enum class ASrc { Packed, Rows, Cols };
 
-// C[i][j] = alpha * tile[i][j] + beta * C[i][j] for i < mr, j < nr (beta == 0: C is not read).
+// C[i][j] = alpha * tile[i][j] + beta * C[i][j] (+ bias[j]) for i < mr, j < nr (beta == 0: C is
+// not read; bias: the tile's nr columns, or null).
 [[gnu::target("avx512f"), gnu::noinline]] void store_tile(const float* tile, float* C, int64_t ldc, int64_t mr,
-                                                         int64_t nr, float alpha, float beta) {
+                                                         int64_t nr, float alpha, float beta, const float* bias) {
   const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  const __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps(),
+               b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
   for (int64_t i = 0; i < mr; ++i) {
     float* c = C + i * ldc;
     __m512 r0 = _mm512_mul_ps(va, _mm512_load_ps(tile + i * NR)), r1 = _mm512_mul_ps(va, _mm512_load_ps(tile + i * NR + 16));
     if (beta != 0.0f) {
       r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), r0);
       r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), r1);
+    }
+    if (bias) {
+      r0 = _mm512_add_ps(r0, b0);
+      r1 = _mm512_add_ps(r1, b1);
     }
     _mm512_mask_storeu_ps(c, m0, r0);
     _mm512_mask_storeu_ps(c + 16, m1, r1);
@@ -153,7 +160,7 @@ template <ASrc S>
 [[gnu::target("avx512f"), gnu::always_inline]] inline void micro_12x32(int64_t kc, const float* Ap, int64_t lda,
                                                                       const float* Bp, float* C, int64_t ldc,
                                                                       int64_t mr, int64_t nr, float alpha,
-                                                                      float beta) {
+                                                                      float beta, const float* bias) {
   __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(),
          c11 = _mm512_setzero_ps(), c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(),
          c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps(), c40 = _mm512_setzero_ps(),
@@ -217,19 +224,21 @@ template <ASrc S>
   _mm512_store_ps(tile + 9 * NR, c90), _mm512_store_ps(tile + 9 * NR + 16, c91);
   _mm512_store_ps(tile + 10 * NR, ca0), _mm512_store_ps(tile + 10 * NR + 16, ca1);
   _mm512_store_ps(tile + 11 * NR, cb0), _mm512_store_ps(tile + 11 * NR + 16, cb1);
-  store_tile(tile, C, ldc, mr, nr, alpha, beta);
+  store_tile(tile, C, ldc, mr, nr, alpha, beta, bias);
 }
 
 // All micro-tiles of one packed B block (kc x nc) against rows [i0, i0 + mc) of op(A).
 template <ASrc S>
 [[gnu::target("avx512f")]] void block(int64_t mc, int64_t nc, int64_t kc, const float* A, int64_t lda,
-                                      const float* Bb, float* C, int64_t ldc, float alpha, float beta) {
+                                      const float* Bb, float* C, int64_t ldc, float alpha, float beta,
+                                      const float* bias) {
   for (int64_t jr = 0; jr < nc; jr += NR) {
     const float* Bp = Bb + jr * kc;
     const int64_t nr = std::min(NR, nc - jr);
     for (int64_t ir = 0; ir < mc; ir += MR) {
       const float* a = S == ASrc::Packed ? A + ir * kc : S == ASrc::Rows ? A + ir * lda : A + ir;
-      micro_12x32<S>(kc, a, lda, Bp, C + ir * ldc + jr, ldc, std::min(MR, mc - ir), nr, alpha, beta);
+      micro_12x32<S>(kc, a, lda, Bp, C + ir * ldc + jr, ldc, std::min(MR, mc - ir), nr, alpha, beta,
+                     bias ? bias + jr : nullptr);
     }
   }
 }
@@ -254,7 +263,7 @@ Buffers& buffers() {
 
 // One thread's share: C[0:M, 0:N] with A and B already offset to that block.
 void sgemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Operand& A, const Operand& B, float beta,
-                  float* C, int64_t ldc) {
+                  float* C, int64_t ldc, const float* bias) {
   Buffers& buf = buffers();
   // at most four B panels per A slice: read A in place instead of packing it
   const bool direct_a = N <= 8 * NR;
@@ -263,19 +272,22 @@ void sgemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const Operand& A
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
       const float beta_k = pc == 0 ? beta : 1.0f;
+      const float* bias_k = pc == 0 && bias ? bias + jc : nullptr;  // added once, with the first K block
       for (int64_t jr = 0; jr < nc; jr += NR) pack_b(B, pc, kc, jc + jr, std::min(NR, nc - jr), buf.b + jr * kc);
       for (int64_t ic = 0; ic < M; ic += MC) {
         const int64_t mc = std::min(MC, M - ic);
         if (direct_a && !A.trans) {
-          block<ASrc::Rows>(mc, nc, kc, A.p + ic * A.ld + pc, A.ld, buf.b, C + ic * ldc + jc, ldc, alpha, beta_k);
+          block<ASrc::Rows>(mc, nc, kc, A.p + ic * A.ld + pc, A.ld, buf.b, C + ic * ldc + jc, ldc, alpha, beta_k,
+                            bias_k);
           continue;
         }
         if (direct_a && A.trans && mc % MR == 0) {  // Cols reads whole 12-value groups: only full slices
-          block<ASrc::Cols>(mc, nc, kc, A.p + pc * A.ld + ic, A.ld, buf.b, C + ic * ldc + jc, ldc, alpha, beta_k);
+          block<ASrc::Cols>(mc, nc, kc, A.p + pc * A.ld + ic, A.ld, buf.b, C + ic * ldc + jc, ldc, alpha, beta_k,
+                            bias_k);
           continue;
         }
         for (int64_t ir = 0; ir < mc; ir += MR) pack_a(A, ic + ir, std::min(MR, mc - ir), pc, kc, buf.a + ir * kc);
-        block<ASrc::Packed>(mc, nc, kc, buf.a, 0, buf.b, C + ic * ldc + jc, ldc, alpha, beta_k);
+        block<ASrc::Packed>(mc, nc, kc, buf.a, 0, buf.b, C + ic * ldc + jc, ldc, alpha, beta_k, bias_k);
       }
     }
   }
@@ -297,7 +309,7 @@ bool sgemm_avx512_usable() {
 }
 
 void sgemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias) {
   const Operand a{A, lda, trans_a}, b{B, ldb, trans_b};
   const int nt = omp_in_parallel() ? 1 : num_threads();
   // Work per thread must pay for waking it: below ~2 MFLOP one thread does it all.
@@ -305,7 +317,7 @@ void sgemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   const int parts = static_cast<int>(std::min<int64_t>({nt, std::max<int64_t>(1, M * N * K / (1 << 20)),
                                                         std::max(n_bands, m_bands)}));
   if (parts <= 1) {
-    sgemm_serial(M, N, K, alpha, a, b, beta, C, ldc);
+    sgemm_serial(M, N, K, alpha, a, b, beta, C, ldc, bias);
     return;
   }
   const bool split_n = n_bands >= m_bands;  // the longer side, in whole micro-tiles
@@ -317,10 +329,10 @@ void sgemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
     if (b0 < b1) {
       if (split_n) {
         const int64_t j0 = b0 * NR, j1 = std::min(N, b1 * NR);
-        sgemm_serial(M, j1 - j0, K, alpha, a, cols_of(b, j0), beta, C + j0, ldc);
+        sgemm_serial(M, j1 - j0, K, alpha, a, cols_of(b, j0), beta, C + j0, ldc, bias ? bias + j0 : nullptr);
       } else {
         const int64_t i0 = b0 * MR, i1 = std::min(M, b1 * MR);
-        sgemm_serial(i1 - i0, N, K, alpha, rows_of(a, i0), b, beta, C + i0 * ldc, ldc);
+        sgemm_serial(i1 - i0, N, K, alpha, rows_of(a, i0), b, beta, C + i0 * ldc, ldc, bias);
       }
     }
   }
