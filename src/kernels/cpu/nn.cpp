@@ -2,7 +2,8 @@
 //
 // Layer norm: rows in parallel, statistics accumulated in double (two passes: mean, then the
 // centred sum of squares). The parameter gradients dw/db are column sums over rows, computed
-// per chunk of kCols columns (stack accumulators), chunks in parallel.
+// per chunk of kCols columns (stack accumulators), chunks in parallel; up to kCols columns, per
+// fixed block of rows instead.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -16,6 +17,7 @@ namespace seqnn::kernels {
 namespace {
 constexpr int64_t kGrain = 16384;
 constexpr int64_t kCols = 64;
+constexpr int64_t kRowBlocks = 8;  // layer_norm_backward's dw, db for N <= kCols
 }  // namespace
 
 // ==================================================================== layer norm
@@ -70,6 +72,34 @@ void layer_norm_backward(const T* dy, const T* x, const T* mean, const T* rstd, 
     });
   }
   if (!dw && !db) return;
+  if (N <= kCols) {
+    // Few columns (LayerNorm(64) over B*L rows): column chunks would leave one thread summing
+    // all rows. Fixed blocks of rows instead (their count does not depend on the threads, so
+    // neither do the sums), each into its own double partials, added in block order.
+    const int64_t nblk = std::min<int64_t>(kRowBlocks, M);
+    double part[kRowBlocks * 2 * kCols] = {};  // on the stack: kernels do not allocate
+    parallel_for(nblk, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        double* aw = part + 2 * c * N;
+        double* ab = aw + N;
+        for (int64_t r = M * c / nblk, r1 = M * (c + 1) / nblk; r < r1; ++r) {
+          const T *xr = x + r * N, *gr = dy + r * N;
+          const T m = mean[r], rs = rstd[r];
+          for (int64_t j = 0; j < N; ++j) {
+            aw[j] += gr[j] * ((xr[j] - m) * rs);
+            ab[j] += gr[j];
+          }
+        }
+      }
+    });
+    for (int64_t j = 0; j < N; ++j) {
+      double sw = 0, sb = 0;
+      for (int64_t c = 0; c < nblk; ++c) sw += part[2 * c * N + j], sb += part[(2 * c + 1) * N + j];
+      if (dw) dw[j] = static_cast<T>(sw);
+      if (db) db[j] = static_cast<T>(sb);
+    }
+    return;
+  }
   const int64_t chunks = (N + kCols - 1) / kCols;
   parallel_for(chunks, std::max<int64_t>(1, kGrain / std::max<int64_t>(M * kCols, 1)), [&](int64_t c0, int64_t c1) {
     double aw[kCols], ab[kCols];
