@@ -301,6 +301,24 @@ TEST(Allocator, CachesFreedBlocksWithinTheLimit) {
   detail::set_allocator_cache_limit(size_t(1) << 20);  // a block larger than the limit is freed
   { Tensor t = empty({1000, 1000}); }
   EXPECT_EQ(detail::allocator_cached_bytes(), 0u);
+  // Full: a newly freed block evicts held blocks of other sizes (the sizes a loop moved away
+  // from), and is itself the one handed out next.
+  detail::set_allocator_cache_limit(size_t(1) << 20);  // 1 MiB: two 400 KB blocks fit, not three
+  detail::allocator_empty_cache();
+  {
+    Tensor a = empty({1000, 100}), b = empty({1001, 100});
+  }
+  EXPECT_GE(detail::allocator_cached_bytes(), size_t(800000));
+  const void* fresh = nullptr;
+  {
+    Tensor c = empty({1002, 100});
+    fresh = c.raw_data();
+  }
+  EXPECT_LE(detail::allocator_cached_bytes(), size_t(1) << 20);
+  {
+    Tensor again = empty({1002, 100});
+    EXPECT_EQ(again.raw_data(), fresh);
+  }
   // Many threads taking and returning blocks at once.
   detail::set_allocator_cache_limit(size_t(64) << 20);
 #pragma omp parallel for num_threads(4)
