@@ -55,9 +55,16 @@ template <bool Full>
 template <bool Z>
 [[gnu::always_inline]] inline v16 splat(const float* p) {
   if constexpr (Z) {
+#if defined(__clang__)
+    // clang makes the initialiser one broadcast, and cannot place a zmm asm operand in code it
+    // compiles without AVX-512 before inlining
+    const float x = *p;
+    return v16{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+#else
     v16 r;
     asm("vbroadcastss %1, %0" : "=v"(r) : "m"(*p));
     return r;
+#endif
   } else {
     return v16{} + *p;
   }
