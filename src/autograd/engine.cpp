@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "kernels/parallel.h"
+#include "kernels/elementwise.h"
 #include "ops/dispatch.h"
 #include "seqnn/debug.h"
 
@@ -67,18 +67,14 @@ void record(const std::string& name, const TensorList& inputs, const TensorList&
 namespace {
 
 // dst += src elementwise (same shape and dtype; dst contiguous; no autograd).
-// Gradient sums from this many elements split over seqnn's threads (one thread summed a ViT's
-// residual-stream gradients while the other waited).
-constexpr int64_t kParallelElems = int64_t{1} << 16;
-
+// dst += src, same shape: kernels::binary's flat loop (threaded over large tensors; in place is
+// fine, each element is read before it is written).
 void add_into(const Tensor& dst, const Tensor& src) {
   const Tensor b = src.contiguous();
+  const Shape flat{dst.numel()};
+  const kernels::Broadcast L = kernels::make_broadcast(flat, {&flat, &flat});
   dispatch_float(dst.dtype(), "backward", [&]<class T>() {
-    T* pd = dst.data_ptr<T>();
-    const T* pb = b.data_ptr<T>();
-    kernels::parallel_for(dst.numel(), kParallelElems, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) pd[i] += pb[i];
-    });
+    kernels::binary<T>(kernels::BinaryOp::Add, L, dst.data_ptr<T>(), b.data_ptr<T>(), dst.data_ptr<T>());
   });
 }
 
@@ -102,14 +98,12 @@ Tensor accumulate(const Tensor& acc, const Tensor& g) {
     add_into(acc, g);
     return acc;
   }
+  Tensor out = empty(acc.shape(), acc.dtype());
   const Tensor a = acc.contiguous(), b = g.contiguous();
-  Tensor out = empty(a.shape(), a.dtype());
+  const Shape flat{a.numel()};
+  const kernels::Broadcast L = kernels::make_broadcast(flat, {&flat, &flat});
   dispatch_float(a.dtype(), "backward", [&]<class T>() {
-    const T *pa = a.data_ptr<T>(), *pb = b.data_ptr<T>();
-    T* po = out.data_ptr<T>();
-    kernels::parallel_for(a.numel(), kParallelElems, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) po[i] = pa[i] + pb[i];
-    });
+    kernels::binary<T>(kernels::BinaryOp::Add, L, a.data_ptr<T>(), b.data_ptr<T>(), out.data_ptr<T>());
   });
   return out;
 }

@@ -26,7 +26,6 @@
 
 #include "kernels/gemm.h"
 #include "kernels/recurrent_seq.h"
-#include "kernels/vecmath.h"
 #include "ops/dispatch.h"
 #include "seqnn/ops.h"
 #include "seqnn/recurrent.h"
@@ -317,19 +316,6 @@ std::vector<float> pack_transposed(const float* w, int64_t N, int64_t K) {
   return packed;
 }
 
-// x = act(x) for float through vecmath's vector kernels (kernels::rnn_cell_forward calls expf
-// per element: 6% of a Jordan training step).
-void activate_f32(float* x, int64_t n, Activation act) {
-  switch (act) {
-    case Activation::Tanh: return kernels::vtanh(x, x, n);
-    case Activation::Sigmoid: return kernels::vsigmoid(x, x, n);
-    case Activation::Relu:
-      for (int64_t k = 0; k < n; ++k) x[k] = x[k] > 0.0f ? x[k] : 0.0f;
-      return;
-    case Activation::Identity: return;
-  }
-}
-
 // Jordan on the row-split path: per step, for the thread's rows,
 //   a_t = act(G_t + y_{t-1} W_hh^T)      (in place in G_t, kept for backward)
 //   y_t = out_act(b_ho + a_t W_ho^T)
@@ -355,11 +341,11 @@ void forward_direction_jordan_fast(Saved& S, int d) {
       if (e <= r0) continue;
       float* gt = G + t * B * H;
       kernels::seq_backward_gemm_rows(r0, e, R, H, hin, whh_t.data(), gt, true);
-      activate_f32(gt + r0 * H, (e - r0) * H, S.spec.activation);
+      kernels::rnn_cell_forward<float>(gt + r0 * H, gt + r0 * H, (e - r0) * H, S.spec.activation);
       for (int64_t k = r0; k < e; ++k)
         for (int64_t o = 0; o < R; ++o) hout[k * R + o] = b_ho ? b_ho[o] : 0.0f;
       kernels::seq_backward_gemm_rows(r0, e, H, R, gt, who_t.data(), hout, true);
-      activate_f32(hout + r0 * R, (e - r0) * R, S.spec.output_activation);
+      kernels::rnn_cell_forward<float>(hout + r0 * R, hout + r0 * R, (e - r0) * R, S.spec.output_activation);
     }
   });
 }
