@@ -260,8 +260,9 @@ void forward_direction(Saved& S, int d, T* scratch) {
 // float32 LSTM (tanh, no projection; peephole allowed), GRU, RNN (tanh / relu): the recurrent
 // product and the cell update of a step are one pass on W_hh packed once per call
 // (kernels/recurrent_seq.h). float32 Jordan (every activation): its two products per step on
-// packed weights, the activations in place (forward_direction_jordan_fast). Batch rows are independent through the whole recurrence, so each
-// thread owns a fixed range of rows for all T steps: one parallel region per direction and no
+// packed weights, the activations in place (forward_direction_jordan_fast). Batch rows are
+// independent through the whole recurrence, so each thread owns a fixed range of rows for all T
+// steps: one parallel region per direction and no
 // barrier per step (with 2 threads on a busy box, every per-step barrier or BLAS call waits
 // on a descheduled thread).
 template <class T>
@@ -275,7 +276,7 @@ bool fast_path(const Layout& L, const RecurrentSpec& spec) {
       case CellType::LSTM: return spec.activation == Activation::Tanh;
       case CellType::GRU: return true;
       case CellType::RNN: return spec.activation == Activation::Tanh || spec.activation == Activation::Relu;
-      case CellType::Jordan: return true;
+      case CellType::Jordan: return true;  // (returned above)
     }
     return false;
   }
@@ -531,7 +532,6 @@ void backward_direction(const Saved& S, int d, DirGrads<T>& g) {
 }
 
 
-// The backward of the fast path (same row split as the forward: no barrier per step).
 // The backward of forward_direction_jordan_fast, same row split:
 //   dq = dy out_act'(y);  da = dq W_ho;  dg = da act'(a);  dy_{t-1} = dg W_hh
 void backward_direction_jordan_fast(const Saved& S, int d, DirGrads<float>& g) {
@@ -570,6 +570,7 @@ void backward_direction_jordan_fast(const Saved& S, int d, DirGrads<float>& g) {
   });
 }
 
+// The backward of the fast path (same row split as the forward: no barrier per step).
 template <class T>
 void backward_direction_fast(const Saved& S, int d, DirGrads<T>& g) {
   if constexpr (std::is_same_v<T, float>) {
