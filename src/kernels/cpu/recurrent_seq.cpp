@@ -91,7 +91,7 @@ struct Fwd {
   template <int NB, bool Full, bool Z>
   [[gnu::always_inline]] static inline void tile(int64_t p, int64_t b0, int64_t H, const float* h_prev, float* g,
                                                  const float* c_prev, float* c, float* h, float* hn, const float* whh,
-                                                 const float* peep, const float* b_hn) {
+                                                 const float* peep, const float* b_hn, const float* pf, int64_t npf) {
     const int64_t GH = G * H, j0 = p * U;
     const int nu = Full ? U : static_cast<int>(H - j0);
     v16 acc[NB][G];
@@ -108,6 +108,7 @@ struct Fwd {
     const float* w = whh + p * H * G * U;
     const float* hp = h_prev + b0 * H;
     for (int64_t k = 0; k < H; ++k, w += G * U) {
+      if (k < npf) __builtin_prefetch(pf + k * U, 0, 2);  // a line of the next panel, into L2
       v16 wv[G];
       #pragma GCC unroll 16
       for (int q = 0; q < G; ++q) std::memcpy(&wv[q], w + q * U, sizeof(v16));
@@ -173,15 +174,16 @@ struct Fwd {
   template <int NBMax, bool Full, bool Z>
   [[gnu::always_inline]] static inline void blk(int64_t nb, int64_t p, int64_t b, int64_t H, const float* h_prev,
                                                 float* g, const float* c_prev, float* c, float* h, float* hn,
-                                                const float* whh, const float* peep, const float* b_hn) {
-    if constexpr (NBMax >= 8) if (nb == 8) return tile<8, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
-    if constexpr (NBMax >= 7) if (nb == 7) return tile<7, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
-    if constexpr (NBMax >= 6) if (nb == 6) return tile<6, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
-    if constexpr (NBMax >= 5) if (nb == 5) return tile<5, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
-    if constexpr (NBMax >= 4) if (nb == 4) return tile<4, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
-    if constexpr (NBMax >= 3) if (nb == 3) return tile<3, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
-    if constexpr (NBMax >= 2) if (nb == 2) return tile<2, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
-    tile<1, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+                                                const float* whh, const float* peep, const float* b_hn, const float* pf,
+                                                int64_t npf) {
+    if constexpr (NBMax >= 8) if (nb == 8) return tile<8, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn, pf, npf);
+    if constexpr (NBMax >= 7) if (nb == 7) return tile<7, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn, pf, npf);
+    if constexpr (NBMax >= 6) if (nb == 6) return tile<6, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn, pf, npf);
+    if constexpr (NBMax >= 5) if (nb == 5) return tile<5, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn, pf, npf);
+    if constexpr (NBMax >= 4) if (nb == 4) return tile<4, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn, pf, npf);
+    if constexpr (NBMax >= 3) if (nb == 3) return tile<3, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn, pf, npf);
+    if constexpr (NBMax >= 2) if (nb == 2) return tile<2, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn, pf, npf);
+    tile<1, Full, Z>(p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn, pf, npf);
   }
 
   template <int NBMax>
@@ -192,16 +194,32 @@ struct Fwd {
     // With AVX-512, GRU's 3 gates leave room for 8 rows (24 accumulators + 3 weights + 1 broadcast
     // of the 32 zmm registers): a third fewer weight loads per FMA than 6 rows.
     constexpr int NBm = Z && G == 3 ? 8 : NBMax;
-    const int64_t P = step_panels(H), Pfull = H / U;
+    const int64_t P = step_panels(H), Pfull = H / U, GH = G * H;
+    const RowBlocks rb(r1 - r0, NBm);
+    // Prefetches. Every thread streams all of W_hh each step (4 MiB at H 512: from L3), a
+    // panel (H * G lines) at a time, which then stays in L2 for the panel's row blocks. Each
+    // block fetches a share of the next panel (the last panel: the first, for the next step)
+    // into L2, a line per k, so that the next panel's first block does not wait on L3; and,
+    // before it starts, the G_t lines the next block's accumulators start from (written by
+    // the input GEMM long before: in DRAM at these sizes).
+    const int64_t panel_lines = H * G, share = (panel_lines + rb.nblk - 1) / rb.nblk;
     for (int64_t p = 0; p < P; ++p) {
-      const RowBlocks rb(r1 - r0, NBm);
+      const float* next_panel = whh + (p + 1 < P ? p + 1 : 0) * H * G * U;
       int64_t b = r0;
       for (int64_t i = 0; i < rb.nblk; ++i) {
         const int64_t nb = rb.rows(i);
+        // the next block: the following rows of this panel, or the first rows of the next one
+        const bool last = i + 1 == rb.nblk;
+        const int64_t bn = last ? r0 : b + nb, nbn = last ? rb.rows(0) : rb.rows(i + 1), jn = (last ? p + 1 : p) * U;
+        if (jn < H)
+          for (int64_t r = 0; r < nbn; ++r)
+            for (int q = 0; q < G; ++q) __builtin_prefetch(g + (bn + r) * GH + q * H + jn, 0, 3);
+        const int64_t l0 = std::min(panel_lines, i * share), npf = std::min({share, panel_lines - l0, H});
+        const float* pf = next_panel + l0 * U;
         if (p < Pfull) {
-          blk<NBm, true, Z>(nb, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+          blk<NBm, true, Z>(nb, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn, pf, npf);
         } else {
-          blk<NBm, false, Z>(nb, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+          blk<NBm, false, Z>(nb, p, b, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn, pf, npf);
         }
         b += nb;
       }
