@@ -8,6 +8,10 @@
 //                              per layer (layer 1 reads 2H features, so one L=2 primitive,
 //                              which needs SLC = 2H, cannot hold both layers)
 //
+//   BM_lstm_step/H             one step at B = 1, I = H (forward inference, T = 1): what
+//                              seqnn's LSTM::step does. Each call reads the same initial state
+//                              (the work does not depend on its values).
+//
 // Best case for oneDNN: primitives, memory and the weights (reordered once into the layout
 // each primitive prefers, format `any`) are all created outside the timed loop; the loop
 // only executes. Diff weights stay in oneDNN's chosen layout (never reordered back).
@@ -261,6 +265,18 @@ void BM_gru_fwdbwd(benchmark::State& st) { run(st, Cell::GRU, 1, 1, true); }
 void BM_bilstm2_fwd(benchmark::State& st) { run(st, Cell::LSTM, 2, 2, false); }
 void BM_bilstm2_fwdbwd(benchmark::State& st) { run(st, Cell::LSTM, 2, 2, true); }
 
+void BM_lstm_step(benchmark::State& st) {
+  const dim H = st.range(0);
+  Net net;
+  std::mt19937 rng(0x5eed);
+  const LayerShape s{Cell::LSTM, 1, 1, H, H, 1};
+  net.layers.push_back(make_layer<lstm_forward, lstm_backward>(s, false, net.eng, net.st, rng));
+  net.forward();
+  for (auto _ : st) net.forward();
+  st.counters["GFLOPS"] =
+      benchmark::Counter(s.fwd_flops(), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+
 // (T, B, I, H): the shapes of bench_rnn.cpp and compare.py.
 void shapes(benchmark::internal::Benchmark* b) {
   b->Args({100, 32, 256, 256})->Args({100, 64, 512, 512})->Args({50, 16, 128, 128})->Args({100, 1, 128, 128});
@@ -274,4 +290,5 @@ BENCHMARK(BM_gru_fwd)->Apply(shapes);
 BENCHMARK(BM_gru_fwdbwd)->Apply(shapes);
 BENCHMARK(BM_bilstm2_fwd)->Args({100, 32, 256, 256})->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_bilstm2_fwdbwd)->Args({100, 32, 256, 256})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_lstm_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK_MAIN();

@@ -261,27 +261,61 @@ def rnn_table(title, rows, seqnn_best, onednn, torch_best):
               f"{gf(o, work)} {gf(t, work)} {ratio(o, s)} {ratio(t, s)}")
 
 
-def run_rnn(build, reps):
+def run_rnn(build, reps, rounds=1):
+    """rounds > 1: seqnn's and oneDNN's programs run `rounds` times in turn (which goes first
+    alternates), each round's ratio is its own oneDNN time over its own seqnn time, and the tables
+    show the medians over the rounds; a last block prints every round's seqnn-vs-oneDNN ratio per
+    case. On this machine timings drift 20-30% within an hour, both sides alike: measured minutes
+    apart, a slow spell on one side decides the ratio. PyTorch (far behind) runs once."""
     cases = rnn_cases()
     cores = str(os.cpu_count() or 1)
-    seqnn_best, seqnn_every = run_best(os.path.join(build, "bench", "bench_rnn"), reps,
-                                       {"seqnn" + cores: {"SEQNN_NUM_THREADS": cores},
-                                        "seqnn1": {"SEQNN_NUM_THREADS": "1"}})
+    seqnn_setups = {"seqnn" + cores: {"SEQNN_NUM_THREADS": cores}, "seqnn1": {"SEQNN_NUM_THREADS": "1"}}
+    onednn_setups = {"omp" + cores: {"OMP_NUM_THREADS": cores}, "omp1": {"OMP_NUM_THREADS": "1"}}
+    per_round = []
+    for r in range(rounds):
+        sides = [("seqnn", "bench_rnn", seqnn_setups), ("onednn", "bench_rnn_onednn", onednn_setups)]
+        got = {}
+        for side, program, setups in (sides if r % 2 == 0 else sides[::-1]):
+            got[side] = run_best(os.path.join(build, "bench", program), reps, setups)
+        per_round.append(got)
+        if rounds > 1:
+            sb, ob = got["seqnn"][0], got["onednn"][0]
+            print(f"round {r + 1}/{rounds} ({time.strftime('%H:%M:%S')}, load {os.getloadavg()[0]:.2f}) "
+                  "oneDNN/seqnn: " + ", ".join(f"{'/'.join(n[3:].split('/')[:3])} {ob[n][0] / sb[n][0]:.2f}"
+                                               for n in sb if n in ob), flush=True)
+
+    def median_best(side):
+        out = {}
+        for name in per_round[-1][side][0]:
+            ts = [g[side][0][name] for g in per_round if name in g[side][0]]
+            out[name] = (statistics.median(t for t, _ in ts), ts[-1][1])
+        return out
+
+    seqnn_best, onednn = median_best("seqnn"), median_best("onednn")
+    seqnn_every = per_round[-1]["seqnn"][1]
     seqnn = {name: t for name, (t, _) in seqnn_best.items()}
-    onednn, _ = run_best(os.path.join(build, "bench", "bench_rnn_onednn"), reps,
-                         {"omp" + cores: {"OMP_NUM_THREADS": cores}, "omp1": {"OMP_NUM_THREADS": "1"}})
     torch_rnn = {name: code for rows in cases.values() for _, name, _, code in rows if code}
     torch_best = run_torch(torch_rnn, reps, min_seconds=0.3)
-    print(f"\nrecurrent layers, float32, median of {reps}; ratios are speedups (> 1 = seqnn faster)")
+    print(f"\nrecurrent layers, float32, median of {reps}" + (f", then the median of {rounds} rounds" if rounds > 1 else "")
+          + "; ratios are speedups (> 1 = seqnn faster)")
     rnn_table("forward (inference: NoGradGuard / oneDNN forward_inference / torch.no_grad)", cases["fwd"],
               seqnn_best, onednn, torch_best)
     rnn_table("forward + backward (x and weights require grad; backward from a random output gradient)",
               cases["fwdbwd"], seqnn_best, onednn, torch_best)
     rnn_table("streaming step, LSTM B=1 (seqnn LSTM::step vs torch.nn.LSTMCell)", cases["step"], seqnn_best, onednn,
               torch_best)
+    if rounds > 1:
+        print(f"\nseqnn vs oneDNN in each round (oneDNN time / seqnn time, > 1 = seqnn faster):")
+        for rows in cases.values():
+            for label, name, _, _ in rows:
+                rs = [g["onednn"][0][name][0] / g["seqnn"][0][name][0] for g in per_round
+                      if name in g["seqnn"][0] and name in g["onednn"][0]]
+                if rs:
+                    print(f"  {label:<30} " + " ".join(f"{x:5.2f}" for x in rs) + f"   median {statistics.median(rs):.2f}, "
+                          f"lowest {min(rs):.2f}, seqnn ahead in {sum(x > 1 for x in rs)}/{len(rs)}")
     if seqnn_every:
         labels = list(seqnn_every)
-        print(f"\nseqnn in each thread setup, ms: " + "  ".join(labels))
+        print(f"\nseqnn in each thread setup" + (" (last round)" if rounds > 1 else "") + ", ms: " + "  ".join(labels))
         for rows in cases.values():
             for label, name, _, _ in rows:
                 if all(name in seqnn_every[lb] for lb in labels):
@@ -625,7 +659,7 @@ def main():
     ap.add_argument("--only", choices=["ops", "gemm", "rnn", "attention", "modules", "seq2seq", "pipeline"])
     ap.add_argument("--epochs", type=int, default=1, help="--only pipeline: epochs per run")
     ap.add_argument("--rounds", type=int, default=1,
-                    help="--only seq2seq: run the whole comparison this many times in turn and report the "
+                    help="--only seq2seq / rnn: run the whole comparison this many times in turn and report the "
                          "median of the rounds' own ratios and the lowest (robust to a slow spell on one side)")
     ap.add_argument("--max-train", type=int, default=0,
                     help="--only pipeline: > 0 trains on the first N training images only (both sides)")
@@ -668,7 +702,7 @@ def main():
         table("elementwise / softmax / layer_norm forward, float32, GB/s (bytes read+written)", OPS, s,
               run_torch(torch_cases(OPS), a.reps), "GB/s")
     if a.only == "rnn":
-        run_rnn(a.build, a.reps)
+        run_rnn(a.build, a.reps, a.rounds)
     if a.only == "attention":
         run_attention(a.build, a.reps)
     if a.only == "modules":
