@@ -306,12 +306,12 @@ def run_rnn(build, reps, rounds=1):
               torch_best)
     if rounds > 1:
         print(f"\nseqnn vs oneDNN in each round (oneDNN time / seqnn time, > 1 = seqnn faster):")
-        for rows in cases.values():
+        for mode, rows in cases.items():
             for label, name, _, _ in rows:
                 rs = [g["onednn"][0][name][0] / g["seqnn"][0][name][0] for g in per_round
                       if name in g["seqnn"][0] and name in g["onednn"][0]]
                 if rs:
-                    print(f"  {label:<30} " + " ".join(f"{x:5.2f}" for x in rs) + f"   median {statistics.median(rs):.2f}, "
+                    print(f"  {mode:<6} {label:<30} " + " ".join(f"{x:5.2f}" for x in rs) + f"   median {statistics.median(rs):.2f}, "
                           f"lowest {min(rs):.2f}, seqnn ahead in {sum(x > 1 for x in rs)}/{len(rs)}")
     if seqnn_every:
         labels = list(seqnn_every)
