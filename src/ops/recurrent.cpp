@@ -78,7 +78,11 @@ struct Saved {
 // A scratch buffer of n T's that, unlike std::vector, is not zero-filled on resize (every use
 // below writes before it reads, or fills explicitly) and comes from the tensor allocator's
 // cache: the step-by-step decoders call this backward once per step, and a fresh
-// multi-hundred-KB vector per call was mostly page faults and memset.
+// multi-hundred-KB vector per call was mostly page faults and memset. The packed weights of the
+// fast path too (1 MiB per call and direction for an LSTM at H 256, 4 MiB at H 512): as
+// std::vectors, glibc handed them back to the kernel (brk trim) and every call page-faulted them
+// in again behind a memset, 14% of a Jordan forward at 100x32x256 (a page fault costs 1-7 us in
+// this machine's VM, depending on the hour).
 template <class T>
 struct Scratch {
   Tensor t;
@@ -309,11 +313,14 @@ void for_row_ranges(const Layout& L, const F& f) {
 }
 
 // (rows, K) x W^T with W (N, K) as the fast kernels' operand: W^T (K, N) packed by pack_seq_hidden_t.
-std::vector<float> pack_transposed(const float* w, int64_t N, int64_t K) {
-  std::vector<float> wt(K * N), packed(kernels::seq_packed_t_size(K, N));
+Scratch<float> pack_transposed(const float* w, int64_t N, int64_t K) {
+  Scratch<float> wt, packed;
+  wt.resize(K * N);
+  packed.resize(kernels::seq_packed_t_size(K, N));
+  float* t = wt.data();
   for (int64_t n = 0; n < N; ++n)
-    for (int64_t k = 0; k < K; ++k) wt[k * N + n] = w[n * K + k];
-  kernels::pack_seq_hidden_t(wt.data(), K, N, packed.data());
+    for (int64_t k = 0; k < K; ++k) t[k * N + n] = w[n * K + k];
+  kernels::pack_seq_hidden_t(t, K, N, packed.data());
   return packed;
 }
 
@@ -329,8 +336,8 @@ void forward_direction_jordan_fast(Saved& S, int d) {
   Saved::Dir& D = S.dir[d];
   float *G = D.G.data_ptr<float>(), *Hst = D.Hst.data_ptr<float>();
   const float* b_ho = ptr<float>(w.b_ho);
-  const std::vector<float> whh_t = pack_transposed(w.w_hh.data_ptr<float>(), H, R);  // (R, H)
-  const std::vector<float> who_t = pack_transposed(w.w_ho.data_ptr<float>(), R, H);  // (H, R)
+  const Scratch<float> whh_t = pack_transposed(w.w_hh.data_ptr<float>(), H, R);  // (R, H)
+  const Scratch<float> who_t = pack_transposed(w.w_ho.data_ptr<float>(), R, H);  // (H, R)
   for_row_ranges(L, [&](int64_t r0, int64_t r1) {
     for (int64_t s = 0; s < L.T; ++s) {
       const int64_t t = d == 0 ? s : L.T - 1 - s, n = S.nact[t];
@@ -363,7 +370,8 @@ void forward_direction_fast(Saved& S, int d) {
   float* HN = L.cell == CellType::GRU ? D.HN.data_ptr<float>() : nullptr;
   const float* peep = ptr<float>(w.w_peep);
   const float* b_hn = L.cell == CellType::GRU && w.b_hh.defined() ? w.b_hh.data_ptr<float>() + 2 * H : nullptr;
-  std::vector<float> packed(kernels::step_packed_size(cell, H, H));
+  Scratch<float> packed;
+  packed.resize(kernels::step_packed_size(cell, H, H));
   kernels::pack_step_weights(cell, w.w_hh.data_ptr<float>(), H, H, packed.data());
   for_row_ranges(L, [&](int64_t r0, int64_t r1) {
     for (int64_t s = 0; s < L.T; ++s) {
@@ -540,7 +548,9 @@ void backward_direction_jordan_fast(const Saved& S, int d, DirGrads<float>& g) {
   const Saved::Dir& D = S.dir[d];
   const int64_t B = L.B, H = L.H, R = L.R;
   const float *G = D.G.data_ptr<float>(), *Hst = D.Hst.data_ptr<float>();
-  std::vector<float> who(kernels::seq_packed_t_size(R, H)), whh(kernels::seq_packed_t_size(H, R));
+  Scratch<float> who, whh;
+  who.resize(kernels::seq_packed_t_size(R, H));
+  whh.resize(kernels::seq_packed_t_size(H, R));
   kernels::pack_seq_hidden_t(w.w_ho.data_ptr<float>(), R, H, who.data());  // W_ho (O, H)
   kernels::pack_seq_hidden_t(w.w_hh.data_ptr<float>(), H, R, whh.data());  // W_hh (H, O)
   float *dh = g.dh.data(), *da = g.tmp.data();
@@ -582,7 +592,8 @@ void backward_direction_fast(const Saved& S, int d, DirGrads<T>& g) {
     const float *G = D.G.data_ptr<float>(), *Hst = D.Hst.data_ptr<float>();
     const float* Cst = L.cell == CellType::LSTM ? D.Cst.data_ptr<float>() : nullptr;
     const float* peep = ptr<float>(w.w_peep);
-    std::vector<float> packed(kernels::seq_packed_t_size(GH, H));
+    Scratch<float> packed;
+    packed.resize(kernels::seq_packed_t_size(GH, H));
     kernels::pack_seq_hidden_t(w.w_hh.data_ptr<float>(), GH, H, packed.data());
     float *dh = g.dh.data(), *dc = g.dc.data();
     for_row_ranges(L, [&](int64_t r0, int64_t r1) {
