@@ -83,6 +83,21 @@ TEST(RecurrentSeqKernel, BackwardProductMatchesReference) {
         }
 }
 
+TEST(RecurrentSeqKernel, PackFromUntransposedEqualsPackOfTranspose) {
+  Generator gen(7);
+  for (int64_t R : {1, 7, 16, 33, 64, 70, 130})
+    for (int64_t GH : {1, 3, 28, 96}) {
+      const auto w = rand_vec(R * GH, gen);  // (R, GH)
+      std::vector<float> wt(GH * R);
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t m = 0; m < GH; ++m) wt[m * R + r] = w[r * GH + m];
+      std::vector<float> a(kernels::seq_packed_t_size(GH, R), -1.0f), b(a.size(), -2.0f);
+      kernels::pack_seq_hidden(w.data(), GH, R, a.data());
+      kernels::pack_seq_hidden_t(wt.data(), GH, R, b.data());
+      EXPECT_EQ(a, b) << "R=" << R << " GH=" << GH;
+    }
+}
+
 // ==================================================================== cell backward passes
 TEST(RecurrentSeqKernel, CellBackwardMatchesGeneric) {
   Generator gen(7);

@@ -35,6 +35,9 @@ namespace seqnn::kernels {
 inline int64_t seq_packed_t_size(int64_t GH, int64_t R) { return step_panels(R) * kStepLanes * GH; }
 // w: (GH, R) row-major -> out (see above)
 void pack_seq_hidden_t(const float* w, int64_t GH, int64_t R, float* out);
+// The same packing of w^T from w: (R, GH) row-major (a Linear weight: x w^T through
+// seq_backward_gemm_rows), without a transposed copy: out = pack_seq_hidden_t(w^T, GH, R).
+void pack_seq_hidden(const float* w, int64_t GH, int64_t R, float* out);
 
 // One forward step for rows [r0, r1) (row strides: h H, g G*H, c H, hn H).
 //   h_prev: (B,H)  g: (B,G*H) in G_t, out activated gates (GRU: r, z, n)  c_prev, c: LSTM (B,H)

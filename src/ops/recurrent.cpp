@@ -312,15 +312,11 @@ void for_row_ranges(const Layout& L, const F& f) {
   }
 }
 
-// (rows, K) x W^T with W (N, K) as the fast kernels' operand: W^T (K, N) packed by pack_seq_hidden_t.
+// (rows, K) x W^T with W (N, K) as the fast kernels' operand: W^T (K, N) packed by pack_seq_hidden.
 Scratch<float> pack_transposed(const float* w, int64_t N, int64_t K) {
-  Scratch<float> wt, packed;
-  wt.resize(K * N);
+  Scratch<float> packed;
   packed.resize(kernels::seq_packed_t_size(K, N));
-  float* t = wt.data();
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t k = 0; k < K; ++k) t[k * N + n] = w[n * K + k];
-  kernels::pack_seq_hidden_t(t, K, N, packed.data());
+  kernels::pack_seq_hidden(w, K, N, packed.data());
   return packed;
 }
 
