@@ -395,7 +395,10 @@ void dispatch(A... a) {
 }  // namespace
 
 // ==================================================================== entries
-void pack_seq_hidden_t(const float* w, int64_t GH, int64_t R, float* out) {
+namespace {
+// The packed layout of an operand whose element (m, col), m < GH, col < R, is
+// w[m * ms + col * cs]: out[grp][m][q][u] = element(m, (4 grp + q) 16 + u), 0 past R.
+void pack_panels(const float* w, int64_t GH, int64_t R, int64_t ms, int64_t cs, float* out) {
   const int64_t P = step_panels(R), ngrp = (P + 3) / 4;
   for (int64_t grp = 0; grp < ngrp; ++grp) {
     const int64_t Q = std::min<int64_t>(4, P - grp * 4);
@@ -404,30 +407,15 @@ void pack_seq_hidden_t(const float* w, int64_t GH, int64_t R, float* out) {
       for (int64_t q = 0; q < Q; ++q)
         for (int64_t u = 0; u < U; ++u) {
           const int64_t col = (grp * 4 + q) * U + u;
-          o[(m * Q + q) * U + u] = col < R ? w[m * R + col] : 0.0f;
+          o[(m * Q + q) * U + u] = col < R ? w[m * ms + col * cs] : 0.0f;
         }
   }
 }
+}  // namespace
 
-void pack_seq_hidden(const float* w, int64_t GH, int64_t R, float* out) {
-  // Reads each row of w (a column of w^T) once, front to back; writes go Q*U floats apart.
-  const int64_t P = step_panels(R), ngrp = (P + 3) / 4;
-  for (int64_t grp = 0; grp < ngrp; ++grp) {
-    const int64_t Q = std::min<int64_t>(4, P - grp * 4);
-    float* o = out + grp * GH * 4 * U;
-    for (int64_t q = 0; q < Q; ++q)
-      for (int64_t u = 0; u < U; ++u) {
-        const int64_t col = (grp * 4 + q) * U + u;
-        float* dst = o + q * U + u;
-        if (col < R) {
-          const float* row = w + col * GH;
-          for (int64_t m = 0; m < GH; ++m) dst[m * Q * U] = row[m];
-        } else {
-          for (int64_t m = 0; m < GH; ++m) dst[m * Q * U] = 0.0f;
-        }
-      }
-  }
-}
+void pack_seq_hidden_t(const float* w, int64_t GH, int64_t R, float* out) { pack_panels(w, GH, R, R, 1, out); }
+
+void pack_seq_hidden(const float* w, int64_t GH, int64_t R, float* out) { pack_panels(w, GH, R, 1, GH, out); }
 
 void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const float* h_prev, float* g,
                       const float* c_prev, float* c, float* h, float* hn, const float* whh, const float* peep,
