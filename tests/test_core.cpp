@@ -319,6 +319,14 @@ TEST(Allocator, CachesFreedBlocksWithinTheLimit) {
     Tensor again = empty({1002, 100});
     EXPECT_EQ(again.raw_data(), fresh);
   }
+  // >= 4 MiB: on a 2 MiB boundary (so the huge-page advice can apply), and usable to the end.
+  {
+    Tensor big = full({1 << 20, 5}, 3.0);  // 20 MiB
+    const char* knob = std::getenv("SEQNN_HUGEPAGES");
+    if (knob == nullptr || std::string(knob) != "0")
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(big.raw_data()) % (size_t(2) << 20), 0u);
+    EXPECT_EQ(big.sum().item(), 3.0 * 5 * (1 << 20));
+  }
   // Many threads taking and returning blocks at once.
   detail::set_allocator_cache_limit(size_t(64) << 20);
 #pragma omp parallel for num_threads(4)

@@ -1,10 +1,13 @@
 // tensor/allocator.cpp: the caching allocator behind Storage (see tensor/allocator.h).
 #include "tensor/allocator.h"
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <mutex>
 #include <new>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -17,6 +20,7 @@ namespace {
 constexpr size_t kAlign = 64;
 constexpr size_t kMinCached = 16 << 10;  // below: plain malloc
 constexpr size_t kPage = 4 << 10;
+constexpr size_t kHuge = 2 << 20, kHugeMin = 4 << 20;
 
 #if defined(__SANITIZE_ADDRESS__)
 constexpr size_t kDefaultLimitMb = 0;
@@ -45,6 +49,15 @@ size_t read_env_limit() {
     mb = static_cast<size_t>(v);
   }
   return mb << 20;
+}
+
+// SEQNN_HUGEPAGES=0 turns the huge-page advice off (read once).
+bool huge_pages_enabled() {
+  static const bool on = [] {
+    const char* s = std::getenv("SEQNN_HUGEPAGES");
+    return s == nullptr || std::string_view(s) != "0";
+  }();
+  return on;
 }
 
 struct Cache {
@@ -94,7 +107,13 @@ void* storage_alloc(size_t bytes) {
       return p;
     }
   }
-  void* p = std::aligned_alloc(kAlign, n);
+  void* p = nullptr;
+  if (n >= kHugeMin && huge_pages_enabled()) {
+    p = std::aligned_alloc(kHuge, n);
+    if (p) madvise(p, n, MADV_HUGEPAGE);
+  } else {
+    p = std::aligned_alloc(kAlign, n);
+  }
   if (!p) fail("Storage", "cannot allocate ", bytes, " bytes");
   return p;
 }
