@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/gate_math.h"
 #include "kernels/vecmath.h"
 
 namespace k = seqnn::kernels;
@@ -169,6 +170,64 @@ TEST_F(VecmathIsa, UlpSweepOtherIsas) {
   for (size_t i = 1; i < all.size(); ++i) {
     ASSERT_TRUE(k::vecmath_set_isa(all[i].c_str()));
     for (const Case& c : kCases) check_case(c, 997, all[i].c_str());
+  }
+}
+
+// ==================================================================== gate activations
+// kernels/cpu/gate_math.h: the fused recurrent kernels' sigmoid and tanh on 16-float vectors,
+// compiled here for the baseline (no FMA: products and sums round separately) and, where the
+// CPU has it, for AVX-512 as the kernels' widest instantiation is.
+namespace {
+namespace g = seqnn::kernels::gate;
+
+template <int Which>
+[[gnu::always_inline]] inline void gate_array(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const int64_t m = std::min<int64_t>(16, n - i);
+    alignas(64) float t[16] = {};
+    std::memcpy(t, x + i, sizeof(float) * m);
+    g::v16 v;
+    std::memcpy(&v, t, sizeof v);
+    v = Which == 0 ? g::sigmoid(v) : g::tanh(v);
+    std::memcpy(t, &v, sizeof v);
+    std::memcpy(y + i, t, sizeof(float) * m);
+  }
+}
+template <int Which>
+void gate_base(const float* x, float* y, int64_t n) {
+  gate_array<Which>(x, y, n);
+}
+template <int Which>
+[[gnu::target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]] void gate_avx512(const float* x, float* y, int64_t n) {
+  gate_array<Which>(x, y, n);
+}
+
+// sigmoid below -87 is documented as e^-87 / (1 + e^-87) (a closed gate, not the denormal)
+double ref_sigmoid_gate(double x) { return x < -87.0 ? std::exp(-87.0) / (1.0 + std::exp(-87.0)) : ref_sigmoid(x); }
+}  // namespace
+
+TEST(Vecmath, GateActivationsUlpSweep) {
+  std::vector<std::pair<const char*, std::pair<ArrayFn, ArrayFn>>> isas_ = {
+      {"base", {gate_base<0>, gate_base<1>}}};
+  if (std::string(k::vecmath_isa()) == "avx512") isas_.push_back({"avx512", {gate_avx512<0>, gate_avx512<1>}});
+  for (const auto& [isa, fns] : isas_) {
+    for (const Case& c : {Case{"gate_sigmoid", fns.first, ref_sigmoid_gate, 3.0, 0},
+                          Case{"gate_tanh", fns.second, ref_tanh, 3.0, 0}})
+      check_case(c, 97, isa);
+    // the rounding of e^-87 / (1 + e^-87) itself, then exactly that below -87
+    float lo[3] = {-87.5f, -1000.0f, -std::numeric_limits<float>::infinity()}, y[3];
+    fns.first(lo, y, 3);
+    for (float v : y) EXPECT_NEAR(v, std::exp(-87.0), 3 * float_ulp(std::exp(-87.0))) << isa;
+    // -0 keeps its sign through tanh; the limits
+    float sp[4] = {-0.0f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(), 0.0f},
+          ty[4], sy[4];
+    fns.second(sp, ty, 4);
+    fns.first(sp, sy, 4);
+    EXPECT_TRUE(ty[0] == 0.0f && std::signbit(ty[0])) << isa;
+    EXPECT_EQ(ty[1], 1.0f);
+    EXPECT_EQ(ty[2], -1.0f);
+    EXPECT_EQ(sy[1], 1.0f);
+    EXPECT_EQ(sy[3], 0.5f);
   }
 }
 

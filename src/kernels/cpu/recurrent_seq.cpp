@@ -14,6 +14,7 @@
 #pragma GCC optimize("no-trapping-math")  // as in vecmath.cpp: lets the vm:: selects vectorise
 #pragma GCC diagnostic ignored "-Wpsabi"     // v16 helpers are always inlined into one ISA's code
 
+#include "kernels/cpu/gate_math.h"
 #include "kernels/cpu/isa_dispatch.h"
 #include "kernels/recurrent_seq.h"
 #include "kernels/vecmath.h"
@@ -23,7 +24,7 @@ namespace seqnn::kernels {
 namespace {
 
 constexpr int U = static_cast<int>(kStepLanes);
-typedef float v16 __attribute__((vector_size(64)));
+using gate::v16;
 
 // Full: all 16 lanes are in range; else only nu (loads pad with 0, stores write nu).
 template <bool Full>
@@ -45,6 +46,12 @@ template <bool Full>
   } else {
     for (int u = 0; u < nu; ++u) p[u] = a[u];
   }
+}
+template <bool Full>
+[[gnu::always_inline]] inline void storev(float* p, v16 v, int nu) {
+  alignas(64) float t[U];
+  std::memcpy(t, &v, sizeof t);
+  storep<Full>(p, t, nu);
 }
 // *p in all 16 lanes. Z: the AVX-512 instantiation (the only one dispatch gives more than 2 rows),
 // where it is one vbroadcastss from memory, written as asm: GCC 12 turned a 16-element
@@ -119,54 +126,45 @@ struct Fwd {
         for (int q = 0; q < G; ++q) acc[nb][q] += a * wv[q];
       }
     }
-    // epilogue: the cell update of the panel's units
+    // epilogue: the cell update of the panel's units (gate activations: kernels/cpu/gate_math.h)
     #pragma GCC unroll 16
     for (int nb = 0; nb < NB; ++nb) {
       const int64_t row = (b0 + nb) * H + j0;
       float* grow = g + (b0 + nb) * GH + j0;
-      alignas(64) float a[G][U], out[U];
-      #pragma GCC unroll 16
-      for (int q = 0; q < G; ++q) std::memcpy(a[q], &acc[nb][q], sizeof(v16));
       if constexpr (C == StepCell::Lstm) {
-        alignas(64) float cp[U], cn[U], wci[U], wcf[U], wco[U];
-        const v16 cpv = loadp<Full>(c_prev + row, nu);
-        std::memcpy(cp, &cpv, sizeof cp);
+        const v16 cp = loadp<Full>(c_prev + row, nu);
+        v16 ai = acc[nb][0], af = acc[nb][1], ao = acc[nb][3];
         if constexpr (Peep) {
-          const v16 v0 = loadp<Full>(peep + j0, nu), v1 = loadp<Full>(peep + H + j0, nu),
-                    v2 = loadp<Full>(peep + 2 * H + j0, nu);
-          std::memcpy(wci, &v0, sizeof wci), std::memcpy(wcf, &v1, sizeof wcf), std::memcpy(wco, &v2, sizeof wco);
+          ai += loadp<Full>(peep + j0, nu) * cp;
+          af += loadp<Full>(peep + H + j0, nu) * cp;
         }
-        for (int u = 0; u < U; ++u) {
-          const float i = vm::sigmoid(Peep ? a[0][u] + wci[u] * cp[u] : a[0][u]);
-          const float f = vm::sigmoid(Peep ? a[1][u] + wcf[u] * cp[u] : a[1][u]);
-          const float gg = vm::tanh(a[2][u]);
-          const float ct = f * cp[u] + i * gg;
-          const float o = vm::sigmoid(Peep ? a[3][u] + wco[u] * ct : a[3][u]);
-          a[0][u] = i, a[1][u] = f, a[2][u] = gg, a[3][u] = o;
-          cn[u] = ct;
-          out[u] = o * vm::tanh(ct);
-        }
-        storep<Full>(c + row, cn, nu);
-        for (int q = 0; q < 4; ++q) storep<Full>(grow + q * H, a[q], nu);
+        const v16 i = gate::sigmoid(ai), f = gate::sigmoid(af), gg = gate::tanh(acc[nb][2]);
+        const v16 ct = f * cp + i * gg;
+        if constexpr (Peep) ao += loadp<Full>(peep + 2 * H + j0, nu) * ct;
+        const v16 o = gate::sigmoid(ao);
+        storev<Full>(c + row, ct, nu);
+        storev<Full>(grow, i, nu);
+        storev<Full>(grow + H, f, nu);
+        storev<Full>(grow + 2 * H, gg, nu);
+        storev<Full>(grow + 3 * H, o, nu);
+        storev<Full>(h + row, o * gate::tanh(ct), nu);
       } else if constexpr (C == StepCell::Gru) {
-        alignas(64) float hp0[U], xn[U], hnv[U];
-        const v16 hv = loadp<Full>(h_prev + row, nu), xv = loadp<Full>(grow + 2 * H, nu);
-        std::memcpy(hp0, &hv, sizeof hp0), std::memcpy(xn, &xv, sizeof xn);
-        for (int u = 0; u < U; ++u) {
-          const float r = vm::sigmoid(a[0][u]), z = vm::sigmoid(a[1][u]);
-          const float nn = vm::tanh(xn[u] + r * a[2][u]);
-          hnv[u] = a[2][u];
-          a[0][u] = r, a[1][u] = z, a[2][u] = nn;
-          out[u] = (1.0f - z) * nn + z * hp0[u];
-        }
-        storep<Full>(hn + row, hnv, nu);
-        for (int q = 0; q < 3; ++q) storep<Full>(grow + q * H, a[q], nu);
+        const v16 hp0 = loadp<Full>(h_prev + row, nu), xn = loadp<Full>(grow + 2 * H, nu);
+        const v16 r = gate::sigmoid(acc[nb][0]), z = gate::sigmoid(acc[nb][1]);
+        const v16 nn = gate::tanh(xn + r * acc[nb][2]);
+        storev<Full>(hn + row, acc[nb][2], nu);
+        storev<Full>(grow, r, nu);
+        storev<Full>(grow + H, z, nu);
+        storev<Full>(grow + 2 * H, nn, nu);
+        storev<Full>(h + row, (1.0f - z) * nn + z * hp0, nu);
       } else if constexpr (C == StepCell::RnnTanh) {
-        for (int u = 0; u < U; ++u) out[u] = vm::tanh(a[0][u]);
+        storev<Full>(h + row, gate::tanh(acc[nb][0]), nu);
       } else {
-        for (int u = 0; u < U; ++u) out[u] = a[0][u] > 0.0f ? a[0][u] : 0.0f;
+        alignas(64) float a[U], out[U];
+        std::memcpy(a, &acc[nb][0], sizeof a);
+        for (int u = 0; u < U; ++u) out[u] = a[u] > 0.0f ? a[u] : 0.0f;
+        storep<Full>(h + row, out, nu);
       }
-      storep<Full>(h + row, out, nu);
     }
   }
 

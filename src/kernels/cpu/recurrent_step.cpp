@@ -12,6 +12,7 @@
 #pragma GCC optimize("no-trapping-math")  // as in vecmath.cpp: lets the vm:: selects vectorise
 #pragma GCC diagnostic ignored "-Wpsabi"     // v16 helpers are always inlined into one ISA's code
 
+#include "kernels/cpu/gate_math.h"
 #include "kernels/cpu/isa_dispatch.h"
 #include "kernels/parallel.h"
 #include "kernels/recurrent_step.h"
@@ -27,7 +28,7 @@ constexpr int U = static_cast<int>(kStepLanes);
 // the hardware prefetcher alone left the pair at 60% of the L3 bandwidth a plain read loop gets
 // (kernel alone, median of 3000 steps, 2 threads: H = 256 16.9 -> 14.4 us, H = 512 71 -> 53 us).
 constexpr int64_t kPfFloats = 2048;
-typedef float v16 __attribute__((vector_size(64)));
+using gate::v16;
 
 [[gnu::always_inline]] inline v16 load16(const float* p) {
   v16 v;
@@ -74,35 +75,37 @@ struct Step {
         for (int g = 0; g < G; ++g) acc[nb][(C == StepCell::Gru && g == 2) ? 3 : g] += hv * wv[g];
       }
     }
-    // epilogue: the cell update of the panel's units
+    // epilogue: the cell update of the panel's units (gate activations: kernels/cpu/gate_math.h,
+    // the same as the whole-sequence kernel's, so that stepping equals forward)
     const int64_t j0 = p * U;
     const int nu = static_cast<int>(std::min<int64_t>(U, H - j0));
     for (int nb = 0; nb < NB; ++nb) {
       const int64_t row = (b0 + nb) * H + j0;
-      alignas(64) float a[S][U], prev[U] = {}, hn[U], cn[U];
-      for (int s = 0; s < S; ++s) std::memcpy(a[s], &acc[nb][s], sizeof(v16));
+      alignas(64) float prev[U] = {}, hn[U], cn[U];
+      v16 hv;
       if constexpr (C == StepCell::Lstm) {
         for (int u = 0; u < nu; ++u) prev[u] = c_prev[row + u];
-        for (int u = 0; u < U; ++u) {
-          const float i = vm::sigmoid(a[0][u]), f = vm::sigmoid(a[1][u]), g = vm::tanh(a[2][u]);
-          const float o = vm::sigmoid(a[3][u]);
-          const float c = f * prev[u] + i * g;
-          cn[u] = c;
-          hn[u] = o * vm::tanh(c);
-        }
+        const v16 cp = load16(prev);
+        const v16 i = gate::sigmoid(acc[nb][0]), f = gate::sigmoid(acc[nb][1]), g = gate::tanh(acc[nb][2]);
+        const v16 o = gate::sigmoid(acc[nb][3]);
+        const v16 c = f * cp + i * g;
+        std::memcpy(cn, &c, sizeof cn);
+        hv = o * gate::tanh(c);
         for (int u = 0; u < nu; ++u) c_out[row + u] = cn[u];
       } else if constexpr (C == StepCell::Gru) {
         for (int u = 0; u < nu; ++u) prev[u] = h_prev[row + u];
-        for (int u = 0; u < U; ++u) {
-          const float r = vm::sigmoid(a[0][u]), z = vm::sigmoid(a[1][u]);
-          const float n = vm::tanh(a[2][u] + r * a[3][u]);
-          hn[u] = (1.0f - z) * n + z * prev[u];
-        }
+        const v16 r = gate::sigmoid(acc[nb][0]), z = gate::sigmoid(acc[nb][1]);
+        const v16 n = gate::tanh(acc[nb][2] + r * acc[nb][3]);
+        hv = (1.0f - z) * n + z * load16(prev);
       } else if constexpr (C == StepCell::RnnTanh) {
-        for (int u = 0; u < U; ++u) hn[u] = vm::tanh(a[0][u]);
+        hv = gate::tanh(acc[nb][0]);
       } else {
-        for (int u = 0; u < U; ++u) hn[u] = a[0][u] > 0.0f ? a[0][u] : 0.0f;
+        alignas(64) float a[U];
+        std::memcpy(a, &acc[nb][0], sizeof a);
+        for (int u = 0; u < U; ++u) a[u] = a[u] > 0.0f ? a[u] : 0.0f;
+        hv = load16(a);
       }
+      std::memcpy(hn, &hv, sizeof hn);
       for (int u = 0; u < nu; ++u) h_out[row + u] = hn[u];
     }
   }
