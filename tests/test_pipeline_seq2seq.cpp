@@ -5,6 +5,7 @@
 // tagging model asked to decode.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "common/check.h"
@@ -103,14 +104,28 @@ TEST(Seq2SeqPipeline, RnnAttentionLearnsReverseAndTheCliDecodes) {
     ASSERT_TRUE(p[0].attention.defined());
     EXPECT_EQ(p[0].attention.size(0), static_cast<int64_t>(p[0].target_pieces.size()));
     EXPECT_EQ(p[0].attention.size(1), 6);
-    // reversal draws an anti-diagonal: the focus (argmax over the source) of the outputs moves
-    // from the end of the source towards its start
+    // reversal draws an anti-diagonal: where the outputs look (the attention's centre of mass
+    // over the source positions) moves from the end of the source to its start. Checked as a
+    // trend (correlation with the output step <= -0.9) and at the ends, not as a strictly falling
+    // argmax: a bidirectional encoder lets a step split its weight between two neighbouring
+    // positions (0.50 / 0.46 in one run), and which of the two wins the argmax is a rounding's
+    // choice, not the model's.
     const auto a = p[0].attention.to(DType::F64).to_vector<double>();
-    std::vector<int64_t> focus;
-    for (int64_t t = 0; t < 6; ++t) focus.push_back(std::max_element(a.begin() + t * 6, a.begin() + t * 6 + 6) - (a.begin() + t * 6));
-    EXPECT_GE(focus.front(), 3) << "beam " << beam;
-    EXPECT_LE(focus.back(), 2) << "beam " << beam;
-    EXPECT_TRUE(std::is_sorted(focus.rbegin(), focus.rend())) << "beam " << beam;
+    std::vector<double> centre;
+    for (int64_t t = 0; t < 6; ++t) {
+      double c = 0;
+      for (int64_t s = 0; s < 6; ++s) c += s * a[t * 6 + s];
+      centre.push_back(c);
+    }
+    double mt = 2.5, mc = 0, sxy = 0, sxx = 0, syy = 0;
+    for (double c : centre) mc += c / 6;
+    for (int64_t t = 0; t < 6; ++t) {
+      sxy += (t - mt) * (centre[t] - mc), sxx += (t - mt) * (t - mt), syy += (centre[t] - mc) * (centre[t] - mc);
+    }
+    const double corr = sxy / std::sqrt(sxx * syy);
+    EXPECT_LE(corr, -0.9) << "beam " << beam << " centres " << ::testing::PrintToString(centre);
+    EXPECT_GE(centre.front(), 3.5) << "beam " << beam;
+    EXPECT_LE(centre.back(), 1.5) << "beam " << beam;
   }
 
   // the CLI
