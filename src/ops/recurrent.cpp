@@ -16,6 +16,7 @@
 #include "kernels/recurrent.h"
 
 #include <algorithm>
+#include <mutex>
 #include <cstring>
 #include <memory>
 #include <numeric>
@@ -468,6 +469,9 @@ struct DirGrads {
   Scratch<T> dG, dGh, dHs, dYp;  // (T,B,GH), GRU (T,B,GH), projection (T,B,P), Jordan (T,B,O)
   Scratch<T> dh, dc, tmp;        // (B,R), (B,H), (B,H)
   Scratch<T> dout;               // (T,B,R) incoming output gradient, or empty
+  // fast path: the bias gradients, summed during the loop ((GH) = column sums of dG; GRU: then
+  // those of dGh); empty: sum dG after the loop
+  Scratch<T> db;
 };
 
 // Walks the steps of direction d in reverse processing order:
@@ -592,7 +596,16 @@ void backward_direction_fast(const Saved& S, int d, DirGrads<T>& g) {
     packed.resize(kernels::seq_packed_t_size(GH, H));
     kernels::pack_seq_hidden_t(w.w_hh.data_ptr<float>(), GH, H, packed.data());
     float *dh = g.dh.data(), *dc = g.dc.data();
+    // The bias gradients are column sums of dG (and dGh): each row range adds its rows into its
+    // own partial right after the cell backward writes them (still in L2), and the partials are
+    // added in row order after the loop. A separate pass after the loop read all of dG (52 MB at
+    // LSTM 100x64x512) back from memory on one thread.
+    const int64_t nsum = (g.dGh.empty() ? 1 : 2) * GH;
+    std::mutex parts_mu;
+    std::vector<std::pair<int64_t, Scratch<float>>> parts;
     for_row_ranges(L, [&](int64_t r0, int64_t r1) {
+      Scratch<float> part;
+      part.assign(nsum, 0.0f);
       for (int64_t s = L.T - 1; s >= 0; --s) {
         const int64_t t = d == 0 ? s : L.T - 1 - s, n = S.nact[t];
         const int64_t in = S.in_slot(d, t), out = S.out_slot(d, t), e = std::min(r1, n);
@@ -630,8 +643,15 @@ void backward_direction_fast(const Saved& S, int d, DirGrads<T>& g) {
             break;
           case CellType::Jordan: break;  // not on the fast path
         }
+        kernels::column_sum_add(dGt + r0 * GH, m, GH, part.data());
+        if (dGht) kernels::column_sum_add(dGht + r0 * GH, m, GH, part.data() + GH);
       }
+      std::lock_guard<std::mutex> lock(parts_mu);
+      parts.emplace_back(r0, std::move(part));
     });
+    std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    g.db.assign(nsum, 0.0f);
+    for (const auto& pr : parts) kernels::column_sum_add(pr.second.data(), 1, nsum, g.db.data());
   }
 }
 
@@ -687,8 +707,24 @@ TensorList backward_impl(const Saved& S, const TensorList& grads, bool need_x, b
     kernels::gemm<T>(true, false, GH, I, TB, T(1), dG, GH, S.xs.data_ptr<T>(), I, T(0), dw_ih.data_ptr<T>(), I);
     const T* Hprev = D.Hst.data_ptr<T>() + S.in_slot(static_cast<int>(d), 0) * B * R;
     kernels::gemm<T>(true, false, GH, R, TB, T(1), dGh, GH, Hprev, R, T(0), dw_hh.data_ptr<T>(), R);
-    if (db_ih.defined()) kernels::column_sum<T>(dG, db_ih.data_ptr<T>(), TB, GH);
-    if (db_hh.defined()) kernels::column_sum<T>(dGh, db_hh.data_ptr<T>(), TB, GH);
+    // (b_ih and b_hh enter the gates alike: with dGh = dG one sum serves both)
+    const T* db_sum = gd.db.empty() ? nullptr : gd.db.data();
+    if (db_ih.defined()) {
+      if (db_sum) {
+        std::copy_n(db_sum, GH, db_ih.data_ptr<T>());
+      } else {
+        kernels::column_sum<T>(dG, db_ih.data_ptr<T>(), TB, GH);
+      }
+    }
+    if (db_hh.defined()) {
+      if (db_sum) {
+        std::copy_n(dGh == dG ? db_sum : db_sum + GH, GH, db_hh.data_ptr<T>());
+      } else if (dGh == dG && db_ih.defined()) {
+        std::copy_n(db_ih.data_ptr<T>(), GH, db_hh.data_ptr<T>());
+      } else {
+        kernels::column_sum<T>(dGh, db_hh.data_ptr<T>(), TB, GH);
+      }
+    }
     // dW_hr = dH^T M
     if (L.proj)
       kernels::gemm<T>(true, false, R, H, TB, T(1), gd.dHs.data(), R, D.M.data_ptr<T>(), H, T(0), dw_hr.data_ptr<T>(),

@@ -224,6 +224,23 @@ void lstm_peephole_grad(const T* dg, const T* c_prev, const T* c, T* dpeep, int6
   }
 }
 
+namespace {
+struct ColumnSumAdd {
+  [[gnu::always_inline]] static inline void run(const float* a, int64_t rows, int64_t cols, float* out) {
+    float* __restrict o = out;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* __restrict ar = a + r * cols;
+#pragma omp simd
+      for (int64_t j = 0; j < cols; ++j) o[j] += ar[j];
+    }
+  }
+};
+}  // namespace
+
+void column_sum_add(const float* a, int64_t rows, int64_t cols, float* out) {
+  isa::dispatch<ColumnSumAdd>(a, rows, cols, out);
+}
+
 // ==================================================================== instantiations
 
 template void rnn_cell_forward<float>(const float*, float*, int64_t, Activation);
