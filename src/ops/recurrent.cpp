@@ -26,6 +26,7 @@
 #include <type_traits>
 
 #include "kernels/gemm.h"
+#include "kernels/parallel.h"
 #include "kernels/recurrent_seq.h"
 #include "ops/dispatch.h"
 #include "seqnn/ops.h"
@@ -439,20 +440,30 @@ void forward_impl(Saved& S, const Tensor& h0, const Tensor& c0, RecurrentOutput&
   }
 
   // output (T,B,D*R): the out slot of each active row, zero elsewhere; h_n, c_n: the last slots
-  res.output = zeros({T_, B, L.D * R}, dt);
+  // (steps split over threads: 13 MB at 100x64x512, which one thread copied while the other idled)
+  res.output = empty({T_, B, L.D * R}, dt);
   res.h_n = empty({L.D, B, R}, dt);
   if (lstm) res.c_n = empty({L.D, B, H}, dt);
   T* out = res.output.data_ptr<T>();
-  for (int64_t d = 0; d < L.D; ++d) {
-    const T* Hst = S.dir[d].Hst.data_ptr<T>();
-    for (int64_t t = 0; t < T_; ++t) {
-      const int64_t n = S.nact[t];
-      const T* src = Hst + S.out_slot(static_cast<int>(d), t) * B * R;
-      for (int64_t k = 0; k < n; ++k) {
-        const int64_t b = S.perm.empty() ? k : S.perm[k];
-        std::memcpy(out + (t * B + b) * L.D * R + d * R, src + k * R, sizeof(T) * R);
+  kernels::parallel_for(T_, std::max<int64_t>(1, (int64_t{1} << 15) / (B * L.D * R)), [&](int64_t t0, int64_t t1) {
+    for (int64_t d = 0; d < L.D; ++d) {
+      const T* Hst = S.dir[d].Hst.data_ptr<T>();
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t n = S.nact[t];
+        const T* src = Hst + S.out_slot(static_cast<int>(d), t) * B * R;
+        for (int64_t k = 0; k < B; ++k) {
+          T* dst = out + (t * B + (S.perm.empty() ? k : S.perm[k])) * L.D * R + d * R;
+          if (k < n) {
+            std::memcpy(dst, src + k * R, sizeof(T) * R);
+          } else {
+            std::fill(dst, dst + R, T(0));
+          }
+        }
       }
     }
+  });
+  for (int64_t d = 0; d < L.D; ++d) {
+    const T* Hst = S.dir[d].Hst.data_ptr<T>();
     const int64_t last = d == 0 ? T_ : 0;
     permute_rows<T>(Hst + last * B * R, R, res.h_n.data_ptr<T>() + d * B * R, R, 1, B, R, S.perm, false);
     if (lstm)
@@ -468,7 +479,8 @@ template <class T>
 struct DirGrads {
   Scratch<T> dG, dGh, dHs, dYp;  // (T,B,GH), GRU (T,B,GH), projection (T,B,P), Jordan (T,B,O)
   Scratch<T> dh, dc, tmp;        // (B,R), (B,H), (B,H)
-  Scratch<T> dout;               // (T,B,R) incoming output gradient, or empty
+  Scratch<T> dout;               // (T,B,R) incoming output gradient when it had to be reordered
+  const T* dout_ptr = nullptr;   // (T,B,R) incoming output gradient (dout, or the caller's), or null
   // fast path: the bias gradients, summed during the loop ((GH) = column sums of dG; GRU: then
   // those of dGh); empty: sum dG after the loop
   Scratch<T> db;
@@ -495,8 +507,8 @@ void backward_direction(const Saved& S, int d, DirGrads<T>& g) {
     if (!g.dHs.empty()) std::fill(g.dHs.data() + (t * B + n) * R, g.dHs.data() + (t + 1) * B * R, T(0));
     if (!g.dYp.empty()) std::fill(g.dYp.data() + (t * B + n) * R, g.dYp.data() + (t + 1) * B * R, T(0));
     if (n == 0) continue;
-    if (!g.dout.empty()) {
-      const T* go = g.dout.data() + t * B * R;
+    if (g.dout_ptr) {
+      const T* go = g.dout_ptr + t * B * R;
       for (int64_t k = 0; k < n * R; ++k) dh[k] += go[k];
     }
     const T* hout = Hst + out * B * R;
@@ -566,8 +578,8 @@ void backward_direction_jordan_fast(const Saved& S, int d, DirGrads<float>& g) {
         std::fill(dq + i0 * R, dq + r1 * R, 0.0f);
       }
       if (e <= r0) continue;
-      if (!g.dout.empty()) {
-        const float* go = g.dout.data() + t * B * R;
+      if (g.dout_ptr) {
+        const float* go = g.dout_ptr + t * B * R;
         for (int64_t k = r0 * R; k < e * R; ++k) dh[k] += go[k];
       }
       const int64_t m = e - r0;
@@ -618,8 +630,8 @@ void backward_direction_fast(const Saved& S, int d, DirGrads<T>& g) {
           if (dGht) std::fill(dGht + i0 * GH, dGht + r1 * GH, 0.0f);
         }
         if (e <= r0) continue;
-        if (!g.dout.empty()) {
-          const float* go = g.dout.data() + t * B * H;
+        if (g.dout_ptr) {
+          const float* go = g.dout_ptr + t * B * H;
           for (int64_t k = r0 * H; k < e * H; ++k) dh[k] += go[k];
         }
         const float* Gt = G + t * B * GH;
@@ -676,8 +688,13 @@ TensorList backward_impl(const Saved& S, const TensorList& grads, bool need_x, b
     gd.dh.assign(B * R, T(0));
     gd.dc.assign(B * H, T(0));
     if (gout.defined()) {
-      gd.dout.resize(TB * R);
-      permute_rows<T>(gout.data_ptr<T>() + d * R, L.D * R, gd.dout.data(), R, T_, B, R, S.perm, true);
+      if (L.D == 1 && S.perm.empty()) {  // already (T,B,R) in sorted order: read in place
+        gd.dout_ptr = gout.data_ptr<T>();
+      } else {
+        gd.dout.resize(TB * R);
+        permute_rows<T>(gout.data_ptr<T>() + d * R, L.D * R, gd.dout.data(), R, T_, B, R, S.perm, true);
+        gd.dout_ptr = gd.dout.data();
+      }
     }
     if (ghn.defined()) permute_rows<T>(ghn.data_ptr<T>() + d * B * R, R, gd.dh.data(), R, 1, B, R, S.perm, true);
     if (gcn.defined() && lstm)

@@ -16,6 +16,7 @@
 
 #include "kernels/cpu/gate_math.h"
 #include "kernels/cpu/isa_dispatch.h"
+#include "kernels/parallel.h"
 #include "kernels/recurrent_seq.h"
 #include "kernels/vecmath.h"
 
@@ -397,17 +398,21 @@ namespace {
 // The packed layout of an operand whose element (m, col), m < GH, col < R, is
 // w[m * ms + col * cs]: out[grp][m][q][u] = element(m, (4 grp + q) 16 + u), 0 past R.
 void pack_panels(const float* w, int64_t GH, int64_t R, int64_t ms, int64_t cs, float* out) {
+  // groups split over threads (4 MiB for an LSTM's W_hh at H 512, packed on every call); inline
+  // inside a parallel region (one direction of a bidirectional layer)
   const int64_t P = step_panels(R), ngrp = (P + 3) / 4;
-  for (int64_t grp = 0; grp < ngrp; ++grp) {
-    const int64_t Q = std::min<int64_t>(4, P - grp * 4);
-    float* o = out + grp * GH * 4 * U;
-    for (int64_t m = 0; m < GH; ++m)
-      for (int64_t q = 0; q < Q; ++q)
-        for (int64_t u = 0; u < U; ++u) {
-          const int64_t col = (grp * 4 + q) * U + u;
-          o[(m * Q + q) * U + u] = col < R ? w[m * ms + col * cs] : 0.0f;
-        }
-  }
+  parallel_for(ngrp, std::max<int64_t>(1, (int64_t{1} << 15) / (GH * 4 * U)), [&](int64_t g0, int64_t g1) {
+    for (int64_t grp = g0; grp < g1; ++grp) {
+      const int64_t Q = std::min<int64_t>(4, P - grp * 4);
+      float* o = out + grp * GH * 4 * U;
+      for (int64_t m = 0; m < GH; ++m)
+        for (int64_t q = 0; q < Q; ++q)
+          for (int64_t u = 0; u < U; ++u) {
+            const int64_t col = (grp * 4 + q) * U + u;
+            o[(m * Q + q) * U + u] = col < R ? w[m * ms + col * cs] : 0.0f;
+          }
+    }
+  });
 }
 }  // namespace
 

@@ -144,19 +144,23 @@ void step_cell(int64_t B, int64_t I, int64_t H, const float* x, const float* h_p
 void pack_step_weights(StepCell cell, const float* w, int64_t H, int64_t K, float* out) {
   // Reads each weight row once, front to back (the panel layout scatters a row across K slots
   // G*U floats apart); reading columns instead cost a cache miss per element at K ~ 200.
+  // Panels split over threads (4 MiB at H 512, packed on every whole-sequence call); inline
+  // inside a parallel region (one direction of a bidirectional layer).
   const int64_t G = step_gates(cell), P = step_panels(H);
-  for (int64_t p = 0; p < P; ++p)
-    for (int64_t g = 0; g < G; ++g)
-      for (int64_t u = 0; u < U; ++u) {
-        const int64_t j = p * U + u;
-        float* o = out + (p * K * G + g) * U + u;
-        if (j < H) {
-          const float* row = w + (g * H + j) * K;
-          for (int64_t k = 0; k < K; ++k) o[k * G * U] = row[k];
-        } else {
-          for (int64_t k = 0; k < K; ++k) o[k * G * U] = 0.0f;
+  parallel_for(P, std::max<int64_t>(1, (int64_t{1} << 15) / (G * U * K)), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p)
+      for (int64_t g = 0; g < G; ++g)
+        for (int64_t u = 0; u < U; ++u) {
+          const int64_t j = p * U + u;
+          float* o = out + (p * K * G + g) * U + u;
+          if (j < H) {
+            const float* row = w + (g * H + j) * K;
+            for (int64_t k = 0; k < K; ++k) o[k * G * U] = row[k];
+          } else {
+            for (int64_t k = 0; k < K; ++k) o[k * G * U] = 0.0f;
+          }
         }
-      }
+  });
 }
 
 void pack_step_bias(StepCell cell, const float* b_ih, const float* b_hh, int64_t H, float* out) {
