@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#pragma GCC diagnostic ignored "-Wpsabi"  // gate:: v16 helpers are always inlined (see gate_math.h)
 #include "kernels/cpu/gate_math.h"
 #include "kernels/vecmath.h"
 

@@ -101,6 +101,9 @@ template <class T>
 void column_sum(const T* a, T* out, int64_t rows, int64_t cols);
 // out (cols) += column sums of a (rows, cols); float, the widest ISA, one thread
 void column_sum_add(const float* a, int64_t rows, int64_t cols, float* out);
+// dpeep (3,H) += lstm_peephole_grad's sums over these rows; float, the widest ISA, one thread
+void lstm_peephole_grad_add(const float* dg, const float* c_prev, const float* c, int64_t rows, int64_t H,
+                            float* dpeep);
 // dg: (rows,4H) pre-activation grads  c_prev, c: (rows,H)  dpeep: (3,H) out
 //   dw_ci = sum di~ c_prev, dw_cf = sum df~ c_prev, dw_co = sum do~ c
 template <class T>

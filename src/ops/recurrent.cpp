@@ -481,8 +481,8 @@ struct DirGrads {
   Scratch<T> dh, dc, tmp;        // (B,R), (B,H), (B,H)
   Scratch<T> dout;               // (T,B,R) incoming output gradient when it had to be reordered
   const T* dout_ptr = nullptr;   // (T,B,R) incoming output gradient (dout, or the caller's), or null
-  // fast path: the bias gradients, summed during the loop ((GH) = column sums of dG; GRU: then
-  // those of dGh); empty: sum dG after the loop
+  // fast path: the bias gradients, summed during the loop ((GH) = column sums of dG; then GRU:
+  // those of dGh, peephole LSTM: dw_ci, dw_cf, dw_co (3H)); empty: summed after the loop
   Scratch<T> db;
 };
 
@@ -612,7 +612,7 @@ void backward_direction_fast(const Saved& S, int d, DirGrads<T>& g) {
     // own partial right after the cell backward writes them (still in L2), and the partials are
     // added in row order after the loop. A separate pass after the loop read all of dG (52 MB at
     // LSTM 100x64x512) back from memory on one thread.
-    const int64_t nsum = (g.dGh.empty() ? 1 : 2) * GH;
+    const int64_t nsum = (g.dGh.empty() ? 1 : 2) * GH + (peep ? 3 * H : 0);
     std::mutex parts_mu;
     std::vector<std::pair<int64_t, Scratch<float>>> parts;
     for_row_ranges(L, [&](int64_t r0, int64_t r1) {
@@ -657,6 +657,9 @@ void backward_direction_fast(const Saved& S, int d, DirGrads<T>& g) {
         }
         kernels::column_sum_add(dGt + r0 * GH, m, GH, part.data());
         if (dGht) kernels::column_sum_add(dGht + r0 * GH, m, GH, part.data() + GH);
+        if (peep)
+          kernels::lstm_peephole_grad_add(dGt + r0 * GH, Cst + in * B * H + r0 * H, Cst + out * B * H + r0 * H, m, H,
+                                          part.data() + GH);
       }
       std::lock_guard<std::mutex> lock(parts_mu);
       parts.emplace_back(r0, std::move(part));
@@ -747,7 +750,9 @@ TensorList backward_impl(const Saved& S, const TensorList& grads, bool need_x, b
       kernels::gemm<T>(true, false, R, H, TB, T(1), gd.dHs.data(), R, D.M.data_ptr<T>(), H, T(0), dw_hr.data_ptr<T>(),
                        H);
     // dw_ci = sum di~ c_{t-1}, dw_cf = sum df~ c_{t-1}, dw_co = sum do~ c_t
-    if (L.peep) {
+    if (L.peep && db_sum) {
+      std::copy_n(db_sum + GH, 3 * H, dpeep.data_ptr<T>());
+    } else if (L.peep) {
       const T* Cst = D.Cst.data_ptr<T>();
       kernels::lstm_peephole_grad<T>(dG, Cst + S.in_slot(static_cast<int>(d), 0) * B * H,
                                      Cst + S.out_slot(static_cast<int>(d), 0) * B * H, dpeep.data_ptr<T>(), TB, H);

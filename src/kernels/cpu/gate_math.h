@@ -26,6 +26,10 @@
 
 #include "kernels/vecmath.h"
 
+// v16 arguments and results are always inlined into one ISA's code: no call ABI involved.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace seqnn::kernels::gate {
 
 typedef float v16 __attribute__((vector_size(64)));
@@ -83,3 +87,5 @@ typedef int32_t v16i __attribute__((vector_size(64)));
 }
 
 }  // namespace seqnn::kernels::gate
+
+#pragma GCC diagnostic pop

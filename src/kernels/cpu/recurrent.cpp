@@ -235,7 +235,31 @@ struct ColumnSumAdd {
     }
   }
 };
+struct PeepholeGradAdd {
+  [[gnu::always_inline]] static inline void run(const float* dg, const float* c_prev, const float* c, int64_t rows,
+                                                int64_t H, float* dpeep) {
+    float* __restrict wi = dpeep;
+    float* __restrict wf = dpeep + H;
+    float* __restrict wo = dpeep + 2 * H;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* __restrict d = dg + r * 4 * H;
+      const float* __restrict cp = c_prev + r * H;
+      const float* __restrict cr = c + r * H;
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) {
+        wi[j] += d[j] * cp[j];
+        wf[j] += d[H + j] * cp[j];
+        wo[j] += d[3 * H + j] * cr[j];
+      }
+    }
+  }
+};
 }  // namespace
+
+void lstm_peephole_grad_add(const float* dg, const float* c_prev, const float* c, int64_t rows, int64_t H,
+                            float* dpeep) {
+  isa::dispatch<PeepholeGradAdd>(dg, c_prev, c, rows, H, dpeep);
+}
 
 void column_sum_add(const float* a, int64_t rows, int64_t cols, float* out) {
   isa::dispatch<ColumnSumAdd>(a, rows, cols, out);
