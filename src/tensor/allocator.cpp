@@ -109,7 +109,8 @@ void* storage_alloc(size_t bytes) {
   }
   void* p = nullptr;
   if (n >= kHugeMin && huge_pages_enabled()) {
-    p = std::aligned_alloc(kHuge, n);
+    // posix_memalign: aligned_alloc wants the size to be a multiple of the alignment
+    if (posix_memalign(&p, kHuge, n) != 0) p = nullptr;
     if (p) madvise(p, n, MADV_HUGEPAGE);
   } else {
     p = std::aligned_alloc(kAlign, n);
