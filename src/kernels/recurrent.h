@@ -99,11 +99,12 @@ void gru_cell_backward(const T* dh, const T* g, const T* hn, const T* h_prev, T*
 // a: (rows,cols)  out: (cols) = column sums of a
 template <class T>
 void column_sum(const T* a, T* out, int64_t rows, int64_t cols);
-// out (cols) += column sums of a (rows, cols); float, the widest ISA, one thread
-void column_sum_add(const float* a, int64_t rows, int64_t cols, float* out);
-// dpeep (3,H) += lstm_peephole_grad's sums over these rows; float, the widest ISA, one thread
-void lstm_peephole_grad_add(const float* dg, const float* c_prev, const float* c, int64_t rows, int64_t H,
-                            float* dpeep);
+// out (cols) += column sums of a (rows, cols) (column_sum without the zeroing); one thread
+template <class T>
+void column_sum_add(const T* a, int64_t rows, int64_t cols, T* out);
+// dpeep (3,H) += lstm_peephole_grad's sums over these rows; one thread
+template <class T>
+void lstm_peephole_grad_add(const T* dg, const T* c_prev, const T* c, int64_t rows, int64_t H, T* dpeep);
 // dg: (rows,4H) pre-activation grads  c_prev, c: (rows,H)  dpeep: (3,H) out
 //   dw_ci = sum di~ c_prev, dw_cf = sum df~ c_prev, dw_co = sum do~ c
 template <class T>

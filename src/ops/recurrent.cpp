@@ -16,9 +16,9 @@
 #include "kernels/recurrent.h"
 
 #include <algorithm>
-#include <mutex>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <numeric>
 
 #include <omp.h>
@@ -655,10 +655,10 @@ void backward_direction_fast(const Saved& S, int d, DirGrads<T>& g) {
             break;
           case CellType::Jordan: break;  // not on the fast path
         }
-        kernels::column_sum_add(dGt + r0 * GH, m, GH, part.data());
-        if (dGht) kernels::column_sum_add(dGht + r0 * GH, m, GH, part.data() + GH);
+        kernels::column_sum_add<float>(dGt + r0 * GH, m, GH, part.data());
+        if (dGht) kernels::column_sum_add<float>(dGht + r0 * GH, m, GH, part.data() + GH);
         if (peep)
-          kernels::lstm_peephole_grad_add(dGt + r0 * GH, Cst + in * B * H + r0 * H, Cst + out * B * H + r0 * H, m, H,
+          kernels::lstm_peephole_grad_add<float>(dGt + r0 * GH, Cst + in * B * H + r0 * H, Cst + out * B * H + r0 * H, m, H,
                                           part.data() + GH);
       }
       std::lock_guard<std::mutex> lock(parts_mu);
@@ -666,7 +666,7 @@ void backward_direction_fast(const Saved& S, int d, DirGrads<T>& g) {
     });
     std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     g.db.assign(nsum, 0.0f);
-    for (const auto& pr : parts) kernels::column_sum_add(pr.second.data(), 1, nsum, g.db.data());
+    for (const auto& pr : parts) kernels::column_sum_add<float>(pr.second.data(), 1, nsum, g.db.data());
   }
 }
 

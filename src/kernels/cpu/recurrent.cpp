@@ -199,52 +199,32 @@ void gru_cell_backward(const T* dh, const T* g, const T* hn, const T* h_prev, T*
 }
 
 // ==================================================================== reductions
-
-template <class T>
-void column_sum(const T* a, T* out, int64_t rows, int64_t cols) {
-  std::memset(out, 0, sizeof(T) * cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* __restrict ar = a + r * cols;
-    for (int64_t j = 0; j < cols; ++j) out[j] += ar[j];
-  }
-}
-
-template <class T>
-void lstm_peephole_grad(const T* dg, const T* c_prev, const T* c, T* dpeep, int64_t rows, int64_t H) {
-  std::memset(dpeep, 0, sizeof(T) * 3 * H);
-  T* __restrict wi = dpeep, * __restrict wf = dpeep + H, * __restrict wo = dpeep + 2 * H;
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* __restrict d = dg + r * 4 * H;
-    const T* __restrict cp = c_prev + r * H, * __restrict cr = c + r * H;
-    for (int64_t j = 0; j < H; ++j) {
-      wi[j] += d[j] * cp[j];
-      wf[j] += d[H + j] * cp[j];
-      wo[j] += d[3 * H + j] * cr[j];
-    }
-  }
-}
+// One loop each, accumulating: the whole-sequence fast path adds each row range's rows during
+// backward through time; column_sum / lstm_peephole_grad zero first and add all rows at once.
 
 namespace {
+template <class T>
 struct ColumnSumAdd {
-  [[gnu::always_inline]] static inline void run(const float* a, int64_t rows, int64_t cols, float* out) {
-    float* __restrict o = out;
+  [[gnu::always_inline]] static inline void run(const T* a, int64_t rows, int64_t cols, T* out) {
+    T* __restrict o = out;
     for (int64_t r = 0; r < rows; ++r) {
-      const float* __restrict ar = a + r * cols;
+      const T* __restrict ar = a + r * cols;
 #pragma omp simd
       for (int64_t j = 0; j < cols; ++j) o[j] += ar[j];
     }
   }
 };
+template <class T>
 struct PeepholeGradAdd {
-  [[gnu::always_inline]] static inline void run(const float* dg, const float* c_prev, const float* c, int64_t rows,
-                                                int64_t H, float* dpeep) {
-    float* __restrict wi = dpeep;
-    float* __restrict wf = dpeep + H;
-    float* __restrict wo = dpeep + 2 * H;
+  [[gnu::always_inline]] static inline void run(const T* dg, const T* c_prev, const T* c, int64_t rows, int64_t H,
+                                                T* dpeep) {
+    T* __restrict wi = dpeep;
+    T* __restrict wf = dpeep + H;
+    T* __restrict wo = dpeep + 2 * H;
     for (int64_t r = 0; r < rows; ++r) {
-      const float* __restrict d = dg + r * 4 * H;
-      const float* __restrict cp = c_prev + r * H;
-      const float* __restrict cr = c + r * H;
+      const T* __restrict d = dg + r * 4 * H;
+      const T* __restrict cp = c_prev + r * H;
+      const T* __restrict cr = c + r * H;
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
         wi[j] += d[j] * cp[j];
@@ -256,13 +236,26 @@ struct PeepholeGradAdd {
 };
 }  // namespace
 
-void lstm_peephole_grad_add(const float* dg, const float* c_prev, const float* c, int64_t rows, int64_t H,
-                            float* dpeep) {
-  isa::dispatch<PeepholeGradAdd>(dg, c_prev, c, rows, H, dpeep);
+template <class T>
+void column_sum_add(const T* a, int64_t rows, int64_t cols, T* out) {
+  isa::dispatch<ColumnSumAdd<T>>(a, rows, cols, out);
 }
 
-void column_sum_add(const float* a, int64_t rows, int64_t cols, float* out) {
-  isa::dispatch<ColumnSumAdd>(a, rows, cols, out);
+template <class T>
+void lstm_peephole_grad_add(const T* dg, const T* c_prev, const T* c, int64_t rows, int64_t H, T* dpeep) {
+  isa::dispatch<PeepholeGradAdd<T>>(dg, c_prev, c, rows, H, dpeep);
+}
+
+template <class T>
+void column_sum(const T* a, T* out, int64_t rows, int64_t cols) {
+  std::memset(out, 0, sizeof(T) * cols);
+  column_sum_add<T>(a, rows, cols, out);
+}
+
+template <class T>
+void lstm_peephole_grad(const T* dg, const T* c_prev, const T* c, T* dpeep, int64_t rows, int64_t H) {
+  std::memset(dpeep, 0, sizeof(T) * 3 * H);
+  lstm_peephole_grad_add<T>(dg, c_prev, c, rows, H, dpeep);
 }
 
 // ==================================================================== instantiations
@@ -278,6 +271,8 @@ template void gru_cell_forward<float>(float*, const float*, const float*, const 
 template void gru_cell_backward<float>(const float*, const float*, const float*, const float*, float*, float*, float*,
                                        int64_t, int64_t);
 template void column_sum<float>(const float*, float*, int64_t, int64_t);
+template void column_sum_add<float>(const float*, int64_t, int64_t, float*);
+template void lstm_peephole_grad_add<float>(const float*, const float*, const float*, int64_t, int64_t, float*);
 template void lstm_peephole_grad<float>(const float*, const float*, const float*, float*, int64_t, int64_t);
 template void rnn_cell_forward<double>(const double*, double*, int64_t, Activation);
 template void rnn_cell_backward<double>(const double*, const double*, double*, int64_t, Activation);
@@ -290,6 +285,8 @@ template void gru_cell_forward<double>(double*, const double*, const double*, co
 template void gru_cell_backward<double>(const double*, const double*, const double*, const double*, double*, double*,
                                         double*, int64_t, int64_t);
 template void column_sum<double>(const double*, double*, int64_t, int64_t);
+template void column_sum_add<double>(const double*, int64_t, int64_t, double*);
+template void lstm_peephole_grad_add<double>(const double*, const double*, const double*, int64_t, int64_t, double*);
 template void lstm_peephole_grad<double>(const double*, const double*, const double*, double*, int64_t, int64_t);
 
 }  // namespace seqnn::kernels
