@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "common/check.h"
 #include "common/gradcheck.h"
 #include "common/subprocess.h"
 #include "kernels/gemm.h"
@@ -327,6 +328,11 @@ TEST(Allocator, CachesFreedBlocksWithinTheLimit) {
       EXPECT_EQ(reinterpret_cast<uintptr_t>(big.raw_data()) % (size_t(2) << 20), 0u);
     EXPECT_EQ(big.sum().item(), 3.0 * 5 * (1 << 20));
   }
+  EXPECT_TRUE(detail::huge_pages_setting(nullptr));
+  EXPECT_TRUE(detail::huge_pages_setting("1"));
+  EXPECT_FALSE(detail::huge_pages_setting("0"));
+  for (const char* bad : {"", "off", "yes", "01", "2"})
+    testutil::expect_error([&] { detail::huge_pages_setting(bad); }, "SEQNN_HUGEPAGES", "expected 0 or 1");
   // Many threads taking and returning blocks at once.
   detail::set_allocator_cache_limit(size_t(64) << 20);
 #pragma omp parallel for num_threads(4)

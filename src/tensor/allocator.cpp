@@ -51,12 +51,8 @@ size_t read_env_limit() {
   return mb << 20;
 }
 
-// SEQNN_HUGEPAGES=0 turns the huge-page advice off (read once).
 bool huge_pages_enabled() {
-  static const bool on = [] {
-    const char* s = std::getenv("SEQNN_HUGEPAGES");
-    return s == nullptr || std::string_view(s) != "0";
-  }();
+  static const bool on = huge_pages_setting(std::getenv("SEQNN_HUGEPAGES"));
   return on;
 }
 
@@ -137,6 +133,12 @@ void storage_free(void* p, size_t bytes) {
     }
   }
   std::free(p);
+}
+
+bool huge_pages_setting(const char* value) {
+  if (value == nullptr || std::string_view(value) == "1") return true;
+  if (std::string_view(value) == "0") return false;
+  throw Error(std::string("SEQNN_HUGEPAGES: expected 0 or 1, got '") + value + "'");
 }
 
 size_t allocator_cache_limit() {

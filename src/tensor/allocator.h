@@ -33,6 +33,10 @@ namespace seqnn::detail {
 void* storage_alloc(size_t bytes);
 void storage_free(void* p, size_t bytes);
 
+// SEQNN_HUGEPAGES (read once, at the first large allocation): null or "1" -> true, "0" -> false,
+// anything else a seqnn::Error naming the variable and the value.
+bool huge_pages_setting(const char* value);
+
 size_t allocator_cache_limit();
 void set_allocator_cache_limit(size_t bytes);  // frees what is held above the new limit
 size_t allocator_cached_bytes();               // held now, not in use
