@@ -638,7 +638,13 @@ Seq2SeqConfig task_rnn_cfg() {
   c.target_vocab = 14;
   c.embedding_dim = 24;
   c.hidden_size = 48;
-  c.encoder = {{"type", "gru"}, {"hidden_size", 48}, {"bidirectional", false}, {"attention_heads", 0}};
+  // A bidirectional encoder, as in Bahdanau et al. (2015): each source state then knows its
+  // distance from the end as well as from the start, which is what reversing needs. With a
+  // one-way GRU the reverse task sat at the edge of 100% (199/200 for 2 of 3 generator seeds at
+  // 1500 steps, and for seed 42 in the sanitizer build, whose different rounding moves the
+  // trajectory). Bidirectional, seeds 42-45 reach 200/200 by 1000 steps (Release), and seeds 42
+  // and 43 at this test's 1200 / 1500 steps under ASan.
+  c.encoder = {{"type", "gru"}, {"hidden_size", 48}, {"bidirectional", true}, {"attention_heads", 0}};
   c.attention = "bahdanau";
   c.attention_score = "additive";
   return c;
