@@ -9,6 +9,8 @@
 //          lstm_peephole and jordan (O = H, tanh hidden, identity output) at (100,32,256,256)
 //   BM_lstm_step/H             streaming: one nn::LSTM(H, H)::step at B=1 (no gradients);
 //                              2*(I+H)*4*H FLOPs
+//   BM_lstm_step_kernel/H      the same step on the packed-weight kernel alone
+//                              (kernels::recurrent_step): what the module adds is the difference
 //
 // FLOPs (the GFLOPS counter): forward 2*T*B*(I+R)*G*H per layer per direction (+ 2*T*B*H*O
 // for Jordan's output layer), 3x that for forward + backward. Weights ~ U(-1/sqrt(H),
@@ -18,6 +20,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/recurrent_step.h"
 #include "seqnn/autograd.h"
 #include "seqnn/nn/rnn.h"
 #include "seqnn/random.h"
@@ -135,6 +138,30 @@ void BM_lstm_step(benchmark::State& st) {
                                              benchmark::Counter::kIs1000);
 }
 
+void BM_lstm_step_kernel(benchmark::State& st) {
+  using kernels::StepCell;
+  const int64_t H = st.range(0), I = H;
+  benchmark::DoNotOptimize(num_threads());
+  const double k = 1.0 / std::sqrt(static_cast<double>(H));  // PyTorch's init range
+  const Tensor w_ih = uniform({4 * H, I}, -k, k), w_hh = uniform({4 * H, H}, -k, k), b = uniform({4 * H}, -k, k);
+  std::vector<float> wih(kernels::step_packed_size(StepCell::Lstm, H, I));
+  std::vector<float> whh(kernels::step_packed_size(StepCell::Lstm, H, H));
+  std::vector<float> bias(kernels::step_bias_size(StepCell::Lstm, H));
+  kernels::pack_step_weights(StepCell::Lstm, w_ih.data_ptr<float>(), H, I, wih.data());
+  kernels::pack_step_weights(StepCell::Lstm, w_hh.data_ptr<float>(), H, H, whh.data());
+  kernels::pack_step_bias(StepCell::Lstm, b.data_ptr<float>(), b.data_ptr<float>(), H, bias.data());
+  const Tensor x = randn({1, I});
+  std::vector<float> h(H, 0.0f), h2(H), c(H, 0.0f);
+  for (auto _ : st) {
+    kernels::recurrent_step(StepCell::Lstm, 1, I, H, x.data_ptr<float>(), h.data(), c.data(), wih.data(), whh.data(),
+                            bias.data(), h2.data(), c.data());
+    std::swap(h, h2);
+    benchmark::DoNotOptimize(h.data());
+  }
+  st.counters["GFLOPS"] = benchmark::Counter(2.0 * (I + H) * 4 * H, benchmark::Counter::kIsIterationInvariantRate,
+                                             benchmark::Counter::kIs1000);
+}
+
 void BM_lstm_fwd(benchmark::State& st) { run(st, Kind::LSTM, 1, 1, false); }
 void BM_lstm_fwdbwd(benchmark::State& st) { run(st, Kind::LSTM, 1, 1, true); }
 void BM_gru_fwd(benchmark::State& st) { run(st, Kind::GRU, 1, 1, false); }
@@ -167,4 +194,5 @@ BENCHMARK(BM_lstm_peephole_fwdbwd)->Apply(one_shape);
 BENCHMARK(BM_jordan_fwd)->Apply(one_shape);
 BENCHMARK(BM_jordan_fwdbwd)->Apply(one_shape);
 BENCHMARK(BM_lstm_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_lstm_step_kernel)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();
