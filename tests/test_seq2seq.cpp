@@ -674,7 +674,9 @@ TEST(Seq2Seq, LearnsCopyAndReverse) {
   for (const Task& task : {Task{"rnn bahdanau copy", task_rnn_cfg(), false, 1200, 1e-2},
                            Task{"rnn bahdanau reverse", task_rnn_cfg(), true, 1500, 1e-2},
                            Task{"transformer copy", task_transformer_cfg(), false, 1500, 2e-3},
-                           Task{"transformer reverse", task_transformer_cfg(), true, 1500, 2e-3}}) {
+                           // (reverse at 1500 steps: 199/200 for generator seed 44, 2000: 199/200 for
+                           // seed 43; at 2500 seeds 42-48 all reach 200/200)
+                           Task{"transformer reverse", task_transformer_cfg(), true, 2500, 2e-3}}) {
     Generator gen(42);
     auto m = make_seq2seq(task.cfg, &gen);
     double sec = 0;
