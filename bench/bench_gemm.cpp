@@ -77,11 +77,13 @@ void BM_cblas_shape(benchmark::State& st) {
 }
 
 // Fashion-MNIST row-LSTM (T 28, B 128, I 64, H 128) and the issue-3 LSTMs (T 100, B 32,
-// I = H = 256; T 100, B 64, I = H = 512).
+// I = H = 256; T 100, B 64, I = H = 512), and the Jordan network's weight gradients.
 void shapes(benchmark::internal::Benchmark* b) {
   b->Args({3584, 512, 64, 0, 1})->Args({3584, 64, 512, 0, 0})->Args({512, 64, 3584, 1, 0})->Args({512, 128, 3584, 1, 0});
   b->Args({3200, 1024, 256, 0, 1})->Args({3200, 256, 1024, 0, 0})->Args({1024, 256, 3200, 1, 0});
   b->Args({6400, 2048, 512, 0, 1})->Args({6400, 512, 2048, 0, 0})->Args({2048, 512, 6400, 1, 0});
+  // the issue-3 Jordan network (T 100, B 32, I = H = O = 256): each weight gradient dG^T X
+  b->Args({256, 256, 3200, 1, 0});
   // fused attention tiles (64 queries x 256 keys, head dim 32): S = Q K^T, O = P V, dV = P^T dO
   b->Args({64, 256, 32, 0, 1})->Args({64, 32, 256, 0, 0})->Args({256, 32, 64, 1, 0});
   // Fashion-MNIST ViT (batch 128 x 49 patches = 6272 tokens, d 64, FF 128): X W^T of in_proj and

@@ -77,6 +77,9 @@ const std::vector<Case> kCases = {
     {1, 1, 1},      {12, 32, 1},     {11, 31, 5},    {13, 33, 17},  {24, 64, 256},
     {25, 65, 257},  {144, 96, 300},  {145, 97, 513}, {37, 2049, 40}, {300, 40, 70},
     {2, 700, 600},  {700, 3, 33},    {301, 50, 600}, {150, 64, 257}, {25, 200, 45}, {12, 129, 13},
+    // packed A over several M blocks (MC 144) and K blocks (KC 256), a partial last slice: the
+    // transposed-A block pack
+    {301, 300, 520},
 };
 
 }  // namespace
