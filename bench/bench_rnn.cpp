@@ -193,6 +193,6 @@ BENCHMARK(BM_lstm_peephole_fwd)->Apply(one_shape);
 BENCHMARK(BM_lstm_peephole_fwdbwd)->Apply(one_shape);
 BENCHMARK(BM_jordan_fwd)->Apply(one_shape);
 BENCHMARK(BM_jordan_fwdbwd)->Apply(one_shape);
-BENCHMARK(BM_lstm_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_lstm_step_kernel)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_lstm_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_lstm_step_kernel)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK_MAIN();
