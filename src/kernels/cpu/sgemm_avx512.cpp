@@ -57,16 +57,10 @@ inline __mmask16 lane_mask(int64_t n) {
   return static_cast<__mmask16>(n >= 16 ? 0xFFFF : n <= 0 ? 0 : (1u << n) - 1);
 }
 
-// A slice: Ap[k * MR + i] = op(A)[i0 + i][k0 + k], zero rows past mr.
+// A slice of an untransposed A: Ap[k * MR + i] = A[i0 + i][k0 + k], zero rows past mr (a
+// transposed A: pack_a_trans_block).
 [[gnu::target("avx512f")]] void pack_a(const Operand& A, int64_t i0, int64_t mr, int64_t k0, int64_t kc,
                                         float* Ap) {
-  if (A.trans) {  // op(A)[i][k] = A[k][i]: each k's 12 values are contiguous
-    const __mmask16 m = static_cast<__mmask16>((1u << mr) - 1);
-    const float* src = A.p + k0 * A.ld + i0;
-    for (int64_t k = 0; k < kc; ++k, src += A.ld)
-      _mm512_mask_storeu_ps(Ap + k * MR, 0x0FFF, _mm512_maskz_loadu_ps(m, src));
-    return;
-  }
   int64_t k = 0;
   if (mr == MR) {  // 4x4 transposes: rows 4q..4q+3 x k..k+3 -> Ap[k..k+3][4q..4q+3]
     for (; k + 4 <= kc; k += 4)
@@ -89,11 +83,12 @@ inline __mmask16 lane_mask(int64_t n) {
 }
 
 // All slices of rows [i0, i0 + mc) of a transposed A at once (op(A)[i][k] = A[k][i]): slice s
-// gets Ap[s * MR * kc + k * MR + i] as pack_a would. Row k of A holds the block's mc values side
-// by side, so each row is read once, front to back, and split over the slices; packing slice by
-// slice instead read 48 bytes from every row per slice, rows lda floats apart (8 KiB in
-// a 100x64x512 LSTM's dW = dG^T X), which the hardware prefetchers do not follow: the pack
-// waited on memory for each row (12% of that GEMM). Rows kPfRows ahead are prefetched.
+// gets Ap[s * MR * kc + k * MR + i] = op(A)[i0 + s * MR + i][k0 + k], zero rows past mc. Row k
+// of A holds the block's mc values side by side, so each row is read once, front to back, and
+// split over the slices; packing slice by slice instead read 48 bytes from every row per slice,
+// rows lda floats apart (8 KiB in a 100x64x512 LSTM's dW = dG^T X), which the hardware
+// prefetchers do not follow: the pack waited on memory for each row (12% of that GEMM). Rows
+// kPfRows ahead are prefetched.
 [[gnu::target("avx512f")]] void pack_a_trans_block(const Operand& A, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
                                                     float* Ap) {
   constexpr int64_t kPfRows = 16;
