@@ -658,8 +658,8 @@ void backward_direction_fast(const Saved& S, int d, DirGrads<T>& g) {
         kernels::column_sum_add<float>(dGt + r0 * GH, m, GH, part.data());
         if (dGht) kernels::column_sum_add<float>(dGht + r0 * GH, m, GH, part.data() + GH);
         if (peep)
-          kernels::lstm_peephole_grad_add<float>(dGt + r0 * GH, Cst + in * B * H + r0 * H, Cst + out * B * H + r0 * H, m, H,
-                                          part.data() + GH);
+          kernels::lstm_peephole_grad_add<float>(dGt + r0 * GH, Cst + in * B * H + r0 * H, Cst + out * B * H + r0 * H,
+                                                 m, H, part.data() + GH);
       }
       std::lock_guard<std::mutex> lock(parts_mu);
       parts.emplace_back(r0, std::move(part));
