@@ -11,6 +11,7 @@
 #include "seqnn/autograd.h"
 #include "seqnn/nn/nn.h"
 #include "seqnn/ops.h"
+#include "seqnn/threads.h"
 
 using namespace seqnn;
 
@@ -66,6 +67,43 @@ TEST(RnnStepKernel, MatchesReference) {
           }
           EXPECT_LT(e, 2e-6) << "cell " << static_cast<int>(cell) << " B=" << B << " H=" << H << " bias=" << bias;
         }
+}
+
+// The panels are split over threads (kernels/spin_team.h) when the work pays; each panel is
+// computed the same way on any thread, so the thread count must not change a single bit.
+TEST(RnnStepKernel, ThreadCountDoesNotChangeResults) {
+  Generator gen(4);
+  const int saved = num_threads();
+  for (StepCell cell : {StepCell::Lstm, StepCell::Gru})
+    for (int64_t B : {1, 3}) {
+      const int64_t H = 300, I = 290, G = kernels::step_gates(cell);  // big enough to split
+      auto wih = rand_vec(G * H * I, gen, 0.05f), whh = rand_vec(G * H * H, gen, 0.05f);
+      auto bih = rand_vec(G * H, gen), bhh = rand_vec(G * H, gen);
+      auto x = rand_vec(B * I, gen), h = rand_vec(B * H, gen), c0 = rand_vec(B * H, gen);
+      std::vector<float> pih(kernels::step_packed_size(cell, H, I)), phh(kernels::step_packed_size(cell, H, H)),
+          pb(kernels::step_bias_size(cell, H));
+      kernels::pack_step_weights(cell, wih.data(), H, I, pih.data());
+      kernels::pack_step_weights(cell, whh.data(), H, H, phh.data());
+      kernels::pack_step_bias(cell, bih.data(), bhh.data(), H, pb.data());
+      const bool lstm = cell == StepCell::Lstm;
+      std::vector<std::vector<float>> hs, cs;
+      for (int nt : {1, 2, 3}) {
+        set_num_threads(nt);
+        std::vector<float> h1(B * H), c1 = c0;
+        for (int r = 0; r < 3; ++r) {  // repeated: the second call finds the helpers polling
+          c1 = c0;
+          kernels::recurrent_step(cell, B, I, H, x.data(), h.data(), lstm ? c1.data() : nullptr, pih.data(),
+                                  phh.data(), pb.data(), h1.data(), lstm ? c1.data() : nullptr);
+        }
+        hs.push_back(h1);
+        cs.push_back(c1);
+      }
+      set_num_threads(saved);
+      for (size_t k = 1; k < hs.size(); ++k) {
+        EXPECT_EQ(hs[k], hs[0]) << "cell " << static_cast<int>(cell) << " B=" << B << " run " << k;
+        EXPECT_EQ(cs[k], cs[0]) << "cell " << static_cast<int>(cell) << " B=" << B << " run " << k;
+      }
+    }
 }
 
 // ==================================================================== step() == forward()
