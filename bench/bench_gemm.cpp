@@ -8,10 +8,20 @@
 
 #include "kernels/gemm.h"
 #include "seqnn/random.h"
+#include "seqnn/threads.h"
+
+extern "C" void openblas_set_num_threads(int);
 
 using namespace seqnn;
 
 namespace {
+// seqnn keeps OpenBLAS single-threaded (its own team owns the cores: seqnn/threads.h); the direct
+// cblas_sgemm benchmarks give OpenBLAS the same threads, as a program calling it directly has.
+struct OpenBlasThreads {
+  OpenBlasThreads() { openblas_set_num_threads(num_threads()); }
+  ~OpenBlasThreads() { set_num_threads(num_threads()); }  // back to seqnn's settings
+};
+
 struct Operands {
   explicit Operands(int64_t n) : a(randn({n, n})), b(randn({n, n})), c(zeros({n, n})) {}
   Tensor a, b, c;
@@ -32,6 +42,7 @@ void BM_gemm_wrapper(benchmark::State& st) {
 void BM_cblas_direct(benchmark::State& st) {
   const int n = static_cast<int>(st.range(0));
   Operands o(n);
+  const OpenBlasThreads threads;
   for (auto _ : st) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, o.a.data_ptr<float>(), n,
                 o.b.data_ptr<float>(), n, 0.0f, o.c.data_ptr<float>(), n);
@@ -68,6 +79,7 @@ void BM_wrapper_shape(benchmark::State& st) {
 
 void BM_cblas_shape(benchmark::State& st) {
   Shaped o(st);
+  const OpenBlasThreads threads;
   for (auto _ : st) {
     cblas_sgemm(CblasRowMajor, o.ta ? CblasTrans : CblasNoTrans, o.tb ? CblasTrans : CblasNoTrans, o.M, o.N, o.K, 1.0f,
                 o.a.data_ptr<float>(), o.lda(), o.b.data_ptr<float>(), o.ldb(), 0.0f, o.c.data_ptr<float>(), o.N);

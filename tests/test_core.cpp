@@ -15,6 +15,8 @@
 #include "seqnn/ops.h"
 #include "seqnn/threads.h"
 
+extern "C" int openblas_get_num_threads(void);
+
 using namespace seqnn;
 
 TEST(Tensor, FactoriesAndMetadata) {
@@ -228,6 +230,21 @@ TEST(Runtime, ThreadsKnob) {
   EXPECT_EQ(num_threads(), 1);
   set_num_threads(n);
   EXPECT_THROW(set_num_threads(0), Error);
+  // seqnn's team owns the cores: OpenBLAS stays single-threaded, also after a large product that
+  // goes through it (float64), whose blocks seqnn splits over the team itself
+  EXPECT_EQ(openblas_get_num_threads(), 1);
+  Tensor a = randn({300, 200}, DType::F64), b = randn({200, 250}, DType::F64);
+  Tensor c = matmul(a, b);
+  EXPECT_EQ(openblas_get_num_threads(), 1);
+  const auto av = a.to_vector<double>(), bv = b.to_vector<double>(), cv = c.to_vector<double>();
+  double worst = 0;
+  for (int64_t i = 0; i < 300; i += 7)
+    for (int64_t j = 0; j < 250; ++j) {  // every column: the blocks meet somewhere in there
+      double want = 0;
+      for (int64_t k = 0; k < 200; ++k) want += av[i * 200 + k] * bv[k * 250 + j];
+      worst = std::max(worst, std::fabs(cv[i * 250 + j] - want));
+    }
+  EXPECT_LT(worst, 1e-10);
 }
 
 // seqnn's executables link src/runtime/preinit/omp_wait_policy.cpp: GOMP_SPINCOUNT=10000 is set

@@ -21,7 +21,6 @@
 #include <mutex>
 #include <numeric>
 
-#include <omp.h>
 
 #include <type_traits>
 
@@ -125,8 +124,7 @@ void permute_rows(const T* src, int64_t src_ld, T* dst, int64_t dst_ld, int64_t 
 template <class F>
 void for_each_direction(int64_t D, const F& f) {
   if (D == 2 && num_threads() > 1) {
-#pragma omp parallel for num_threads(2) schedule(static, 1)
-    for (int d = 0; d < 2; ++d) f(d);
+    kernels::parallel_parts(2, [&](int d, int) { f(d); });
   } else {
     for (int d = 0; d < D; ++d) f(d);
   }
@@ -302,16 +300,14 @@ template <class F>
 void for_row_ranges(const Layout& L, const F& f) {
   constexpr double kMinMacs = 1 << 20;  // multiply-adds of the recurrent products, all steps
   const double macs = static_cast<double>(L.T) * L.B * L.GH() * L.R;
-  const int nt = omp_in_parallel() || macs < kMinMacs ? 1 : static_cast<int>(std::min<int64_t>(num_threads(), L.B));
+  const int nt = kernels::detail::in_parallel_region() || macs < kMinMacs
+                     ? 1
+                     : static_cast<int>(std::min<int64_t>(num_threads(), L.B));
   if (nt <= 1) {
     f(int64_t{0}, L.B);
     return;
   }
-#pragma omp parallel num_threads(nt)
-  {
-    const int64_t k = omp_get_thread_num(), c = omp_get_num_threads();
-    f(L.B * k / c, L.B * (k + 1) / c);
-  }
+  kernels::parallel_parts(nt, [&](int64_t k, int64_t c) { f(L.B * k / c, L.B * (k + 1) / c); });
 }
 
 // (rows, K) x W^T with W (N, K) as the fast kernels' operand: W^T (K, N) packed by pack_seq_hidden.

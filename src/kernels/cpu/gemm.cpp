@@ -6,15 +6,59 @@
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
+
 #include <omp.h>
 
 #include "kernels/parallel.h"
+#include "seqnn/threads.h"
 
 namespace seqnn::kernels {
 
 namespace {
 inline CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
 inline blasint bi(int64_t v) { return static_cast<blasint>(v); }
+
+// OpenBLAS runs single-threaded (kernels/team.h: seqnn's team is the one owner of the cores).
+// Its OpenMP build takes the thread count from the calling thread's OpenMP setting at every
+// call, so each call runs with that setting at 1 (a per-thread value; restored after).
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : saved_(omp_get_max_threads()) {
+    if (saved_ != 1) omp_set_num_threads(1);
+  }
+  ~SingleThreadedBlas() {
+    if (saved_ != 1) omp_set_num_threads(saved_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int saved_;
+};
+
+// A large product is split here, one block of C per thread, along its longer side in multiples
+// of 16 rows or columns: blas(m, n, A', B', C') on each block.
+template <class T, class Blas>
+void split_blas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+                T* C, int64_t ldc, const Blas& blas) {
+  constexpr int64_t kMinMacs = int64_t{1} << 18;  // per thread: about 20 us of work
+  const bool split_n = N >= M;
+  const int64_t side = split_n ? N : M;
+  const int64_t parts = detail::in_parallel_region()
+                            ? 1
+                            : std::min<int64_t>({num_threads(), M * N * K / kMinMacs, side / 16});
+  if (parts <= 1) {
+    const SingleThreadedBlas one;
+    return blas(M, N, A, B, C);
+  }
+  parallel_parts(static_cast<int>(parts), [&](int64_t t, int64_t c) {
+    const SingleThreadedBlas one;
+    const int64_t lo = t == 0 ? 0 : (side * t / c) / 16 * 16, hi = t + 1 == c ? side : (side * (t + 1) / c) / 16 * 16;
+    if (lo >= hi) return;
+    if (split_n) blas(M, hi - lo, A, tb ? B + lo * ldb : B + lo, C + lo);
+    else blas(hi - lo, N, ta ? A + lo : A + lo * lda, B, C + lo * ldc);
+  });
+}
 
 void call(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -26,11 +70,16 @@ void call(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const 
     if ((M <= 8 || (K <= 8 && !tb)) && N * K <= (1 << 18))
       return detail::sgemm_small_m(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
-  cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), bi(M), bi(N), bi(K), alpha, A, bi(lda), B, bi(ldb), beta, C, bi(ldc));
+  split_blas(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, [&](int64_t m, int64_t n, const float* a, const float* b, float* c) {
+    cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), bi(m), bi(n), bi(K), alpha, a, bi(lda), b, bi(ldb), beta, c, bi(ldc));
+  });
 }
 void call(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
           const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, tr(ta), tr(tb), bi(M), bi(N), bi(K), alpha, A, bi(lda), B, bi(ldb), beta, C, bi(ldc));
+  split_blas(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, [&](int64_t m, int64_t n, const double* a, const double* b,
+                                                          double* c) {
+    cblas_dgemm(CblasRowMajor, tr(ta), tr(tb), bi(m), bi(n), bi(K), alpha, a, bi(lda), b, bi(ldb), beta, c, bi(ldc));
+  });
 }
 }  // namespace
 

@@ -16,7 +16,6 @@
 #include "kernels/cpu/isa_dispatch.h"
 #include "kernels/parallel.h"
 #include "kernels/recurrent_step.h"
-#include "kernels/spin_team.h"
 #include "kernels/vecmath.h"
 
 namespace seqnn::kernels {
@@ -134,7 +133,7 @@ void step_cell(int64_t B, int64_t I, int64_t H, const float* x, const float* h_p
   const int64_t P = step_panels(H);
   const int64_t per_panel = std::max<int64_t>(1, B * Step<C>::G * U * (I + H));
   const int64_t grain = std::max<int64_t>(1, kMinWork / per_panel);
-  spin_parallel_for(P, grain, [&](int64_t p0, int64_t p1) {
+  parallel_for(P, grain, [&](int64_t p0, int64_t p1) {
     isa::dispatch<Step<C>>(p0, p1, B, I, H, x, h_prev, c_prev, wih, whh, bias, h_out, c_out);
   });
 }

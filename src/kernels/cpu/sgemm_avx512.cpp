@@ -26,7 +26,6 @@
 // Threads: outside a parallel region, C is split into column (or row) bands, one per thread,
 // each packing its own operands into thread-local buffers allocated once per thread.
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -35,6 +34,7 @@
 #include <string_view>
 
 #include "kernels/gemm.h"
+#include "kernels/parallel.h"
 #include "kernels/vecmath.h"
 #include "seqnn/threads.h"
 
@@ -328,7 +328,7 @@ bool sgemm_avx512_usable() {
 void sgemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias) {
   const Operand a{A, lda, trans_a}, b{B, ldb, trans_b};
-  const int nt = omp_in_parallel() ? 1 : num_threads();
+  const int nt = in_parallel_region() ? 1 : num_threads();
   // Work per thread must pay for waking it: below ~2 MFLOP one thread does it all.
   const int64_t n_bands = (N + NR - 1) / NR, m_bands = (M + MR - 1) / MR;
   const int parts = static_cast<int>(std::min<int64_t>({nt, std::max<int64_t>(1, M * N * K / (1 << 20)),
@@ -339,9 +339,7 @@ void sgemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   }
   const bool split_n = n_bands >= m_bands;  // the longer side, in whole micro-tiles
   const int64_t bands = split_n ? n_bands : m_bands;
-#pragma omp parallel num_threads(parts)
-  {
-    const int64_t t = omp_get_thread_num(), c = omp_get_num_threads();
+  parallel_parts(parts, [&](int64_t t, int64_t c) {
     const int64_t b0 = bands * t / c, b1 = bands * (t + 1) / c;
     if (b0 < b1) {
       if (split_n) {
@@ -352,7 +350,7 @@ void sgemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
         sgemm_serial(i1 - i0, N, K, alpha, rows_of(a, i0), b, beta, C + i0 * ldc, ldc, bias);
       }
     }
-  }
+  });
 }
 
 }  // namespace seqnn::kernels::detail

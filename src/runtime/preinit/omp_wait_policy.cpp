@@ -1,6 +1,10 @@
 // src/runtime/preinit/omp_wait_policy.cpp: OpenMP threads that spin only briefly, then sleep,
 // while they wait.
 //
+// seqnn's own parallel work no longer runs on OpenMP (kernels/team.h, since stop 17) and OpenBLAS
+// is single-threaded, so this now matters for OpenMP regions of the program's own; the
+// measurements below were made when seqnn's regions were OpenMP's.
+//
 // libgomp's default lets a thread that reaches a barrier spin for 300000 rounds before it
 // sleeps. On a machine whose cores are also busy with other work, the spinning thread burns the
 // time slice its partner needs to finish, and every parallel region then costs a scheduler

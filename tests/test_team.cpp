@@ -1,6 +1,7 @@
-// The persistent polling team (kernels/spin_team.h): every index exactly once, whatever the
-// caller's situation (idle helpers asleep, fewer threads than before, inside OpenMP, several
-// callers at once, a forked child).
+// seqnn's thread team (kernels/team.h) behind parallel_for / parallel_parts (kernels/parallel.h):
+// every index exactly once, whatever the caller's situation (helpers polling or asleep, more or
+// fewer threads than before, inside OpenMP or the team's own job, several callers at once, a
+// forked child, a part that throws).
 #include <gtest/gtest.h>
 #include <omp.h>
 #include <sys/wait.h>
@@ -10,17 +11,18 @@
 #include <chrono>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
-#include "kernels/spin_team.h"
+#include "kernels/parallel.h"
 #include "seqnn/threads.h"
 
 using namespace seqnn;
 
 namespace {
 
-// Runs spin_parallel_for over n with the given grain; true when every index was visited once,
+// Runs parallel_for over n with the given grain; true when every index was visited once,
 // the ranges were contiguous and in bounds, and the thread count was as expected.
 struct Visit {
   std::vector<std::atomic<int>> hits;
@@ -31,7 +33,7 @@ struct Visit {
 };
 
 void visit(Visit& v, int64_t n, int64_t grain) {
-  kernels::spin_parallel_for(n, grain, [&](int64_t b, int64_t e) {
+  kernels::parallel_for(n, grain, [&](int64_t b, int64_t e) {
     if (b < 0 || e > n || b >= e) v.bad.fetch_add(1);
     for (int64_t i = std::max<int64_t>(b, 0); i < std::min(e, n); ++i) v.hits[i].fetch_add(1);
     v.calls.fetch_add(1);
@@ -40,13 +42,28 @@ void visit(Visit& v, int64_t n, int64_t grain) {
   });
 }
 
+// A job of `parts` parts that each wait (up to 10 s) until all have started: true only when they
+// really ran at the same time, i.e. every helper took its part (the caller runs a part no helper
+// has claimed yet only after its own part, which here cannot end before the others start).
+bool rendezvous(int parts) {
+  std::atomic<int> arrived{0}, complete{0};
+  kernels::parallel_parts(parts, [&](int, int) {
+    arrived.fetch_add(1);
+    const auto t0 = std::chrono::steady_clock::now();
+    while (arrived.load() < parts && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10)) {
+    }
+    if (arrived.load() == parts) complete.fetch_add(1);
+  });
+  return complete.load() == parts;
+}
+
 bool each_once(const Visit& v) {
   for (const auto& h : v.hits)
     if (h.load() != 1) return false;
   return v.bad.load() == 0;
 }
 
-class SpinTeam : public ::testing::Test {
+class Team : public ::testing::Test {
  protected:
   void SetUp() override { saved_ = num_threads(); }
   void TearDown() override { set_num_threads(saved_); }
@@ -55,7 +72,7 @@ class SpinTeam : public ::testing::Test {
 
 }  // namespace
 
-TEST_F(SpinTeam, EveryIndexOnceAndUsesTheThreads) {
+TEST_F(Team, EveryIndexOnceAndUsesTheThreads) {
   set_num_threads(2);
   for (int64_t n : {1, 2, 3, 17, 1000})
     for (int64_t grain : {0, 1, 5, 2000}) {
@@ -64,11 +81,12 @@ TEST_F(SpinTeam, EveryIndexOnceAndUsesTheThreads) {
       EXPECT_TRUE(each_once(v)) << "n=" << n << " grain=" << grain;
       const int64_t want = n <= std::max<int64_t>(grain, 1) ? 1 : 2;
       EXPECT_EQ(v.calls.load(), want) << "n=" << n << " grain=" << grain;
-      EXPECT_EQ(static_cast<int64_t>(v.threads.size()), want) << "n=" << n << " grain=" << grain;
+      // a part no helper has claimed when the caller's own part ends is run by the caller
+      EXPECT_LE(static_cast<int64_t>(v.threads.size()), want) << "n=" << n << " grain=" << grain;
     }
 }
 
-TEST_F(SpinTeam, BackToBackAndAfterTheHelpersSlept) {
+TEST_F(Team, BackToBackAndAfterTheHelpersSlept) {
   set_num_threads(2);
   for (int r = 0; r < 20000; ++r) {  // back to back: the helper is polling
     Visit v(64);
@@ -80,11 +98,12 @@ TEST_F(SpinTeam, BackToBackAndAfterTheHelpersSlept) {
     Visit v(64);
     visit(v, 64, 1);
     ASSERT_TRUE(each_once(v)) << "after sleep, round " << r;
-    EXPECT_EQ(v.threads.size(), 2u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_TRUE(rendezvous(2)) << "the sleeping helper was not woken, round " << r;
   }
 }
 
-TEST_F(SpinTeam, MoreThenFewerThreads) {
+TEST_F(Team, MoreThenFewerThreads) {
   // Four helpers started, then jobs for fewer threads: the team is retired and a smaller one
   // started; a retired helper must take no part in later jobs, even when the count rises again.
   for (int nt : {5, 2, 3, 1, 2}) {
@@ -95,10 +114,11 @@ TEST_F(SpinTeam, MoreThenFewerThreads) {
       ASSERT_TRUE(each_once(v)) << "threads " << nt << " round " << r;
       ASSERT_EQ(v.calls.load(), nt) << "threads " << nt;
     }
+    EXPECT_TRUE(rendezvous(nt)) << "threads " << nt;
   }
 }
 
-TEST_F(SpinTeam, InlineInsideOpenMPAndInsideItsOwnJob) {
+TEST_F(Team, InlineInsideOpenMPAndInsideItsOwnJob) {
   set_num_threads(2);
   std::atomic<int> ok{0}, members{0};
 #pragma omp parallel num_threads(2)
@@ -112,7 +132,7 @@ TEST_F(SpinTeam, InlineInsideOpenMPAndInsideItsOwnJob) {
   EXPECT_EQ(ok.load(), members.load());
   // a nested call from a part of a job runs inline on that part's thread
   std::atomic<int> inner_ok{0}, parts{0};
-  kernels::spin_parallel_for(2, 1, [&](int64_t, int64_t) {
+  kernels::parallel_for(2, 1, [&](int64_t, int64_t) {
     parts.fetch_add(1);
     Visit v(30);
     visit(v, 30, 1);
@@ -122,7 +142,7 @@ TEST_F(SpinTeam, InlineInsideOpenMPAndInsideItsOwnJob) {
   EXPECT_EQ(inner_ok.load(), 2);
 }
 
-TEST_F(SpinTeam, SeveralCallersAtOnce) {
+TEST_F(Team, SeveralCallersAtOnce) {
   // Callers that find the team busy run their work inline; none waits for another's job.
   set_num_threads(2);
   std::atomic<int> failures{0};
@@ -139,7 +159,7 @@ TEST_F(SpinTeam, SeveralCallersAtOnce) {
   EXPECT_EQ(failures.load(), 0);
 }
 
-TEST_F(SpinTeam, ForkedChildGetsATeamOfItsOwn) {
+TEST_F(Team, ForkedChildGetsATeamOfItsOwn) {
   set_num_threads(2);
   Visit warm(10);
   visit(warm, 10, 1);  // the parent's helper exists now; a child has no copy of it
@@ -150,10 +170,42 @@ TEST_F(SpinTeam, ForkedChildGetsATeamOfItsOwn) {
     alarm(20);  // a hang (waiting on a helper that does not exist) fails instead of blocking ctest
     Visit v(100);
     visit(v, 100, 1);
-    _exit(each_once(v) && v.threads.size() == 2 ? 0 : 1);
+    _exit(each_once(v) && rendezvous(2) ? 0 : 1);
   }
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST_F(Team, PartsRunConcurrentlyAndExceptionsReachTheCaller) {
+  set_num_threads(2);
+  // parallel_parts: each part once, with the part count; both parts wait for each other, so this
+  // finishes only when they really run at the same time
+  std::atomic<int> arrived{0}, seen_count{0};
+  kernels::parallel_parts(2, [&](int t, int c) {
+    seen_count.fetch_add(c);
+    arrived.fetch_add(1 << (4 * t));
+    const auto t0 = std::chrono::steady_clock::now();
+    while (arrived.load() != 0x11 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10)) {
+    }
+  });
+  EXPECT_EQ(arrived.load(), 0x11);
+  EXPECT_EQ(seen_count.load(), 4);
+  // a throw in either part reaches the caller after both parts ended; the team still works after
+  for (int thrower : {0, 1}) {
+    std::atomic<int> finished{0};
+    EXPECT_THROW(kernels::parallel_parts(2,
+                                         [&](int t, int) {
+                                           if (t == thrower) throw std::runtime_error("part failed");
+                                           std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                                           finished.fetch_add(1);
+                                         }),
+                 std::runtime_error);
+    EXPECT_EQ(finished.load(), 1) << "the other part had not finished when the exception came";
+    Visit v(64);
+    visit(v, 64, 1);
+    EXPECT_TRUE(each_once(v));
+    EXPECT_TRUE(rendezvous(2));
+  }
 }
