@@ -15,7 +15,6 @@
 #include <immintrin.h>
 #include <omp.h>
 #include <pthread.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
