@@ -69,7 +69,7 @@ TEST(RnnStepKernel, MatchesReference) {
         }
 }
 
-// The panels are split over threads (kernels/spin_team.h) when the work pays; each panel is
+// The panels are split over threads (kernels/parallel.h, on seqnn's team) when the work pays; each panel is
 // computed the same way on any thread, so the thread count must not change a single bit.
 TEST(RnnStepKernel, ThreadCountDoesNotChangeResults) {
   Generator gen(4);
