@@ -128,7 +128,7 @@ template <StepCell C>
 void step_cell(int64_t B, int64_t I, int64_t H, const float* x, const float* h_prev, const float* c_prev,
                const float* wih, const float* whh, const float* bias, float* h_out, float* c_out) {
   // Threads: each panel costs B*G*16*(I+H) multiply-adds; a thread gets at least kMinWork of
-  // them, so small steps stay on one thread (an OpenMP fork/join costs a few microseconds).
+  // them, so small steps stay on one thread (a team job costs about half a microsecond).
   constexpr int64_t kMinWork = int64_t{1} << 17;
   const int64_t P = step_panels(H);
   const int64_t per_panel = std::max<int64_t>(1, B * Step<C>::G * U * (I + H));
