@@ -70,7 +70,8 @@ void call(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const 
     if ((M <= 8 || (K <= 8 && !tb)) && N * K <= (1 << 18))
       return detail::sgemm_small_m(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
-  split_blas(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, [&](int64_t m, int64_t n, const float* a, const float* b, float* c) {
+  split_blas(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, [&](int64_t m, int64_t n, const float* a, const float* b,
+                                                          float* c) {
     cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), bi(m), bi(n), bi(K), alpha, a, bi(lda), b, bi(ldb), beta, c, bi(ldc));
   });
 }

@@ -96,7 +96,7 @@ class Team {
         _mm_pause();
         if (polls % 64 == 0 && std::chrono::steady_clock::now() - since > std::chrono::microseconds(kWaitMicros)) {
           caller_asleep_.store(true, std::memory_order_seq_cst);
-          if (part_[k].load(std::memory_order_seq_cst) == now_state) part_[k].wait(now_state, std::memory_order_seq_cst);
+          part_[k].wait(now_state, std::memory_order_seq_cst);  // returns at once if the part moved on
           caller_asleep_.store(false, std::memory_order_relaxed);
         }
       }
