@@ -164,6 +164,11 @@ TEST_F(Team, ForkedChildGetsATeamOfItsOwn) {
   Visit warm(10);
   visit(warm, 10, 1);  // the parent's helper exists now; a child has no copy of it
   ASSERT_TRUE(each_once(warm));
+  // ...and has finished starting: it took part in a job. Forking while a thread is still starting
+  // copies the locks it holds at that moment; under AddressSanitizer (whose runtime takes its own
+  // locks in a new thread) the child's first helper could then block at its start forever, and
+  // the child ran its jobs alone (correct, but not the concurrency checked below).
+  ASSERT_TRUE(rendezvous(2));
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
