@@ -9,6 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace seqnn {
@@ -37,8 +38,10 @@ void append(std::ostringstream& os, const A& a, const Rest&... rest) {
 }  // namespace detail
 
 // Throws Error("op: " + parts...). Shapes (std::vector<int64_t>) print as (a,b,c).
+// `op` is a string_view: a literal op name costs nothing until the check fails (as a
+// const std::string&, every check built a std::string, a few ns each, on every call).
 template <class... Parts>
-[[noreturn]] void fail(const std::string& op, const Parts&... parts) {
+[[noreturn]] void fail(std::string_view op, const Parts&... parts) {
   std::ostringstream os;
   os << op << ": ";
   detail::append(os, parts...);
@@ -47,7 +50,7 @@ template <class... Parts>
 
 // check(cond, "op", parts...): fail(...) when cond is false.
 template <class... Parts>
-void check(bool cond, const std::string& op, const Parts&... parts) {
+void check(bool cond, std::string_view op, const Parts&... parts) {
   if (!cond) fail(op, parts...);
 }
 
