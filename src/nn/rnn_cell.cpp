@@ -82,17 +82,19 @@ RecurrentState RecurrentCell::initial_state(int64_t batch) const {
 Tensor RecurrentCell::step(const Tensor& x_t, RecurrentState& state) {
   const std::string op = name() + ".step";
   const bool lstm = cell_ == CellType::LSTM;
-  check(x_t.defined() && x_t.dim() == 2, op, "x_t ", x_t.defined() ? x_t.shape() : Shape{},
-        " must be (B,input_size=", input_size_, ")");
+  if (!x_t.defined() || x_t.dim() != 2) {  // (a Shape copy per step only when it fails)
+    fail(op, "x_t ", x_t.defined() ? x_t.shape() : Shape{}, " must be (B,input_size=", input_size_, ")");
+  }
   check(state.h.size() == 1 && state.c.size() == (lstm ? 1u : 0u), op, "state has ", state.h.size(), " h and ",
         state.c.size(), " c entries, expected 1 and ", lstm ? 1 : 0, " (use initial_state(B))");
   check(state.h[0].defined() && (!lstm || state.c[0].defined()), op, "state holds undefined tensors");
   NoGradGuard no_grad;
   // Fast path (rnn.h); cells below 8 hidden units keep recurrent_layer, bitwise forward().
-  if (hidden_size_ >= 8 && x_t.size(1) == input_size_) {
+  if (hidden_size_ >= 8 && x_t.shape()[1] == input_size_) {
     Tensor y;
     if (check_finite_enabled()) detail::check_step_finite(op, x_t, state, Tensor());
-    if (detail::fast_step(step_cache_, cell_, act_, {weights()}, x_t, state, y)) {
+    const RecurrentWeights w = weights();
+    if (detail::fast_step(step_cache_, cell_, act_, &w, 1, x_t, state, y)) {
       if (check_finite_enabled()) detail::check_step_finite(op, Tensor(), state, y);
       return y;
     }

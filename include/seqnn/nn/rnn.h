@@ -178,11 +178,13 @@ namespace detail {
 struct StepCache;
 // The largest batch the step() fast path takes (decoding steps beams x sentences rows).
 inline constexpr int64_t kFastStepMaxBatch = 8;
-// Runs one fast step of the layers `w` (one entry per layer, unidirectional) if it applies:
+// Runs one fast step of the layers w[0..L) (one entry per layer, unidirectional) if it applies:
 // x_t (B,I) F32 with 1 <= B <= kFastStepMaxBatch, state h[l] (B,H) (and c[l] for LSTM) F32. Returns false,
-// touching nothing, when it does not; then the caller takes the general path.
-bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
-               const std::vector<RecurrentWeights>& w, const Tensor& x_t, RecurrentState& state, Tensor& y);
+// touching nothing, when it does not; then the caller takes the general path. Allocates nothing
+// once the cache is packed (a pointer and a count, not a vector, so a cell passes its one layer
+// without building one).
+bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act, const RecurrentWeights* w, int64_t L,
+               const Tensor& x_t, RecurrentState& state, Tensor& y);
 // seqnn/debug.h's finite checks for the fast path, which bypasses the recorded ops.
 void check_step_finite(const std::string& op, const Tensor& x_t, const RecurrentState& s, const Tensor& y);
 }  // namespace detail
@@ -240,6 +242,7 @@ class RecurrentModule : public Module {
   Config cfg_;
   std::vector<RecurrentWeights> weights_;  // index layer*D + direction (handles to the parameters)
   std::shared_ptr<detail::StepCache> step_cache_;  // step()'s packed weights
+  std::string step_op_;                            // "LSTM.step": step()'s checks name it
 };
 
 class RNN : public RecurrentModule {
