@@ -344,9 +344,10 @@ void forward_direction_jordan_fast(Saved& S, int d) {
       float* gt = G + t * B * H;
       kernels::seq_backward_gemm_rows(r0, e, R, H, hin, whh_t.data(), gt, true);
       kernels::rnn_cell_forward<float>(gt + r0 * H, gt + r0 * H, (e - r0) * H, S.spec.activation);
-      for (int64_t k = r0; k < e; ++k)
-        for (int64_t o = 0; o < R; ++o) hout[k * R + o] = b_ho ? b_ho[o] : 0.0f;
-      kernels::seq_backward_gemm_rows(r0, e, H, R, gt, who_t.data(), hout, true);
+      if (b_ho) {
+        for (int64_t k = r0; k < e; ++k) std::memcpy(hout + k * R, b_ho, sizeof(float) * R);
+      }
+      kernels::seq_backward_gemm_rows(r0, e, H, R, gt, who_t.data(), hout, b_ho != nullptr);
       kernels::rnn_cell_forward<float>(hout + r0 * R, hout + r0 * R, (e - r0) * R, S.spec.output_activation);
     }
   });
