@@ -240,8 +240,10 @@ def run_best(binary, reps, setups):
 
 
 def rnn_table(title, rows, seqnn_best, onednn, torch_best):
-    def ms(t):
-        return f"{t * 1e3:10.3f}" if t else f"{'-':>10}"
+    def ms(t):  # 4 decimals below 0.1 ms: the streaming step's microseconds in full
+        if not t:
+            return f"{'-':>10}"
+        return f"{t * 1e3:10.4f}" if t < 1e-4 else f"{t * 1e3:10.3f}"
 
     def gf(t, work):
         return f"{work / t / 1e9:8.2f}" if t else f"{'-':>8}"
@@ -319,7 +321,7 @@ def run_rnn(build, reps, rounds=1):
         for rows in cases.values():
             for label, name, _, _ in rows:
                 if all(name in seqnn_every[lb] for lb in labels):
-                    print(f"  {label:<30} " + "  ".join(f"{seqnn_every[lb][name] * 1e3:10.3f}" for lb in labels))
+                    print(f"  {label:<30} " + "  ".join(f"{seqnn_every[lb][name] * 1e3:10.4f}" for lb in labels))
     for mode in ("fwd", "fwdbwd"):
         base = seqnn.get(f"BM_lstm_{mode}/100/32/256/256")
         for variant, label in (("lstm_peephole", "peephole LSTM"), ("jordan", "Jordan")):
