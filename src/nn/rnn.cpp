@@ -440,7 +440,7 @@ Tensor RecurrentModule::step(const Tensor& x_t, RecurrentState& state) {
     Tensor y;
     if (check_finite_enabled()) detail::check_step_finite(op, x_t, state, Tensor());
     if (detail::fast_step(step_cache_, cfg_.cell, cfg_.activation, weights_.data(),
-                                  static_cast<int64_t>(weights_.size()), x_t, state, y)) {
+                          static_cast<int64_t>(weights_.size()), x_t, state, y)) {
       if (check_finite_enabled()) detail::check_step_finite(op, Tensor(), state, y);
       return y;
     }

@@ -344,7 +344,7 @@ void sgemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   // element, fitted on bench_gemm's shapes here: packing 45 (4 bytes read and 4 written at
   // ~20 GB/s, against ~114 G multiply-adds/s a core), reading in place 8. (Always splitting the
   // longer side made each part of a weight gradient dG^T X, 256 x 256 x 3200, pack all 3200 x 256
-  // of X: 1.38 -> 1.21 ms with this rule.)
+  // of X: 1.46 -> 1.31 ms with this rule, bench_gemm, medians of 4 alternating runs.)
   constexpr double kPackCost = 45, kReadCost = 8;
   const int64_t n_per_part = (n_bands + parts - 1) / parts * NR, m_per_part = (m_bands + parts - 1) / parts * MR;
   const double cost_n = static_cast<double>(n_per_part) * M * K +
