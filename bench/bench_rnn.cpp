@@ -9,8 +9,9 @@
 //          lstm_peephole and jordan (O = H, tanh hidden, identity output) at (100,32,256,256)
 //   BM_lstm_step/H             streaming: one nn::LSTM(H, H)::step at B=1 (no gradients);
 //                              2*(I+H)*4*H FLOPs
-//   BM_lstm_step_kernel/H      the same step on the packed-weight kernel alone
-//                              (kernels::recurrent_step): what the module adds is the difference
+//   BM_lstm_step_kernel/H/oneway:0  the same step on the packed-weight kernel alone
+//                              (kernels::recurrent_step): what the module adds is the difference;
+//                              oneway:1 streams the panels in one order only (see StepSweep)
 //
 // FLOPs (the GFLOPS counter): forward 2*T*B*(I+R)*G*H per layer per direction (+ 2*T*B*H*O
 // for Jordan's output layer), 3x that for forward + backward. Weights ~ U(-1/sqrt(H),
@@ -138,8 +139,11 @@ void BM_lstm_step(benchmark::State& st) {
                                              benchmark::Counter::kIs1000);
 }
 
+// The kernel alone, alternating the panel order as the module does (oneway = 1: always Up, so
+// every step streams all the weights from L3; the difference is what the alternation wins).
 void BM_lstm_step_kernel(benchmark::State& st) {
   using kernels::StepCell;
+  const bool oneway = st.range(1) != 0;
   const int64_t H = st.range(0), I = H;
   benchmark::DoNotOptimize(num_threads());
   const double k = 1.0 / std::sqrt(static_cast<double>(H));  // PyTorch's init range
@@ -152,9 +156,11 @@ void BM_lstm_step_kernel(benchmark::State& st) {
   kernels::pack_step_bias(StepCell::Lstm, b.data_ptr<float>(), b.data_ptr<float>(), H, bias.data());
   const Tensor x = randn({1, I});
   std::vector<float> h(H, 0.0f), h2(H), c(H, 0.0f);
+  kernels::StepSweep sweep = kernels::StepSweep::Up;
   for (auto _ : st) {
     kernels::recurrent_step(StepCell::Lstm, 1, I, H, x.data_ptr<float>(), h.data(), c.data(), wih.data(), whh.data(),
-                            bias.data(), h2.data(), c.data());
+                            bias.data(), h2.data(), c.data(), sweep);
+    if (!oneway) sweep = kernels::flip(sweep);
     std::swap(h, h2);
     benchmark::DoNotOptimize(h.data());
   }
@@ -194,5 +200,9 @@ BENCHMARK(BM_lstm_peephole_fwdbwd)->Apply(one_shape);
 BENCHMARK(BM_jordan_fwd)->Apply(one_shape);
 BENCHMARK(BM_jordan_fwdbwd)->Apply(one_shape);
 BENCHMARK(BM_lstm_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_lstm_step_kernel)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_lstm_step_kernel)
+    ->ArgsProduct({{256, 512}, {0, 1}})
+    ->ArgNames({"", "oneway"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK_MAIN();

@@ -70,7 +70,8 @@ TEST(RnnStepKernel, MatchesReference) {
 }
 
 // The panels are split over threads (kernels/parallel.h, on seqnn's team) when the work pays; each panel is
-// computed the same way on any thread, so the thread count must not change a single bit.
+// computed the same way on any thread and in either sweep order, so neither the thread count nor the
+// order may change a single bit.
 TEST(RnnStepKernel, ThreadCountDoesNotChangeResults) {
   Generator gen(4);
   const int saved = num_threads();
@@ -87,17 +88,18 @@ TEST(RnnStepKernel, ThreadCountDoesNotChangeResults) {
       kernels::pack_step_bias(cell, bih.data(), bhh.data(), H, pb.data());
       const bool lstm = cell == StepCell::Lstm;
       std::vector<std::vector<float>> hs, cs;
-      for (int nt : {1, 2, 3}) {
-        set_num_threads(nt);
-        std::vector<float> h1(B * H), c1 = c0;
-        for (int r = 0; r < 3; ++r) {  // repeated: the second call finds the helpers polling
-          c1 = c0;
-          kernels::recurrent_step(cell, B, I, H, x.data(), h.data(), lstm ? c1.data() : nullptr, pih.data(),
-                                  phh.data(), pb.data(), h1.data(), lstm ? c1.data() : nullptr);
+      for (int nt : {1, 2, 3})
+        for (kernels::StepSweep sweep : {kernels::StepSweep::Up, kernels::StepSweep::Down}) {
+          set_num_threads(nt);
+          std::vector<float> h1(B * H), c1 = c0;
+          for (int r = 0; r < 3; ++r) {  // repeated: the second call finds the helpers polling
+            c1 = c0;
+            kernels::recurrent_step(cell, B, I, H, x.data(), h.data(), lstm ? c1.data() : nullptr, pih.data(),
+                                    phh.data(), pb.data(), h1.data(), lstm ? c1.data() : nullptr, sweep);
+          }
+          hs.push_back(h1);
+          cs.push_back(c1);
         }
-        hs.push_back(h1);
-        cs.push_back(c1);
-      }
       set_num_threads(saved);
       for (size_t k = 1; k < hs.size(); ++k) {
         EXPECT_EQ(hs[k], hs[0]) << "cell " << static_cast<int>(cell) << " B=" << B << " run " << k;

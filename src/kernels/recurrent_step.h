@@ -38,12 +38,20 @@ void pack_step_weights(StepCell cell, const float* w, int64_t H, int64_t K, floa
 // b_ih, b_hh: (G*H) each, or both null (no bias) -> out: (P, S, U)
 void pack_step_bias(StepCell cell, const float* b_ih, const float* b_hh, int64_t H, float* out);
 
+// The order in which each thread streams its share of the panels. The result is the same either
+// way (panels are independent; each one sums over k in the same order). A caller stepping the same
+// weights again and again alternates Up and Down: the panels a thread read last are still in its
+// L2 cache, so the next step starts on them (with one direction only, every step evicts each line
+// just before it is needed again and the whole stream comes from L3).
+enum class StepSweep { Up, Down };
+inline StepSweep flip(StepSweep s) { return s == StepSweep::Up ? StepSweep::Down : StepSweep::Up; }
+
 // One step for B rows (any B >= 0; meant for B <= 8):
 //   x: (B,I)  h_prev: (B,H)  c_prev: (B,H) LSTM else null  wih: packed (G*H,I)  whh: packed (G*H,H)
 //   bias: packed  h_out: (B,H), must not overlap h_prev  c_out: (B,H) LSTM, may equal c_prev
 void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, const float* x, const float* h_prev,
                     const float* c_prev, const float* wih, const float* whh, const float* bias, float* h_out,
-                    float* c_out);
+                    float* c_out, StepSweep sweep = StepSweep::Up);
 
 namespace ref {
 // The same step on the unpacked PyTorch layouts, plain loops and std:: functions (double sums).

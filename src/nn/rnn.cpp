@@ -264,6 +264,8 @@ struct StepLayerPack {
   uint64_t checksum = 0;
   int64_t I = 0, H = 0;
   std::vector<float> wih, whh, bias;
+  // Alternates every step, so that each step starts on the panels the last one read (still in L2).
+  kernels::StepSweep sweep = kernels::StepSweep::Up;
 };
 
 struct StepCache {
@@ -377,13 +379,14 @@ bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
   const Tensor xc = x_t.contiguous();
   const float* xin = xc.data_ptr<float>();
   for (int64_t l = 0; l < L; ++l) {
-    const StepLayerPack& pk = cache->layers[l];
+    StepLayerPack& pk = cache->layers[l];
     own_buffer(state.h[l]);
     if (lstm) own_buffer(state.c[l]);
     float* h = state.h[l].data_ptr<float>();
     float* c = lstm ? state.c[l].data_ptr<float>() : nullptr;
     kernels::recurrent_step(sc, B, pk.I, pk.H, xin, h, c, pk.wih.data(), pk.whh.data(), pk.bias.data(),
-                            cache->scratch.data(), c);
+                            cache->scratch.data(), c, pk.sweep);
+    pk.sweep = kernels::flip(pk.sweep);
     std::memcpy(h, cache->scratch.data(), sizeof(float) * B * pk.H);
     xin = h;
   }
