@@ -137,6 +137,10 @@ class Tensor {
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
+// t's shape, or an empty Shape (printed "()") when t is undefined: for error messages. A
+// reference, so a check that passes copies nothing.
+const Shape& shape_or_none(const Tensor& t);
+
 // ------------------------------------------------------------ factories
 Tensor empty(const Shape& shape, DType dt = DType::F32);
 Tensor zeros(const Shape& shape, DType dt = DType::F32);

@@ -139,7 +139,7 @@ std::vector<int64_t> check_source(const Seq2SeqConfig& cfg, const Tensor& src, c
   check(S >= 1, op, "empty source: src ", src.shape(), " has no positions (S = 0)");
   check(src_lengths.defined() && src_lengths.dtype() == DType::I64 && src_lengths.dim() == 1 &&
             src_lengths.size(0) == B,
-        op, "src_lengths must be (B=", B, ") int64, got ", src_lengths.defined() ? src_lengths.shape() : Shape{}, " ",
+        op, "src_lengths must be (B=", B, ") int64, got ", shape_or_none(src_lengths), " ",
         src_lengths.defined() ? dtype_name(src_lengths.dtype()) : "undefined");
   std::vector<int64_t> len = src_lengths.to_vector<int64_t>();
   for (int64_t b = 0; b < B; ++b) {
@@ -158,7 +158,7 @@ std::vector<int64_t> check_source(const Seq2SeqConfig& cfg, const Tensor& src, c
 
 void check_target(const Seq2SeqConfig& cfg, const Tensor& tgt, int64_t B, const char* op) {
   check(tgt.defined() && tgt.dtype() == DType::I64 && tgt.dim() == 2 && tgt.size(0) == B, op,
-        "tgt_in must be (B=", B, ",T) int64 token ids, got ", tgt.defined() ? tgt.shape() : Shape{}, " ",
+        "tgt_in must be (B=", B, ",T) int64 token ids, got ", shape_or_none(tgt), " ",
         tgt.defined() ? dtype_name(tgt.dtype()) : "undefined");
   const int64_t T = tgt.size(1);
   check(T >= 1, op, "tgt_in ", tgt.shape(), " has no positions (T = 0; it starts with BOS)");
@@ -171,7 +171,7 @@ void check_target(const Seq2SeqConfig& cfg, const Tensor& tgt, int64_t B, const 
 
 void check_step_tokens(const Tensor& tokens, int64_t rows, int64_t V, const char* op) {
   check(tokens.defined() && tokens.dtype() == DType::I64 && tokens.dim() == 1 && tokens.size(0) == rows, op,
-        "tokens must be (rows=", rows, ") int64, got ", tokens.defined() ? tokens.shape() : Shape{}, " ",
+        "tokens must be (rows=", rows, ") int64, got ", shape_or_none(tokens), " ",
         tokens.defined() ? dtype_name(tokens.dtype()) : "undefined");
   const Tensor t = tokens.contiguous();
   const int64_t* p = t.data_ptr<int64_t>();
@@ -181,7 +181,7 @@ void check_step_tokens(const Tensor& tokens, int64_t rows, int64_t V, const char
 
 void check_reorder_index(const Tensor& index, int64_t rows, const char* op) {
   check(index.defined() && index.dtype() == DType::I64 && index.dim() == 1, op, "index must be 1-d int64, got ",
-        index.defined() ? index.shape() : Shape{}, " ", index.defined() ? dtype_name(index.dtype()) : "undefined");
+        shape_or_none(index), " ", index.defined() ? dtype_name(index.dtype()) : "undefined");
   const Tensor t = index.contiguous();
   const int64_t* p = t.data_ptr<int64_t>();
   for (int64_t i = 0; i < index.size(0); ++i)
@@ -204,10 +204,10 @@ Tensor key_padding_bias(const std::vector<int64_t>& lengths, int64_t S, DType dt
 Tensor Seq2SeqModel::loss(const Tensor& logits, const Tensor& tgt_out, double label_smoothing) const {
   const char* op = "Seq2SeqModel.loss";
   check(logits.defined() && logits.dim() == 3 && logits.size(2) == cfg_.target_vocab, op, "logits must be (B,T,V=",
-        cfg_.target_vocab, "), got ", logits.defined() ? logits.shape() : Shape{});
+        cfg_.target_vocab, "), got ", shape_or_none(logits));
   const int64_t B = logits.size(0), T = logits.size(1), V = logits.size(2);
   check(tgt_out.defined() && tgt_out.dtype() == DType::I64 && tgt_out.shape() == Shape{B, T}, op, "tgt_out must be (B,T)=",
-        Shape{B, T}, " int64, got ", tgt_out.defined() ? tgt_out.shape() : Shape{}, " ",
+        Shape{B, T}, " int64, got ", shape_or_none(tgt_out), " ",
         tgt_out.defined() ? dtype_name(tgt_out.dtype()) : "undefined");
   check(label_smoothing >= 0 && label_smoothing <= 1, op, "label_smoothing must be in [0,1], got ", label_smoothing);
   // PyTorch: cross_entropy(logits.reshape(-1,V), tgt_out.reshape(-1), ignore_index=0, label_smoothing=eps)

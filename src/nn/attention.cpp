@@ -35,8 +35,6 @@ const char* normalization_name(Normalization n) { return n == Normalization::Sof
 
 namespace {
 
-Shape shape_of(const Tensor& t) { return t.defined() ? t.shape() : Shape{}; }
-
 // U(-1/sqrt(fan_in), 1/sqrt(fan_in)), a Linear's bias bound (0 when fan_in = 0).
 void uniform_fan_in(Tensor& t, int64_t fan_in, Generator* gen) {
   const double bound = fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 0.0;
@@ -86,7 +84,7 @@ void Score::check_inputs(const Tensor& q, const Tensor& k) const {
   check(q.defined() && k.defined() && q.dim() == 3 && k.dim() == 3 && q.size(0) == k.size(0) &&
             q.size(2) == options_.query_dim() && k.size(2) == options_.key_dim(),
         op, "expected q (B,Lq,query_dim=", options_.query_dim(), ") and k (B,Lk,key_dim=", options_.key_dim(),
-        "), got q ", shape_of(q), " and k ", shape_of(k));
+        "), got q ", shape_or_none(q), " and k ", shape_or_none(k));
   check(q.is_floating_point() && q.dtype() == k.dtype(), op, "q and k must share a floating dtype, got ",
         dtype_name(q.dtype()), " and ", dtype_name(k.dtype()));
 }
@@ -186,7 +184,7 @@ std::shared_ptr<Score> make_score(const ScoreOptions& o, Generator* gen) {
 // ==================================================================== normalisation
 Tensor normalize_scores(const Tensor& s, const AttentionMask& mask, Normalization norm, const char* op) {
   check(s.defined() && s.dim() == 3 && s.is_floating_point(), op, "scores must be floating (B,Lq,Lk), got ",
-        shape_of(s));
+        shape_or_none(s));
   const int64_t B = s.size(0), Lq = s.size(1), Lk = s.size(2);
   if (mask.empty()) return norm == Normalization::Softmax ? softmax(s, -1) : relu(s);
   mask.validate(B, 1, Lq, Lk, op);
@@ -220,7 +218,7 @@ AttentionOutput Attention::forward(const Tensor& q, const Tensor& k, const Tenso
   const char* op = "Attention.forward";
   check(v.defined() && v.dim() == 3 && k.defined() && k.dim() == 3 && v.size(0) == k.size(0) &&
             v.size(1) == k.size(1),
-        op, "v must be (B,Lk,Dv) matching k (B,Lk,Dk)=", shape_of(k), ", got ", shape_of(v));
+        op, "v must be (B,Lk,Dv) matching k (B,Lk,Dk)=", shape_or_none(k), ", got ", shape_or_none(v));
   check(v.dtype() == k.dtype(), op, "v must have k's dtype ", dtype_name(k.dtype()), ", got ", dtype_name(v.dtype()));
   Tensor qq = q, kk = k;
   if (options_.rotary()) {
@@ -254,7 +252,8 @@ AttentionOutput Attn::forward(const Tensor& Q, const Tensor& K, const Tensor& V,
             Q.size(0) == K.size(0) && V.size(0) == K.size(0) && V.size(1) == K.size(1) &&
             Q.size(2) == o.query_size() && K.size(2) == o.key_size() && V.size(2) == o.value_size(),
         op, "expected Q (B,Lq,query_size=", o.query_size(), "), K (B,Lk,key_size=", o.key_size(),
-        "), V (B,Lk,value_size=", o.value_size(), "), got Q ", shape_of(Q), ", K ", shape_of(K), ", V ", shape_of(V));
+        "), V (B,Lk,value_size=", o.value_size(), "), got Q ", shape_or_none(Q), ", K ", shape_or_none(K),
+        ", V ", shape_or_none(V));
   const Tensor w = normalize_scores(score->score(Q, K), mask, o.normalization(), op);  // softmax(score(Q, K))
   const Tensor applied = bmm(w, V);                                                   // bmm with V
   Tensor out = attn_combine->forward(cat({Q, applied}, 2));                           // Linear([Q; applied])
@@ -285,7 +284,7 @@ AttentionOutput SelfAttention::forward(const Tensor& x, const AttentionMask& mas
   const char* op = "SelfAttention.forward";
   const auto& o = options_;
   check(x.defined() && x.dim() == 3 && x.size(2) == o.embed_dim(), op, "x must be (B,L,embed_dim=", o.embed_dim(),
-        "), got ", shape_of(x));
+        "), got ", shape_or_none(x));
   check(x.dtype() == W_q.dtype(), op, "x is ", dtype_name(x.dtype()), " but the weights are ",
         dtype_name(W_q.dtype()));
   check(offset >= 0, op, "offset must be >= 0, got ", offset);

@@ -34,7 +34,7 @@ Embedding::Embedding(const EmbeddingOptions& options, const Tensor& w) : Module(
 std::shared_ptr<Embedding> Embedding::from_pretrained(const Tensor& weight, bool freeze,
                                                       std::optional<int64_t> padding_idx) {
   check(weight.defined() && weight.dim() == 2, "Embedding.from_pretrained",
-        "embeddings parameter is expected to be 2-dimensional (V,E), got ", weight.defined() ? weight.shape() : Shape{});
+        "embeddings parameter is expected to be 2-dimensional (V,E), got ", shape_or_none(weight));
   check(weight.is_floating_point(), "Embedding.from_pretrained", "weight must be floating, got ",
         dtype_name(weight.dtype()));
   EmbeddingOptions opts(weight.size(0), weight.size(1));

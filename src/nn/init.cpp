@@ -42,7 +42,7 @@ int64_t fan_for_mode(const Tensor& t, const std::string& mode, const char* op) {
 std::pair<int64_t, int64_t> calculate_fan_in_and_fan_out(const Tensor& t) {
   check(t.defined() && t.dim() >= 2, "nn.init.calculate_fan_in_and_fan_out",
         "fan in and fan out can not be computed for tensor with fewer than 2 dimensions, got shape ",
-        t.defined() ? t.shape() : Shape{});
+        shape_or_none(t));
   int64_t receptive = 1;
   for (int64_t d = 2; d < t.dim(); ++d) receptive *= t.size(d);
   return {t.size(1) * receptive, t.size(0) * receptive};

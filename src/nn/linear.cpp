@@ -30,7 +30,7 @@ void Linear::reset_parameters(Generator* gen) {
 
 Tensor Linear::forward(const Tensor& x) {
   check(x.defined() && x.dim() >= 1 && x.size(-1) == options_.in_features(), "Linear.forward", "input ",
-        x.defined() ? x.shape() : Shape{}, " must be (*, in_features=", options_.in_features(), ")");
+        shape_or_none(x), " must be (*, in_features=", options_.in_features(), ")");
   return linear(x, weight, bias);
 }
 

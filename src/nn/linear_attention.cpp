@@ -11,8 +11,6 @@ namespace seqnn::nn {
 
 namespace {
 
-Shape shape_of(const Tensor& t) { return t.defined() ? t.shape() : Shape{}; }
-
 Tensor phi(const Tensor& x) { return elu(x) + 1.0; }
 
 // (B,L,E) -> (B,N,L,d)
@@ -48,8 +46,8 @@ void LinearAttention::check_qkv(const Tensor& q, const Tensor& k, const Tensor& 
   check(q.defined() && k.defined() && v.defined() && q.dim() == 3 && k.dim() == 3 && v.dim() == 3 &&
             q.size(2) == E && k.size(2) == E && v.size(2) == E && q.size(0) == k.size(0) && k.size(0) == v.size(0) &&
             k.size(1) == v.size(1),
-        op, "expected query (B,Lq,E=", E, "), key and value (B,Lk,E=", E, "), got query ", shape_of(q), ", key ",
-        shape_of(k), ", value ", shape_of(v));
+        op, "expected query (B,Lq,E=", E, "), key and value (B,Lk,E=", E, "), got query ", shape_or_none(q), ", key ",
+        shape_or_none(k), ", value ", shape_or_none(v));
   check(q.dtype() == k.dtype() && k.dtype() == v.dtype() && q.dtype() == q_proj->weight.dtype(), op,
         "query, key, value and the weights must share a dtype");
 }
@@ -100,7 +98,8 @@ Tensor LinearAttention::step(const Tensor& q_t, const Tensor& k_t, const Tensor&
   const int64_t E = options_.embed_dim(), N = options_.num_heads(), d = E / N;
   check(q_t.defined() && k_t.defined() && v_t.defined() && q_t.dim() == 2 && q_t.size(1) == E &&
             k_t.shape() == q_t.shape() && v_t.shape() == q_t.shape(),
-        op, "q_t, k_t and v_t must be (B,E=", E, "), got ", shape_of(q_t), ", ", shape_of(k_t), ", ", shape_of(v_t));
+        op, "q_t, k_t and v_t must be (B,E=", E, "), got ", shape_or_none(q_t), ", ", shape_or_none(k_t), ", ",
+        shape_or_none(v_t));
   const int64_t B = q_t.size(0);
   if (!state.S.defined()) {
     state.S = zeros({B, N, d, d}, q_t.dtype());
@@ -109,7 +108,7 @@ Tensor LinearAttention::step(const Tensor& q_t, const Tensor& k_t, const Tensor&
   }
   check(state.S.shape() == Shape({B, N, d, d}) && state.Z.defined() && state.Z.shape() == Shape({B, N, d}), op,
         "state S must be (B,N,d,d)=", Shape({B, N, d, d}), " and Z (B,N,d)=", Shape({B, N, d}), ", got S ",
-        state.S.shape(), " and Z ", shape_of(state.Z));
+        state.S.shape(), " and Z ", shape_or_none(state.Z));
   const Tensor q = phi(reshape(q_proj->forward(q_t), {B, N, d}));
   const Tensor k = phi(reshape(k_proj->forward(k_t), {B, N, d}));
   const Tensor v = reshape(v_proj->forward(v_t), {B, N, d});

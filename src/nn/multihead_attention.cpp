@@ -331,7 +331,7 @@ Tensor MultiheadAttention::step(const Tensor& x_t, KVCache& cache) {
   check(cache.k.defined(), op, "the cache is empty: make it with new_cache(B)");
   const int64_t B = cache.k.size(1);
   check(x_t.defined() && x_t.dim() == 2 && x_t.size(0) == B && x_t.size(1) == E, op, "x_t ",
-        x_t.defined() ? x_t.shape() : Shape{}, " must be (B=", B, ",E=", E, ")");
+        shape_or_none(x_t), " must be (B=", B, ",E=", E, ")");
   check(x_t.dtype() == cache.k.dtype(), op, "x_t dtype ", dtype_name(x_t.dtype()), " must match the cache's ",
         dtype_name(cache.k.dtype()));
   NoGradGuard ng;
@@ -366,7 +366,7 @@ StaticKV MultiheadAttention::project_static(const Tensor& memory, const Tensor& 
   const char* op = "MultiheadAttention.project_static";
   const int64_t E = options_.embed_dim(), N = options_.num_heads(), D = head_dim();
   check(memory.defined() && memory.dim() == 3 && memory.size(2) == options_.kdim(), op, "memory ",
-        memory.defined() ? memory.shape() : Shape{}, " must be ", options_.batch_first() ? "(B,S," : "(S,B,",
+        shape_or_none(memory), " must be ", options_.batch_first() ? "(B,S," : "(S,B,",
         "kdim=", options_.kdim(), ")");
   check(options_.kdim() == options_.vdim(), op, "needs kdim == vdim (memory is both key and value)");
   const int64_t sd = options_.batch_first() ? 1 : 0;
@@ -401,7 +401,7 @@ Tensor MultiheadAttention::step_static(const Tensor& x_t, const StaticKV& kv) {
   check(kv.k.defined(), op, "the StaticKV is empty: make it with project_static(memory)");
   const int64_t B = kv.k.size(0);
   check(x_t.defined() && x_t.dim() == 2 && x_t.size(0) == B && x_t.size(1) == E, op, "x_t ",
-        x_t.defined() ? x_t.shape() : Shape{}, " must be (B=", B, ",E=", E, ")");
+        shape_or_none(x_t), " must be (B=", B, ",E=", E, ")");
   NoGradGuard ng;
   return attend_one(x_t, kv.k, kv.v, kv.mask);
 }

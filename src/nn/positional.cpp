@@ -16,8 +16,6 @@ namespace seqnn::nn {
 
 namespace {
 
-Shape shape_of(const Tensor& t) { return t.defined() ? t.shape() : Shape{}; }
-
 // x (L,B,E) or batch_first (B,L,E) + pe (L,E): broadcast over the batch axis.
 Tensor add_positions(const Tensor& x, const Tensor& pe, bool batch_first) {
   return x + (batch_first ? pe.unsqueeze(0) : pe.unsqueeze(1));
@@ -25,7 +23,7 @@ Tensor add_positions(const Tensor& x, const Tensor& pe, bool batch_first) {
 
 void check_sequence_input(const Tensor& x, int64_t d, bool batch_first, int64_t offset, const char* op) {
   check(x.defined() && x.dim() == 3 && x.size(2) == d && x.is_floating_point(), op, "x must be floating ",
-        batch_first ? "(B,L,d_model=" : "(L,B,d_model=", d, "), got ", shape_of(x));
+        batch_first ? "(B,L,d_model=" : "(L,B,d_model=", d, "), got ", shape_or_none(x));
   check(offset >= 0, op, "offset must be >= 0, got ", offset);
 }
 
@@ -35,7 +33,7 @@ void check_sequence_input(const Tensor& x, int64_t d, bool batch_first, int64_t 
 Tensor apply_rotary(const Tensor& x_in, int64_t offset, double base) {
   const char* op = "apply_rotary";
   check(x_in.defined() && x_in.dim() >= 2 && x_in.is_floating_point(), op,
-        "x must be floating (..., L, D), got ", shape_of(x_in));
+        "x must be floating (..., L, D), got ", shape_or_none(x_in));
   const int64_t L = x_in.size(-2), D = x_in.size(-1);
   check(D % 2 == 0, op, "the last dim D must be even to rotate pairs, got D=", D, " in ", x_in.shape());
   check(offset >= 0, op, "offset must be >= 0, got ", offset);
@@ -144,7 +142,7 @@ RotaryEmbedding::RotaryEmbedding(const RotaryEmbeddingOptions& o) : Module("Rota
 
 Tensor RotaryEmbedding::apply(const Tensor& x, int64_t offset) const {
   check(x.defined() && x.dim() >= 2 && x.size(-1) == options_.dim(), "RotaryEmbedding.apply",
-        "x must be (..., L, dim=", options_.dim(), "), got ", shape_of(x));
+        "x must be (..., L, dim=", options_.dim(), "), got ", shape_or_none(x));
   return apply_rotary(x, offset, options_.base());
 }
 

@@ -29,12 +29,6 @@ bool is_matrix(const Tensor& t, int64_t rows, int64_t cols) {
   return s.size() == 2 && (rows < 0 || s[0] == rows) && s[1] == cols;
 }
 
-// t's shape for a message, "()" when t is undefined; a reference, not a copy.
-const Shape& shape_or_none(const Tensor& t) {
-  static const Shape none;
-  return t.defined() ? t.shape() : none;
-}
-
 const char* activation_name(Activation a) {
   switch (a) {
     case Activation::Tanh: return "Tanh";
@@ -182,10 +176,10 @@ RNNOutput RecurrentModule::forward(const Tensor& x, const Tensor& h0, const Tens
   const char* r_name = cfg_.cell == CellType::Jordan ? "output_size" : (cfg_.proj_size > 0 ? "proj_size" : "hidden_size");
   const Shape h_shape = batched ? Shape{L * D, B, R} : Shape{L * D, R};
   const Shape c_shape = batched ? Shape{L * D, B, H} : Shape{L * D, H};
-  check(!h0.defined() || h0.shape() == h_shape, op, "h0 ", h0.defined() ? h0.shape() : Shape{}, " must be ",
+  check(!h0.defined() || h0.shape() == h_shape, op, "h0 ", shape_or_none(h0), " must be ",
         state_form(L * D, B, batched, r_name, R));
-  check(!c0.defined() || lstm, op, "c0 is only for LSTM, got c0 ", c0.defined() ? c0.shape() : Shape{});
-  check(!c0.defined() || c0.shape() == c_shape, op, "c0 ", c0.defined() ? c0.shape() : Shape{}, " must be ",
+  check(!c0.defined() || lstm, op, "c0 is only for LSTM, got c0 ", shape_or_none(c0));
+  check(!c0.defined() || c0.shape() == c_shape, op, "c0 ", shape_or_none(c0), " must be ",
         state_form(L * D, B, batched, "hidden_size", H));
   check(!h0.defined() || h0.dtype() == dt, op, "h0 dtype ", dtype_name(h0.defined() ? h0.dtype() : dt),
         " must match the parameters' ", dtype_name(dt));

@@ -45,17 +45,17 @@ LSTMCellOutput RecurrentCell::run(const Tensor& x, const Tensor& h, const Tensor
   const int64_t I = input_size_, H = hidden_size_;
   const DType dt = weight_ih.dtype();
   check(x.defined() && (x.dim() == 1 || x.dim() == 2) && x.size(-1) == I, op, "input ",
-        x.defined() ? x.shape() : Shape{}, " must be (B,input_size=", I, ") or (input_size=", I, ")");
+        shape_or_none(x), " must be (B,input_size=", I, ") or (input_size=", I, ")");
   check(x.dtype() == dt, op, "input dtype ", dtype_name(x.dtype()), " must match the parameters' ", dtype_name(dt));
   const bool batched = x.dim() == 2;
   const int64_t B = batched ? x.size(0) : 1;
   const Shape s_shape = batched ? Shape{B, H} : Shape{H};
   const std::string s_form = batched ? "(B=" + std::to_string(B) + ",hidden_size=" + std::to_string(H) + ")"
                                      : "(hidden_size=" + std::to_string(H) + ")";
-  check(!h.defined() || (h.shape() == s_shape && h.dtype() == dt), op, "h ", h.defined() ? h.shape() : Shape{},
+  check(!h.defined() || (h.shape() == s_shape && h.dtype() == dt), op, "h ", shape_or_none(h),
         " must be ", s_form, " ", dtype_name(dt));
   check(!c.defined() || cell_ == CellType::LSTM, op, "c is only for LSTMCell");
-  check(!c.defined() || (c.shape() == s_shape && c.dtype() == dt), op, "c ", c.defined() ? c.shape() : Shape{},
+  check(!c.defined() || (c.shape() == s_shape && c.dtype() == dt), op, "c ", shape_or_none(c),
         " must be ", s_form, " ", dtype_name(dt));
 
   const Shape s3{1, B, H};
@@ -83,7 +83,7 @@ Tensor RecurrentCell::step(const Tensor& x_t, RecurrentState& state) {
   const std::string op = name() + ".step";
   const bool lstm = cell_ == CellType::LSTM;
   if (!x_t.defined() || x_t.dim() != 2) {  // (a Shape copy per step only when it fails)
-    fail(op, "x_t ", x_t.defined() ? x_t.shape() : Shape{}, " must be (B,input_size=", input_size_, ")");
+    fail(op, "x_t ", shape_or_none(x_t), " must be (B,input_size=", input_size_, ")");
   }
   check(state.h.size() == 1 && state.c.size() == (lstm ? 1u : 0u), op, "state has ", state.h.size(), " h and ",
         state.c.size(), " c entries, expected 1 and ", lstm ? 1 : 0, " (use initial_state(B))");

@@ -97,7 +97,7 @@ Tensor TransformerEncoderLayer::ff_block(const Tensor& x) {
 Tensor TransformerEncoderLayer::forward_impl(const Tensor& src, detail::MaskRef mask, const Tensor& kpm,
                                              Tensor* weights) {
   check(src.defined() && (src.dim() == 2 || src.dim() == 3) && src.size(-1) == options_.d_model(),
-        "TransformerEncoderLayer.forward", "src ", src.defined() ? src.shape() : Shape{},
+        "TransformerEncoderLayer.forward", "src ", shape_or_none(src),
         " must be (L,B,d_model=", options_.d_model(), "), (B,L,d_model) with batch_first, or (L,d_model)");
   Tensor x = src;
   if (options_.norm_first()) {
@@ -150,10 +150,10 @@ Tensor TransformerDecoderLayer::forward_impl(const Tensor& tgt, const Tensor& me
                                              const Tensor& memory_kpm, Tensor* self_weights, Tensor* cross_weights) {
   const char* op = "TransformerDecoderLayer.forward";
   check(tgt.defined() && (tgt.dim() == 2 || tgt.dim() == 3) && tgt.size(-1) == options_.d_model(), op, "tgt ",
-        tgt.defined() ? tgt.shape() : Shape{}, " must be (T,B,d_model=", options_.d_model(),
+        shape_or_none(tgt), " must be (T,B,d_model=", options_.d_model(),
         "), (B,T,d_model) with batch_first, or (T,d_model)");
   check(memory.defined() && memory.dim() == tgt.dim() && memory.size(-1) == options_.d_model(), op, "memory ",
-        memory.defined() ? memory.shape() : Shape{}, " must be ", tgt.dim(), "-d with d_model=", options_.d_model(),
+        shape_or_none(memory), " must be ", tgt.dim(), "-d with d_model=", options_.d_model(),
         " features like tgt ", tgt.shape());
   Tensor x = tgt;
   auto sa = [&](const Tensor& y) { return dropout1->forward(attend(*self_attn, y, y, tgt_mask, tgt_kpm, self_weights)); };
@@ -293,7 +293,7 @@ Transformer::Transformer(const TransformerOptions& o, Generator* gen) : Module("
 void Transformer::check_inputs(const Tensor& src, const Tensor& tgt) const {
   const char* op = "Transformer.forward";
   check(src.defined() && tgt.defined() && src.dim() == tgt.dim() && (src.dim() == 2 || src.dim() == 3), op, "src ",
-        src.defined() ? src.shape() : Shape{}, " and tgt ", tgt.defined() ? tgt.shape() : Shape{},
+        shape_or_none(src), " and tgt ", shape_or_none(tgt),
         " must both be 3-d (batched) or 2-d (unbatched)");
   const int64_t bd = options_.layer().batch_first() ? 0 : 1;
   check(src.dim() == 2 || src.size(bd) == tgt.size(bd), op, "the batch number of src ", src.shape(), " and tgt ",

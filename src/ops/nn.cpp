@@ -22,8 +22,8 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   check(x.dim() >= k && Shape(x.shape().end() - k, x.shape().end()) == normalized_shape, op, "input ", x.shape(),
         " must end with normalized_shape ", normalized_shape);
   check(!weight.defined() || weight.shape() == normalized_shape, op, "weight ",
-        weight.defined() ? weight.shape() : Shape{}, " must be normalized_shape ", normalized_shape);
-  check(!bias.defined() || bias.shape() == normalized_shape, op, "bias ", bias.defined() ? bias.shape() : Shape{},
+        shape_or_none(weight), " must be normalized_shape ", normalized_shape);
+  check(!bias.defined() || bias.shape() == normalized_shape, op, "bias ", shape_or_none(bias),
         " must be normalized_shape ", normalized_shape);
   check(eps >= 0, op, "eps must be >= 0, got ", eps);
   const int64_t N = numel_of(normalized_shape), M = N ? x.numel() / N : 0;

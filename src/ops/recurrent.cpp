@@ -141,7 +141,7 @@ Layout check_args(const RecurrentSpec& spec, const Tensor& x, const Tensor& h0, 
   L.G = spec.cell == CellType::LSTM ? 4 : spec.cell == CellType::GRU ? 3 : 1;
   L.D = static_cast<int64_t>(weights.size());
   check(L.D == 1 || L.D == 2, op, "weights must hold 1 or 2 directions, got ", L.D);
-  check(x.defined() && x.dim() == 3, op, "input ", x.defined() ? x.shape() : Shape{}, " must be 3-d (T,B,I)");
+  check(x.defined() && x.dim() == 3, op, "input ", shape_or_none(x), " must be 3-d (T,B,I)");
   check(is_floating(x.dtype()), op, "input must be float32/float64, got ", dtype_name(x.dtype()));
   L.T = x.size(0), L.B = x.size(1), L.I = x.size(2);
   check(L.T >= 1 && L.B >= 1 && L.I >= 1, op, "input ", x.shape(), " must have T, B, I >= 1");
@@ -149,7 +149,7 @@ Layout check_args(const RecurrentSpec& spec, const Tensor& x, const Tensor& h0, 
         "GRU's candidate activation is tanh; activation must be Tanh");
   const RecurrentWeights& w0 = weights[0];
   check(w0.w_ih.defined() && w0.w_ih.dim() == 2 && w0.w_ih.size(0) % L.G == 0 && w0.w_ih.size(0) >= L.G, op, "w_ih ",
-        w0.w_ih.defined() ? w0.w_ih.shape() : Shape{}, " must be (G*H,I) with G=", L.G, " for cell ", cell);
+        shape_or_none(w0.w_ih), " must be (G*H,I) with G=", L.G, " for cell ", cell);
   L.H = w0.w_ih.size(0) / L.G;
   L.proj = w0.w_hr.defined();
   L.peep = w0.w_peep.defined();
@@ -160,7 +160,7 @@ Layout check_args(const RecurrentSpec& spec, const Tensor& x, const Tensor& h0, 
   }
   if (spec.cell == CellType::Jordan) {
     check(w0.w_ho.defined() && w0.w_ho.dim() == 2, op, "Jordan needs w_ho (O,H), got ",
-          w0.w_ho.defined() ? w0.w_ho.shape() : Shape{});
+          shape_or_none(w0.w_ho));
     check(w0.w_ho.size(0) >= 1, op, "w_ho ", w0.w_ho.shape(), " must be (O,H) with O >= 1");
     L.R = w0.w_ho.size(0);
   }
@@ -168,7 +168,7 @@ Layout check_args(const RecurrentSpec& spec, const Tensor& x, const Tensor& h0, 
   for (int64_t d = 0; d < L.D; ++d) {
     const RecurrentWeights& w = weights[d];
     const std::string dn = "direction " + std::to_string(d) + ": ";
-    auto shp = [](const Tensor& t) { return t.defined() ? t.shape() : Shape{}; };
+    auto shp = [](const Tensor& t) -> const Shape& { return shape_or_none(t); };
     check(!w.w_hr.defined() || spec.cell == CellType::LSTM, op, dn, "projection w_hr is for LSTM only, got cell ",
           cell);
     check(!w.w_peep.defined() || spec.cell == CellType::LSTM, op, dn, "peephole w_peep is for LSTM only, got cell ",
@@ -195,9 +195,9 @@ Layout check_args(const RecurrentSpec& spec, const Tensor& x, const Tensor& h0, 
   }
   check_same_dtype(op.c_str(), {&x, &h0, &c0});
   const Shape hs{L.D, L.B, L.R}, cs{L.D, L.B, L.H};
-  check(!h0.defined() || h0.shape() == hs, op, "h0 ", h0.defined() ? h0.shape() : Shape{}, " must be (D,B,R) = ", hs);
+  check(!h0.defined() || h0.shape() == hs, op, "h0 ", shape_or_none(h0), " must be (D,B,R) = ", hs);
   check(!c0.defined() || spec.cell == CellType::LSTM, op, "c0 is for LSTM only, got cell ", cell);
-  check(!c0.defined() || c0.shape() == cs, op, "c0 ", c0.defined() ? c0.shape() : Shape{}, " must be (D,B,H) = ", cs);
+  check(!c0.defined() || c0.shape() == cs, op, "c0 ", shape_or_none(c0), " must be (D,B,H) = ", cs);
   if (lengths.defined()) {
     check(lengths.dtype() == DType::I64, op, "lengths must be int64, got ", dtype_name(lengths.dtype()));
     check(lengths.shape() == Shape{L.B}, op, "lengths ", lengths.shape(), " must be (B=", L.B, ")");

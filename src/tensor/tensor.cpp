@@ -83,6 +83,10 @@ static TensorImpl& need(const std::shared_ptr<TensorImpl>& impl, const char* wha
 }
 
 const Shape& Tensor::shape() const { return need(impl_, "Tensor.shape").shape; }
+const Shape& shape_or_none(const Tensor& t) {
+  static const Shape none;
+  return t.defined() ? t.shape() : none;
+}
 const Shape& Tensor::strides() const { return need(impl_, "Tensor.strides").strides; }
 DType Tensor::dtype() const { return need(impl_, "Tensor.dtype").dtype; }
 int64_t Tensor::numel() const { return numel_of(shape()); }
