@@ -125,10 +125,10 @@ void run(benchmark::State& st, Kind kind, int num_layers, int dirs, bool trainin
 }
 
 // One step of a streaming LSTM at B = 1: the latency a token-by-token decoder sees.
-void BM_lstm_step(benchmark::State& st) {
+void lstm_step(benchmark::State& st, bool peephole) {
   const int64_t H = st.range(0);
   benchmark::DoNotOptimize(num_threads());
-  nn::LSTM lstm(nn::LSTMOptions(H, H));
+  nn::LSTM lstm(nn::LSTMOptions(H, H).peephole(peephole));
   nn::RecurrentState state = lstm.initial_state(1);
   const Tensor x = randn({1, H});
   for (auto _ : st) {
@@ -138,6 +138,9 @@ void BM_lstm_step(benchmark::State& st) {
   st.counters["GFLOPS"] = benchmark::Counter(2.0 * (H + H) * 4 * H, benchmark::Counter::kIsIterationInvariantRate,
                                              benchmark::Counter::kIs1000);
 }
+
+void BM_lstm_step(benchmark::State& st) { lstm_step(st, false); }
+void BM_lstm_peephole_step(benchmark::State& st) { lstm_step(st, true); }
 
 // The kernel alone, alternating the panel order as the module does (oneway = 1: always Up, so
 // every step streams all the weights from L3; the difference is what the alternation wins).
@@ -159,7 +162,7 @@ void BM_lstm_step_kernel(benchmark::State& st) {
   kernels::StepSweep sweep = kernels::StepSweep::Up;
   for (auto _ : st) {
     kernels::recurrent_step(StepCell::Lstm, 1, I, H, x.data_ptr<float>(), h.data(), c.data(), wih.data(), whh.data(),
-                            bias.data(), h2.data(), c.data(), sweep);
+                            bias.data(), h2.data(), c.data(), nullptr, sweep);
     if (!oneway) sweep = kernels::flip(sweep);
     std::swap(h, h2);
     benchmark::DoNotOptimize(h.data());
@@ -200,6 +203,7 @@ BENCHMARK(BM_lstm_peephole_fwdbwd)->Apply(one_shape);
 BENCHMARK(BM_jordan_fwd)->Apply(one_shape);
 BENCHMARK(BM_jordan_fwdbwd)->Apply(one_shape);
 BENCHMARK(BM_lstm_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_lstm_peephole_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_lstm_step_kernel)
     ->ArgsProduct({{256, 512}, {0, 1}})
     ->ArgNames({"", "oneway"})

@@ -40,33 +40,38 @@ TEST(RnnStepKernel, MatchesReference) {
   for (StepCell cell : {StepCell::RnnTanh, StepCell::RnnRelu, StepCell::Lstm, StepCell::Gru})
     for (int64_t B : {1, 2, 3, 5, 8})
       for (int64_t H : {1, 7, 16, 33, 300})
-        for (bool bias : {true, false}) {
-          const int64_t I = 5 + H % 4, G = kernels::step_gates(cell);
-          const float sc = 1.0f / std::sqrt(static_cast<float>(H));
-          auto wih = rand_vec(G * H * I, gen, sc), whh = rand_vec(G * H * H, gen, sc);
-          auto bih = rand_vec(G * H, gen, sc), bhh = rand_vec(G * H, gen, sc);
-          auto x = rand_vec(B * I, gen), h = rand_vec(B * H, gen), c = rand_vec(B * H, gen);
-          std::vector<float> pih(kernels::step_packed_size(cell, H, I)), phh(kernels::step_packed_size(cell, H, H)),
-              pb(kernels::step_bias_size(cell, H));
-          kernels::pack_step_weights(cell, wih.data(), H, I, pih.data());
-          kernels::pack_step_weights(cell, whh.data(), H, H, phh.data());
-          kernels::pack_step_bias(cell, bias ? bih.data() : nullptr, bias ? bhh.data() : nullptr, H, pb.data());
-          const bool lstm = cell == StepCell::Lstm;
-          std::vector<float> h1(B * H), c1 = c, h2(B * H), c2(B * H);
-          // fast kernel with c updated in place; the reference writes a separate c
-          kernels::recurrent_step(cell, B, I, H, x.data(), h.data(), lstm ? c1.data() : nullptr, pih.data(),
-                                  phh.data(), pb.data(), h1.data(), lstm ? c1.data() : nullptr);
-          kernels::ref::recurrent_step(cell, B, I, H, x.data(), h.data(), lstm ? c.data() : nullptr, wih.data(),
-                                       whh.data(), bias ? bih.data() : nullptr, bias ? bhh.data() : nullptr,
-                                       h2.data(), lstm ? c2.data() : nullptr);
-          double e = 0;
-          for (int64_t i = 0; i < B * H; ++i) {
-            // float32 sums of I+H products vs double: relative to the value (ReLU is unbounded)
-            e = std::max(e, std::fabs(h1[i] - h2[i]) / (1.0 + std::fabs(h2[i])));
-            if (lstm) e = std::max(e, std::fabs(c1[i] - c2[i]) / (1.0 + std::fabs(c2[i])));
+        for (bool bias : {true, false})
+          for (bool peephole : {false, true}) {
+            if (peephole && cell != StepCell::Lstm) continue;
+            const int64_t I = 5 + H % 4, G = kernels::step_gates(cell);
+            const float sc = 1.0f / std::sqrt(static_cast<float>(H));
+            auto wih = rand_vec(G * H * I, gen, sc), whh = rand_vec(G * H * H, gen, sc);
+            auto bih = rand_vec(G * H, gen, sc), bhh = rand_vec(G * H, gen, sc);
+            auto x = rand_vec(B * I, gen), h = rand_vec(B * H, gen), c = rand_vec(B * H, gen);
+            const auto peep = rand_vec(3 * H, gen);  // w_ci, w_cf, w_co
+            const float* pp = peephole ? peep.data() : nullptr;
+            std::vector<float> pih(kernels::step_packed_size(cell, H, I)), phh(kernels::step_packed_size(cell, H, H)),
+                pb(kernels::step_bias_size(cell, H));
+            kernels::pack_step_weights(cell, wih.data(), H, I, pih.data());
+            kernels::pack_step_weights(cell, whh.data(), H, H, phh.data());
+            kernels::pack_step_bias(cell, bias ? bih.data() : nullptr, bias ? bhh.data() : nullptr, H, pb.data());
+            const bool lstm = cell == StepCell::Lstm;
+            std::vector<float> h1(B * H), c1 = c, h2(B * H), c2(B * H);
+            // fast kernel with c updated in place; the reference writes a separate c
+            kernels::recurrent_step(cell, B, I, H, x.data(), h.data(), lstm ? c1.data() : nullptr, pih.data(),
+                                    phh.data(), pb.data(), h1.data(), lstm ? c1.data() : nullptr, pp);
+            kernels::ref::recurrent_step(cell, B, I, H, x.data(), h.data(), lstm ? c.data() : nullptr, wih.data(),
+                                         whh.data(), bias ? bih.data() : nullptr, bias ? bhh.data() : nullptr,
+                                         h2.data(), lstm ? c2.data() : nullptr, pp);
+            double e = 0;
+            for (int64_t i = 0; i < B * H; ++i) {
+              // float32 sums of I+H products vs double: relative to the value (ReLU is unbounded)
+              e = std::max(e, std::fabs(h1[i] - h2[i]) / (1.0 + std::fabs(h2[i])));
+              if (lstm) e = std::max(e, std::fabs(c1[i] - c2[i]) / (1.0 + std::fabs(c2[i])));
+            }
+            EXPECT_LT(e, 2e-6) << "cell " << static_cast<int>(cell) << " B=" << B << " H=" << H << " bias=" << bias
+                               << " peephole=" << peephole;
           }
-          EXPECT_LT(e, 2e-6) << "cell " << static_cast<int>(cell) << " B=" << B << " H=" << H << " bias=" << bias;
-        }
 }
 
 // The panels are split over threads (kernels/parallel.h, on seqnn's team) when the work pays; each panel is
@@ -95,7 +100,8 @@ TEST(RnnStepKernel, ThreadCountDoesNotChangeResults) {
           for (int r = 0; r < 3; ++r) {  // repeated: the second call finds the helpers polling
             c1 = c0;
             kernels::recurrent_step(cell, B, I, H, x.data(), h.data(), lstm ? c1.data() : nullptr, pih.data(),
-                                    phh.data(), pb.data(), h1.data(), lstm ? c1.data() : nullptr, sweep);
+                                    phh.data(), pb.data(), h1.data(), lstm ? c1.data() : nullptr,
+                                    nullptr, sweep);
           }
           hs.push_back(h1);
           cs.push_back(c1);
@@ -131,10 +137,12 @@ TEST(RnnStep, EqualsForwardEveryCellBatchWidth) {
     for (int64_t B : {1, 3, 8}) {
       const std::string tag = " H=" + std::to_string(H) + " B=" + std::to_string(B);
       nn::LSTM lstm(nn::LSTMOptions(6, H), &gen);
+      nn::LSTM peep(nn::LSTMOptions(6, H).peephole(true), &gen);
       nn::GRU gru(nn::GRUOptions(6, H), &gen);
       nn::RNN rt(nn::RNNOptions(6, H), &gen);
       nn::RNN rr(nn::RNNOptions(6, H).nonlinearity(Activation::Relu).bias(false), &gen);
       expect_step_equals_forward(lstm, 4, B, gen, "lstm" + tag);
+      expect_step_equals_forward(peep, 4, B, gen, "lstm peephole" + tag);
       expect_step_equals_forward(gru, 4, B, gen, "gru" + tag);
       expect_step_equals_forward(rt, 4, B, gen, "rnn tanh" + tag);
       expect_step_equals_forward(rr, 4, B, gen, "rnn relu" + tag);
@@ -146,8 +154,10 @@ TEST(RnnStep, MultiLayer) {
   nn::LSTM lstm(nn::LSTMOptions(5, 24).num_layers(3), &gen);
   nn::GRU gru(nn::GRUOptions(5, 17).num_layers(2), &gen);
   nn::RNN rnn(nn::RNNOptions(5, 40).num_layers(2).dropout(0.5), &gen);
+  nn::LSTM peep(nn::LSTMOptions(5, 24).num_layers(2).peephole(true), &gen);
   rnn.eval();
   expect_step_equals_forward(lstm, 5, 3, gen, "lstm x3");
+  expect_step_equals_forward(peep, 5, 3, gen, "lstm peephole x2");
   expect_step_equals_forward(gru, 5, 8, gen, "gru x2");
   expect_step_equals_forward(rnn, 5, 1, gen, "rnn x2 eval");
 }
@@ -226,13 +236,15 @@ TEST(RnnStep, FallbackPaths) {
   Tensor x = randn({4, 2, 3}, DType::F64, &gen);
   auto r = f64.forward(x);
   for (int t = 0; t < 4; ++t) EXPECT_LT(max_abs_diff(f64.step(select(x, 0, t), s), select(r.output, 0, t)), 1e-12);
-  // B > 8, projection, peephole: general path
+  // B > 8, projection, peephole with projection: general path
   nn::LSTM proj(nn::LSTMOptions(3, 12).proj_size(5), &gen);
-  nn::LSTM peep(nn::LSTMOptions(3, 12).peephole(true), &gen);
+  nn::LSTM peep(nn::LSTMOptions(3, 12).peephole(true).proj_size(5), &gen);
+  nn::LSTM wide_peep(nn::LSTMOptions(3, 12).peephole(true), &gen);
   nn::GRU wide(nn::GRUOptions(3, 12), &gen);
   expect_step_equals_forward(proj, 3, 2, gen, "proj");
-  expect_step_equals_forward(peep, 3, 2, gen, "peephole");
+  expect_step_equals_forward(peep, 3, 2, gen, "peephole proj");
   expect_step_equals_forward(wide, 3, 11, gen, "B=11");
+  expect_step_equals_forward(wide_peep, 3, 11, gen, "peephole B=11");
   // bidirectional is an error
   nn::GRU bi(nn::GRUOptions(3, 12).bidirectional(true), &gen);
   auto bs = bi.initial_state(2);

@@ -9,6 +9,8 @@
 // pre-activations of 16 units at once; the cell update then runs in the same pass (epilogue):
 //   RNN   h = act(a_x + a_h + b_ih + b_hh)
 //   LSTM  i,f,g,o = sig, sig, tanh, sig of (a_x + a_h + b_ih + b_hh);  c = f c + i g;  h = o tanh(c)
+//         with peephole weights (3,H) = w_ci, w_cf, w_co: w_ci c_prev, w_cf c_prev join i's and f's
+//         pre-activations, w_co c (the new c) joins o's
 //   GRU   r,z = sig(a_x + a_h + b_ih + b_hh)[r,z];  n = tanh(a_x[n] + b_in + r (a_h[n] + b_hn))
 //         h = (1-z) n + z h_prev
 // Bias packing: packed_bias[p][s][u] with S = G slots (GRU: 4 slots r, z, b_in, b_hn).
@@ -49,16 +51,17 @@ inline StepSweep flip(StepSweep s) { return s == StepSweep::Up ? StepSweep::Down
 // One step for B rows (any B >= 0; meant for B <= 8):
 //   x: (B,I)  h_prev: (B,H)  c_prev: (B,H) LSTM else null  wih: packed (G*H,I)  whh: packed (G*H,H)
 //   bias: packed  h_out: (B,H), must not overlap h_prev  c_out: (B,H) LSTM, may equal c_prev
+//   peep: (3,H) LSTM's peephole weights, unpacked, or null (no peepholes; ignored by other cells)
 void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, const float* x, const float* h_prev,
                     const float* c_prev, const float* wih, const float* whh, const float* bias, float* h_out,
-                    float* c_out, StepSweep sweep = StepSweep::Up);
+                    float* c_out, const float* peep = nullptr, StepSweep sweep = StepSweep::Up);
 
 namespace ref {
 // The same step on the unpacked PyTorch layouts, plain loops and std:: functions (double sums).
 //   w_ih: (G*H,I)  w_hh: (G*H,H)  b_ih, b_hh: (G*H) or null  other arguments as above
 void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, const float* x, const float* h_prev,
                     const float* c_prev, const float* w_ih, const float* w_hh, const float* b_ih, const float* b_hh,
-                    float* h_out, float* c_out);
+                    float* h_out, float* c_out, const float* peep = nullptr);
 }  // namespace ref
 
 }  // namespace seqnn::kernels

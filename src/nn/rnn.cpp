@@ -326,11 +326,13 @@ bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
   int64_t in = x_t.shape()[1], maxH = 0;
   for (int64_t l = 0; l < L; ++l) {
     const RecurrentWeights& lw = w[l];
-    if (!usable_f32(lw.w_ih) || !usable_f32(lw.w_hh) || lw.w_hr.defined() || lw.w_peep.defined()) return false;
+    if (!usable_f32(lw.w_ih) || !usable_f32(lw.w_hh) || lw.w_hr.defined()) return false;
     if (lw.b_ih.defined() != lw.b_hh.defined()) return false;
     if (lw.b_ih.defined() && (!usable_f32(lw.b_ih) || !usable_f32(lw.b_hh))) return false;
     if (lw.w_hh.dim() != 2) return false;
     const int64_t H = lw.w_hh.shape()[1];
+    // peepholes (3,H) are read in place by the kernel's epilogue, so they need no packing
+    if (lw.w_peep.defined() && (!lstm || !usable_f32(lw.w_peep) || !is_matrix(lw.w_peep, 3, H))) return false;
     if (!is_matrix(lw.w_ih, G * H, in) || lw.w_hh.shape()[0] != G * H) return false;
     const Tensor& h = state.h[l];
     if (!is_matrix(h, B, H) || h.dtype() != DType::F32) return false;
@@ -378,8 +380,9 @@ bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
     if (lstm) own_buffer(state.c[l]);
     float* h = state.h[l].data_ptr<float>();
     float* c = lstm ? state.c[l].data_ptr<float>() : nullptr;
+    const float* peep = w[l].w_peep.defined() ? w[l].w_peep.data_ptr<float>() : nullptr;
     kernels::recurrent_step(sc, B, pk.I, pk.H, xin, h, c, pk.wih.data(), pk.whh.data(), pk.bias.data(),
-                            cache->scratch.data(), c, pk.sweep);
+                            cache->scratch.data(), c, peep, pk.sweep);
     pk.sweep = kernels::flip(pk.sweep);
     std::memcpy(h, cache->scratch.data(), sizeof(float) * B * pk.H);
     xin = h;

@@ -51,7 +51,8 @@ struct Step {
   template <int NB>
   [[gnu::always_inline]] static inline void chunk(int64_t p, int64_t b0, int64_t I, int64_t H, const float* x,
                                                   const float* h_prev, const float* c_prev, const float* wih,
-                                                  const float* whh, const float* bias, float* h_out, float* c_out) {
+                                                  const float* whh, const float* bias, const float* peep,
+                                                  float* h_out, float* c_out) {
     v16 acc[NB][S];
     const float* bp = bias + p * S * U;
     for (int s = 0; s < S; ++s) {
@@ -84,6 +85,11 @@ struct Step {
     // the same as the whole-sequence kernel's, so that stepping equals forward)
     const int64_t j0 = p * U;
     const int nu = static_cast<int>(std::min<int64_t>(U, H - j0));
+    alignas(64) float wc[3][U] = {};  // peephole weights w_ci, w_cf, w_co of the panel's units
+    if constexpr (C == StepCell::Lstm)
+      if (peep)
+        for (int q = 0; q < 3; ++q)
+          for (int u = 0; u < nu; ++u) wc[q][u] = peep[q * H + j0 + u];
     for (int nb = 0; nb < NB; ++nb) {
       const int64_t row = (b0 + nb) * H + j0;
       alignas(64) float prev[U] = {}, hn[U], cn[U];
@@ -91,9 +97,14 @@ struct Step {
       if constexpr (C == StepCell::Lstm) {
         for (int u = 0; u < nu; ++u) prev[u] = c_prev[row + u];
         const v16 cp = load16(prev);
+        if (peep) {
+          acc[nb][0] += load16(wc[0]) * cp;
+          acc[nb][1] += load16(wc[1]) * cp;
+        }
         const v16 i = gate::sigmoid(acc[nb][0]), f = gate::sigmoid(acc[nb][1]), g = gate::tanh(acc[nb][2]);
-        const v16 o = gate::sigmoid(acc[nb][3]);
         const v16 c = f * cp + i * g;
+        if (peep) acc[nb][3] += load16(wc[2]) * c;
+        const v16 o = gate::sigmoid(acc[nb][3]);
         std::memcpy(cn, &c, sizeof cn);
         hv = o * gate::tanh(c);
         for (int u = 0; u < nu; ++u) c_out[row + u] = cn[u];
@@ -119,21 +130,22 @@ struct Step {
   [[gnu::always_inline]] static inline void run(int64_t p0, int64_t p1, bool down, int64_t B, int64_t I,
                                                 int64_t H, const float* x, const float* h_prev,
                                                 const float* c_prev, const float* wih, const float* whh,
-                                                const float* bias, float* h_out, float* c_out) {
+                                                const float* bias, const float* peep, float* h_out,
+                                                float* c_out) {
     for (int64_t q = p0; q < p1; ++q) {
       const int64_t p = down ? p0 + p1 - 1 - q : q;
       int64_t b = 0;
-      for (; b + 4 <= B; b += 4) chunk<4>(p, b, I, H, x, h_prev, c_prev, wih, whh, bias, h_out, c_out);
-      for (; b + 2 <= B; b += 2) chunk<2>(p, b, I, H, x, h_prev, c_prev, wih, whh, bias, h_out, c_out);
-      for (; b < B; ++b) chunk<1>(p, b, I, H, x, h_prev, c_prev, wih, whh, bias, h_out, c_out);
+      for (; b + 4 <= B; b += 4) chunk<4>(p, b, I, H, x, h_prev, c_prev, wih, whh, bias, peep, h_out, c_out);
+      for (; b + 2 <= B; b += 2) chunk<2>(p, b, I, H, x, h_prev, c_prev, wih, whh, bias, peep, h_out, c_out);
+      for (; b < B; ++b) chunk<1>(p, b, I, H, x, h_prev, c_prev, wih, whh, bias, peep, h_out, c_out);
     }
   }
 };
 
 template <StepCell C>
 void step_cell(StepSweep sweep, int64_t B, int64_t I, int64_t H, const float* x, const float* h_prev,
-               const float* c_prev, const float* wih, const float* whh, const float* bias, float* h_out,
-               float* c_out) {
+               const float* c_prev, const float* wih, const float* whh, const float* bias, const float* peep,
+               float* h_out, float* c_out) {
   // Threads: each panel costs B*G*16*(I+H) multiply-adds; a thread gets at least kMinWork of
   // them, so small steps stay on one thread (a team job costs about half a microsecond).
   constexpr int64_t kMinWork = int64_t{1} << 17;
@@ -141,8 +153,8 @@ void step_cell(StepSweep sweep, int64_t B, int64_t I, int64_t H, const float* x,
   const int64_t per_panel = std::max<int64_t>(1, B * Step<C>::G * U * (I + H));
   const int64_t grain = std::max<int64_t>(1, kMinWork / per_panel);
   parallel_for(P, grain, [&](int64_t p0, int64_t p1) {
-    isa::dispatch<Step<C>>(p0, p1, sweep == StepSweep::Down, B, I, H, x, h_prev, c_prev, wih, whh, bias, h_out,
-                           c_out);
+    isa::dispatch<Step<C>>(p0, p1, sweep == StepSweep::Down, B, I, H, x, h_prev, c_prev, wih, whh, bias, peep,
+                           h_out, c_out);
   });
 }
 
@@ -190,9 +202,10 @@ void pack_step_bias(StepCell cell, const float* b_ih, const float* b_hh, int64_t
 // ==================================================================== entry
 void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, const float* x, const float* h_prev,
                     const float* c_prev, const float* wih, const float* whh, const float* bias, float* h_out,
-                    float* c_out, StepSweep sweep) {
+                    float* c_out, const float* peep, StepSweep sweep) {
   if (B <= 0 || H <= 0) return;
-  auto go = [&](auto f) { f(sweep, B, I, H, x, h_prev, c_prev, wih, whh, bias, h_out, c_out); };
+  if (cell != StepCell::Lstm) peep = nullptr;
+  auto go = [&](auto f) { f(sweep, B, I, H, x, h_prev, c_prev, wih, whh, bias, peep, h_out, c_out); };
   switch (cell) {
     case StepCell::RnnTanh: return go(step_cell<StepCell::RnnTanh>);
     case StepCell::RnnRelu: return go(step_cell<StepCell::RnnRelu>);

@@ -8,7 +8,7 @@ namespace seqnn::kernels::ref {
 
 void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, const float* x, const float* h_prev,
                     const float* c_prev, const float* w_ih, const float* w_hh, const float* b_ih, const float* b_hh,
-                    float* h_out, float* c_out) {
+                    float* h_out, float* c_out, const float* peep) {
   const int64_t G = step_gates(cell);
   std::vector<double> ax(G * H), ah(G * H);
   auto sig = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
@@ -27,9 +27,12 @@ void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, const float*
         case StepCell::RnnTanh: h_out[o] = static_cast<float>(std::tanh(ax[j] + ah[j])); break;
         case StepCell::RnnRelu: h_out[o] = static_cast<float>(std::max(0.0, ax[j] + ah[j])); break;
         case StepCell::Lstm: {
-          const double i = sig(ax[j] + ah[j]), f = sig(ax[H + j] + ah[H + j]);
-          const double g = std::tanh(ax[2 * H + j] + ah[2 * H + j]), og = sig(ax[3 * H + j] + ah[3 * H + j]);
-          const double c = f * c_prev[o] + i * g;
+          const double cp = c_prev[o];
+          const double wci = peep ? peep[j] : 0.0, wcf = peep ? peep[H + j] : 0.0, wco = peep ? peep[2 * H + j] : 0.0;
+          const double i = sig(ax[j] + ah[j] + wci * cp), f = sig(ax[H + j] + ah[H + j] + wcf * cp);
+          const double g = std::tanh(ax[2 * H + j] + ah[2 * H + j]);
+          const double c = f * cp + i * g;
+          const double og = sig(ax[3 * H + j] + ah[3 * H + j] + wco * c);
           c_out[o] = static_cast<float>(c);
           h_out[o] = static_cast<float>(og * std::tanh(c));
           break;
