@@ -10,7 +10,7 @@
 // B = 1 the step only streams weights, 1 MiB per thread at H = 256 (its L2 is 1 MiB) and 4 MiB at
 // H = 512; walking back over what the last step read last turns those reads into L2 hits
 // (kernel alone, bench_rnn BM_lstm_step_kernel, oneway:1 vs 0, medians of 6 alternating runs:
-// H = 256 13.9 -> 12.0 us, H = 512 58.5 -> 54.2 us).
+// H = 256 13.8 -> 12.0 us, H = 512 56.9 -> 54.3 us).
 #include <algorithm>
 #include <cstring>
 
