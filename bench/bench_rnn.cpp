@@ -8,7 +8,8 @@
 //   cells: lstm, gru, bilstm2 (2 layers, bidirectional: layer 1 reads 2H features),
 //          lstm_peephole and jordan (O = H, tanh hidden, identity output) at (100,32,256,256)
 //   BM_lstm_step/H             streaming: one nn::LSTM(H, H)::step at B=1 (no gradients);
-//                              2*(I+H)*4*H FLOPs
+//                              2*(I+H)*4*H FLOPs; BM_lstm_peephole_step/H with peepholes,
+//                              BM_lstm_proj_step/H with proj_size P = H/2 (2*(I+P)*4*H + 2*H*P)
 //   BM_lstm_step_kernel/H/oneway:0  the same step on the packed-weight kernel alone
 //                              (kernels::recurrent_step): what the module adds is the difference;
 //                              oneway:1 streams the panels in one order only (see StepSweep)
@@ -125,22 +126,24 @@ void run(benchmark::State& st, Kind kind, int num_layers, int dirs, bool trainin
 }
 
 // One step of a streaming LSTM at B = 1: the latency a token-by-token decoder sees.
-void lstm_step(benchmark::State& st, bool peephole) {
+void lstm_step(benchmark::State& st, bool peephole, bool proj = false) {
   const int64_t H = st.range(0);
   benchmark::DoNotOptimize(num_threads());
-  nn::LSTM lstm(nn::LSTMOptions(H, H).peephole(peephole));
+  nn::LSTM lstm(nn::LSTMOptions(H, H).peephole(peephole).proj_size(proj ? H / 2 : 0));
   nn::RecurrentState state = lstm.initial_state(1);
   const Tensor x = randn({1, H});
   for (auto _ : st) {
     Tensor y = lstm.step(x, state);
     benchmark::DoNotOptimize(y.raw_data());
   }
-  st.counters["GFLOPS"] = benchmark::Counter(2.0 * (H + H) * 4 * H, benchmark::Counter::kIsIterationInvariantRate,
-                                             benchmark::Counter::kIs1000);
+  const double P = proj ? H / 2 : 0, R = proj ? P : H;  // W_hh: (4H, R); W_hr: (P, H)
+  st.counters["GFLOPS"] = benchmark::Counter(2.0 * (H + R) * 4 * H + 2.0 * P * H,
+                                             benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
 void BM_lstm_step(benchmark::State& st) { lstm_step(st, false); }
 void BM_lstm_peephole_step(benchmark::State& st) { lstm_step(st, true); }
+void BM_lstm_proj_step(benchmark::State& st) { lstm_step(st, false, true); }
 
 // The kernel alone, alternating the panel order as the module does (oneway = 1: always Up, so
 // every step streams all the weights from L3; the difference is what the alternation wins).
@@ -161,7 +164,7 @@ void BM_lstm_step_kernel(benchmark::State& st) {
   std::vector<float> h(H, 0.0f), h2(H), c(H, 0.0f);
   kernels::StepSweep sweep = kernels::StepSweep::Up;
   for (auto _ : st) {
-    kernels::recurrent_step(StepCell::Lstm, 1, I, H, x.data_ptr<float>(), h.data(), c.data(), wih.data(), whh.data(),
+    kernels::recurrent_step(StepCell::Lstm, 1, I, H, H, x.data_ptr<float>(), h.data(), c.data(), wih.data(), whh.data(),
                             bias.data(), h2.data(), c.data(), nullptr, sweep);
     if (!oneway) sweep = kernels::flip(sweep);
     std::swap(h, h2);
@@ -204,6 +207,7 @@ BENCHMARK(BM_jordan_fwd)->Apply(one_shape);
 BENCHMARK(BM_jordan_fwdbwd)->Apply(one_shape);
 BENCHMARK(BM_lstm_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_lstm_peephole_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_lstm_proj_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_lstm_step_kernel)
     ->ArgsProduct({{256, 512}, {0, 1}})
     ->ArgNames({"", "oneway"})

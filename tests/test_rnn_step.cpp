@@ -3,6 +3,7 @@
 // deep-copy contract, no allocation per step, weight-change invalidation, and the fallbacks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -35,42 +36,45 @@ std::vector<float> rand_vec(int64_t n, Generator& gen, float scale = 1.0f) {
 using kernels::StepCell;
 
 // ==================================================================== kernel vs reference
+// R (the recurrent input's width) is H, except for an LSTM with a projection (R = P, here
+// 3 + H % 5) and for Linear (R = 0: y = W x + b, LSTM's projection on the step path).
 TEST(RnnStepKernel, MatchesReference) {
   Generator gen(3);
-  for (StepCell cell : {StepCell::RnnTanh, StepCell::RnnRelu, StepCell::Lstm, StepCell::Gru})
+  for (StepCell cell : {StepCell::RnnTanh, StepCell::RnnRelu, StepCell::Lstm, StepCell::Gru, StepCell::Linear})
     for (int64_t B : {1, 2, 3, 5, 8})
       for (int64_t H : {1, 7, 16, 33, 300})
         for (bool bias : {true, false})
-          for (bool peephole : {false, true}) {
-            if (peephole && cell != StepCell::Lstm) continue;
+          for (int variant : {0, 1, 2}) {  // LSTM: 1 peepholes, 2 peepholes and R = P != H
+            const bool lstm = cell == StepCell::Lstm, peephole = variant >= 1;
+            if (variant > 0 && !lstm) continue;
             const int64_t I = 5 + H % 4, G = kernels::step_gates(cell);
+            const int64_t R = cell == StepCell::Linear ? 0 : variant == 2 ? 3 + H % 5 : H;
             const float sc = 1.0f / std::sqrt(static_cast<float>(H));
-            auto wih = rand_vec(G * H * I, gen, sc), whh = rand_vec(G * H * H, gen, sc);
+            auto wih = rand_vec(G * H * I, gen, sc), whh = rand_vec(G * H * R, gen, sc);
             auto bih = rand_vec(G * H, gen, sc), bhh = rand_vec(G * H, gen, sc);
-            auto x = rand_vec(B * I, gen), h = rand_vec(B * H, gen), c = rand_vec(B * H, gen);
+            auto x = rand_vec(B * I, gen), h = rand_vec(B * R, gen), c = rand_vec(B * H, gen);
             const auto peep = rand_vec(3 * H, gen);  // w_ci, w_cf, w_co
             const float* pp = peephole ? peep.data() : nullptr;
-            std::vector<float> pih(kernels::step_packed_size(cell, H, I)), phh(kernels::step_packed_size(cell, H, H)),
+            std::vector<float> pih(kernels::step_packed_size(cell, H, I)), phh(kernels::step_packed_size(cell, H, R)),
                 pb(kernels::step_bias_size(cell, H));
             kernels::pack_step_weights(cell, wih.data(), H, I, pih.data());
-            kernels::pack_step_weights(cell, whh.data(), H, H, phh.data());
+            kernels::pack_step_weights(cell, whh.data(), H, R, phh.data());
             kernels::pack_step_bias(cell, bias ? bih.data() : nullptr, bias ? bhh.data() : nullptr, H, pb.data());
-            const bool lstm = cell == StepCell::Lstm;
             std::vector<float> h1(B * H), c1 = c, h2(B * H), c2(B * H);
             // fast kernel with c updated in place; the reference writes a separate c
-            kernels::recurrent_step(cell, B, I, H, x.data(), h.data(), lstm ? c1.data() : nullptr, pih.data(),
+            kernels::recurrent_step(cell, B, I, H, R, x.data(), h.data(), lstm ? c1.data() : nullptr, pih.data(),
                                     phh.data(), pb.data(), h1.data(), lstm ? c1.data() : nullptr, pp);
-            kernels::ref::recurrent_step(cell, B, I, H, x.data(), h.data(), lstm ? c.data() : nullptr, wih.data(),
+            kernels::ref::recurrent_step(cell, B, I, H, R, x.data(), h.data(), lstm ? c.data() : nullptr, wih.data(),
                                          whh.data(), bias ? bih.data() : nullptr, bias ? bhh.data() : nullptr,
                                          h2.data(), lstm ? c2.data() : nullptr, pp);
             double e = 0;
             for (int64_t i = 0; i < B * H; ++i) {
-              // float32 sums of I+H products vs double: relative to the value (ReLU is unbounded)
+              // float32 sums of I+R products vs double: relative to the value (ReLU, Linear are unbounded)
               e = std::max(e, std::fabs(h1[i] - h2[i]) / (1.0 + std::fabs(h2[i])));
               if (lstm) e = std::max(e, std::fabs(c1[i] - c2[i]) / (1.0 + std::fabs(c2[i])));
             }
-            EXPECT_LT(e, 2e-6) << "cell " << static_cast<int>(cell) << " B=" << B << " H=" << H << " bias=" << bias
-                               << " peephole=" << peephole;
+            EXPECT_LT(e, 2e-6) << "cell " << static_cast<int>(cell) << " B=" << B << " H=" << H << " R=" << R
+                               << " bias=" << bias << " peephole=" << peephole;
           }
 }
 
@@ -99,7 +103,7 @@ TEST(RnnStepKernel, ThreadCountDoesNotChangeResults) {
           std::vector<float> h1(B * H), c1 = c0;
           for (int r = 0; r < 3; ++r) {  // repeated: the second call finds the helpers polling
             c1 = c0;
-            kernels::recurrent_step(cell, B, I, H, x.data(), h.data(), lstm ? c1.data() : nullptr, pih.data(),
+            kernels::recurrent_step(cell, B, I, H, H, x.data(), h.data(), lstm ? c1.data() : nullptr, pih.data(),
                                     phh.data(), pb.data(), h1.data(), lstm ? c1.data() : nullptr,
                                     nullptr, sweep);
           }
@@ -143,6 +147,10 @@ TEST(RnnStep, EqualsForwardEveryCellBatchWidth) {
       nn::RNN rr(nn::RNNOptions(6, H).nonlinearity(Activation::Relu).bias(false), &gen);
       expect_step_equals_forward(lstm, 4, B, gen, "lstm" + tag);
       expect_step_equals_forward(peep, 4, B, gen, "lstm peephole" + tag);
+      if (H > 1) {  // proj_size < hidden_size, as in PyTorch
+        nn::LSTM proj(nn::LSTMOptions(6, H).proj_size(std::max<int64_t>(1, H / 3)), &gen);
+        expect_step_equals_forward(proj, 4, B, gen, "lstm proj" + tag);
+      }
       expect_step_equals_forward(gru, 4, B, gen, "gru" + tag);
       expect_step_equals_forward(rt, 4, B, gen, "rnn tanh" + tag);
       expect_step_equals_forward(rr, 4, B, gen, "rnn relu" + tag);
@@ -155,9 +163,11 @@ TEST(RnnStep, MultiLayer) {
   nn::GRU gru(nn::GRUOptions(5, 17).num_layers(2), &gen);
   nn::RNN rnn(nn::RNNOptions(5, 40).num_layers(2).dropout(0.5), &gen);
   nn::LSTM peep(nn::LSTMOptions(5, 24).num_layers(2).peephole(true), &gen);
+  nn::LSTM proj(nn::LSTMOptions(5, 24).num_layers(3).proj_size(7).peephole(true), &gen);
   rnn.eval();
   expect_step_equals_forward(lstm, 5, 3, gen, "lstm x3");
   expect_step_equals_forward(peep, 5, 3, gen, "lstm peephole x2");
+  expect_step_equals_forward(proj, 5, 3, gen, "lstm proj peephole x3");
   expect_step_equals_forward(gru, 5, 8, gen, "gru x2");
   expect_step_equals_forward(rnn, 5, 1, gen, "rnn x2 eval");
 }
@@ -236,13 +246,11 @@ TEST(RnnStep, FallbackPaths) {
   Tensor x = randn({4, 2, 3}, DType::F64, &gen);
   auto r = f64.forward(x);
   for (int t = 0; t < 4; ++t) EXPECT_LT(max_abs_diff(f64.step(select(x, 0, t), s), select(r.output, 0, t)), 1e-12);
-  // B > 8, projection, peephole with projection: general path
-  nn::LSTM proj(nn::LSTMOptions(3, 12).proj_size(5), &gen);
-  nn::LSTM peep(nn::LSTMOptions(3, 12).peephole(true).proj_size(5), &gen);
+  // B > 8: general path
+  nn::LSTM wide_proj(nn::LSTMOptions(3, 12).proj_size(5), &gen);
   nn::LSTM wide_peep(nn::LSTMOptions(3, 12).peephole(true), &gen);
   nn::GRU wide(nn::GRUOptions(3, 12), &gen);
-  expect_step_equals_forward(proj, 3, 2, gen, "proj");
-  expect_step_equals_forward(peep, 3, 2, gen, "peephole proj");
+  expect_step_equals_forward(wide_proj, 3, 9, gen, "proj B=9");
   expect_step_equals_forward(wide, 3, 11, gen, "B=11");
   expect_step_equals_forward(wide_peep, 3, 11, gen, "peephole B=11");
   // bidirectional is an error

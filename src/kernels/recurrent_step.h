@@ -7,7 +7,7 @@
 //   packed[p][k][g][u] = W[g*H + p*U + u][k]        (0 for p*U + u >= H)      size P*K*G*U
 // so one panel is one contiguous stream, and a row x (K) times the panel yields all G gate
 // pre-activations of 16 units at once; the cell update then runs in the same pass (epilogue):
-//   RNN   h = act(a_x + a_h + b_ih + b_hh)
+//   RNN   h = act(a_x + a_h + b_ih + b_hh)      (Linear: h = a_x + b_ih + b_hh, R = 0)
 //   LSTM  i,f,g,o = sig, sig, tanh, sig of (a_x + a_h + b_ih + b_hh);  c = f c + i g;  h = o tanh(c)
 //         with peephole weights (3,H) = w_ci, w_cf, w_co: w_ci c_prev, w_cf c_prev join i's and f's
 //         pre-activations, w_co c (the new c) joins o's
@@ -22,7 +22,8 @@
 
 namespace seqnn::kernels {
 
-enum class StepCell { RnnTanh, RnnRelu, Lstm, Gru };
+// Linear: y = W x + b (G = 1, no recurrence, no activation): LSTM's projection h = W_hr h~.
+enum class StepCell { RnnTanh, RnnRelu, Lstm, Gru, Linear };
 
 inline constexpr int64_t kStepLanes = 16;  // U: hidden units per panel
 
@@ -48,18 +49,20 @@ void pack_step_bias(StepCell cell, const float* b_ih, const float* b_hh, int64_t
 enum class StepSweep { Up, Down };
 inline StepSweep flip(StepSweep s) { return s == StepSweep::Up ? StepSweep::Down : StepSweep::Up; }
 
-// One step for B rows (any B >= 0; meant for B <= 8):
-//   x: (B,I)  h_prev: (B,H)  c_prev: (B,H) LSTM else null  wih: packed (G*H,I)  whh: packed (G*H,H)
+// One step for B rows (any B >= 0; meant for B <= 8). R is the width of the recurrent input:
+// H, except for an LSTM with a projection (R = P) and for Linear (R = 0: h_prev, whh unused).
+//   x: (B,I)  h_prev: (B,R)  c_prev: (B,H) LSTM else null  wih: packed (G*H,I)  whh: packed (G*H,R)
 //   bias: packed  h_out: (B,H), must not overlap h_prev  c_out: (B,H) LSTM, may equal c_prev
+//   GRU reads h_prev in its update (z h_prev), so R must equal H there.
 //   peep: (3,H) LSTM's peephole weights, unpacked, or null (no peepholes; ignored by other cells)
-void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, const float* x, const float* h_prev,
+void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, int64_t R, const float* x, const float* h_prev,
                     const float* c_prev, const float* wih, const float* whh, const float* bias, float* h_out,
                     float* c_out, const float* peep = nullptr, StepSweep sweep = StepSweep::Up);
 
 namespace ref {
 // The same step on the unpacked PyTorch layouts, plain loops and std:: functions (double sums).
-//   w_ih: (G*H,I)  w_hh: (G*H,H)  b_ih, b_hh: (G*H) or null  other arguments as above
-void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, const float* x, const float* h_prev,
+//   w_ih: (G*H,I)  w_hh: (G*H,R)  b_ih, b_hh: (G*H) or null  other arguments as above
+void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, int64_t R, const float* x, const float* h_prev,
                     const float* c_prev, const float* w_ih, const float* w_hh, const float* b_ih, const float* b_hh,
                     float* h_out, float* c_out, const float* peep = nullptr);
 }  // namespace ref

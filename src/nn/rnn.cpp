@@ -251,21 +251,23 @@ void check_step_finite(const std::string& op, const Tensor& x_t, const Recurrent
 }
 
 
-// One layer's packed weights, and what they were packed from: the four data pointers plus a
-// checksum (FNV-1a of the bits of 64 evenly spaced elements of each tensor).
+// One layer's packed weights, and what they were packed from: the five data pointers (w_ih,
+// w_hh, b_ih, b_hh, w_hr) plus a checksum (FNV-1a of the bits of 64 evenly spaced elements of
+// each tensor). R: the recurrent input's width (H, or P with a projection; P = 0: none).
 struct StepLayerPack {
-  const void* src[4] = {};
+  const void* src[5] = {};
   uint64_t checksum = 0;
-  int64_t I = 0, H = 0;
+  int64_t I = 0, H = 0, P = 0;
   std::vector<float> wih, whh, bias;
-  // Alternates every step, so that each step starts on the panels the last one read (still in L2).
-  kernels::StepSweep sweep = kernels::StepSweep::Up;
+  std::vector<float> whr, whr_bias;  // LSTM's projection (P,H) as a Linear step, and its zero bias
+  // Alternate every step, so that each step starts on the panels the last one read (still in L2).
+  kernels::StepSweep sweep = kernels::StepSweep::Up, sweep_hr = kernels::StepSweep::Up;
 };
 
 struct StepCache {
   kernels::StepCell cell = kernels::StepCell::Lstm;
   std::vector<StepLayerPack> layers;
-  std::vector<float> scratch;  // (B,H) new h of the layer being stepped
+  std::vector<float> scratch;  // (B,H) new h of the layer being stepped (before its projection)
 };
 
 namespace {
@@ -326,18 +328,23 @@ bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
   int64_t in = x_t.shape()[1], maxH = 0;
   for (int64_t l = 0; l < L; ++l) {
     const RecurrentWeights& lw = w[l];
-    if (!usable_f32(lw.w_ih) || !usable_f32(lw.w_hh) || lw.w_hr.defined()) return false;
+    if (!usable_f32(lw.w_ih) || !usable_f32(lw.w_hh)) return false;
     if (lw.b_ih.defined() != lw.b_hh.defined()) return false;
     if (lw.b_ih.defined() && (!usable_f32(lw.b_ih) || !usable_f32(lw.b_hh))) return false;
-    if (lw.w_hh.dim() != 2) return false;
-    const int64_t H = lw.w_hh.shape()[1];
+    if (lw.w_ih.dim() != 2 || lw.w_ih.shape()[0] % G != 0) return false;
+    const int64_t H = lw.w_ih.shape()[0] / G;
+    // a projection h = W_hr h~ (P,H) runs as a second (Linear) step; then h and W_hh's width are P
+    if (lw.w_hr.defined() && (!lstm || !usable_f32(lw.w_hr) || lw.w_hr.dim() != 2 || lw.w_hr.shape()[0] < 1 ||
+                              !is_matrix(lw.w_hr, -1, H)))
+      return false;
+    const int64_t R = lw.w_hr.defined() ? lw.w_hr.shape()[0] : H;
     // peepholes (3,H) are read in place by the kernel's epilogue, so they need no packing
     if (lw.w_peep.defined() && (!lstm || !usable_f32(lw.w_peep) || !is_matrix(lw.w_peep, 3, H))) return false;
-    if (!is_matrix(lw.w_ih, G * H, in) || lw.w_hh.shape()[0] != G * H) return false;
+    if (!is_matrix(lw.w_ih, G * H, in) || !is_matrix(lw.w_hh, G * H, R)) return false;
     const Tensor& h = state.h[l];
-    if (!is_matrix(h, B, H) || h.dtype() != DType::F32) return false;
+    if (!is_matrix(h, B, R) || h.dtype() != DType::F32) return false;
     if (lstm && (!is_matrix(state.c[l], B, H) || state.c[l].dtype() != DType::F32)) return false;
-    in = H;
+    in = R;
     maxH = std::max(maxH, H);
   }
 
@@ -350,24 +357,36 @@ bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
   for (int64_t l = 0; l < L; ++l) {
     const RecurrentWeights& lw = w[l];
     StepLayerPack& pk = cache->layers[l];
-    const void* src[4] = {lw.w_ih.data_ptr<float>(), lw.w_hh.data_ptr<float>(),
+    const void* src[5] = {lw.w_ih.data_ptr<float>(), lw.w_hh.data_ptr<float>(),
                           lw.b_ih.defined() ? lw.b_ih.data_ptr<float>() : nullptr,
-                          lw.b_hh.defined() ? lw.b_hh.data_ptr<float>() : nullptr};
+                          lw.b_hh.defined() ? lw.b_hh.data_ptr<float>() : nullptr,
+                          lw.w_hr.defined() ? lw.w_hr.data_ptr<float>() : nullptr};
     uint64_t sum = 1469598103934665603ull;
-    for (const Tensor* t : {&lw.w_ih, &lw.w_hh, &lw.b_ih, &lw.b_hh}) sum = sample_checksum(*t, sum);
-    const int64_t I = lw.w_ih.shape()[1], H = lw.w_hh.shape()[1];
-    if (std::equal(src, src + 4, pk.src) && pk.checksum == sum && pk.I == I && pk.H == H && !pk.wih.empty()) continue;
+    for (const Tensor* t : {&lw.w_ih, &lw.w_hh, &lw.b_ih, &lw.b_hh, &lw.w_hr}) sum = sample_checksum(*t, sum);
+    const int64_t I = lw.w_ih.shape()[1], H = lw.w_ih.shape()[0] / G;
+    const int64_t P = lw.w_hr.defined() ? lw.w_hr.shape()[0] : 0, R = P > 0 ? P : H;
+    if (std::equal(src, src + 5, pk.src) && pk.checksum == sum && pk.I == I && pk.H == H && pk.P == P &&
+        !pk.wih.empty())
+      continue;
     pk.wih.assign(kernels::step_packed_size(sc, H, I), 0.0f);
-    pk.whh.assign(kernels::step_packed_size(sc, H, H), 0.0f);
+    pk.whh.assign(kernels::step_packed_size(sc, H, R), 0.0f);
     pk.bias.assign(kernels::step_bias_size(sc, H), 0.0f);
     kernels::pack_step_weights(sc, lw.w_ih.data_ptr<float>(), H, I, pk.wih.data());
-    kernels::pack_step_weights(sc, lw.w_hh.data_ptr<float>(), H, H, pk.whh.data());
+    kernels::pack_step_weights(sc, lw.w_hh.data_ptr<float>(), H, R, pk.whh.data());
     kernels::pack_step_bias(sc, static_cast<const float*>(src[2]), static_cast<const float*>(src[3]), H,
                             pk.bias.data());
-    std::copy(src, src + 4, pk.src);
+    pk.whr.clear();
+    pk.whr_bias.clear();
+    if (P > 0) {
+      pk.whr.assign(kernels::step_packed_size(StepCell::Linear, P, H), 0.0f);
+      pk.whr_bias.assign(kernels::step_bias_size(StepCell::Linear, P), 0.0f);  // the projection has no bias
+      kernels::pack_step_weights(StepCell::Linear, lw.w_hr.data_ptr<float>(), P, H, pk.whr.data());
+    }
+    std::copy(src, src + 5, pk.src);
     pk.checksum = sum;
     pk.I = I;
     pk.H = H;
+    pk.P = P;
   }
   if (static_cast<int64_t>(cache->scratch.size()) < B * maxH) cache->scratch.resize(B * maxH);
 
@@ -381,10 +400,17 @@ bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
     float* h = state.h[l].data_ptr<float>();
     float* c = lstm ? state.c[l].data_ptr<float>() : nullptr;
     const float* peep = w[l].w_peep.defined() ? w[l].w_peep.data_ptr<float>() : nullptr;
-    kernels::recurrent_step(sc, B, pk.I, pk.H, xin, h, c, pk.wih.data(), pk.whh.data(), pk.bias.data(),
+    const int64_t R = pk.P > 0 ? pk.P : pk.H;
+    kernels::recurrent_step(sc, B, pk.I, pk.H, R, xin, h, c, pk.wih.data(), pk.whh.data(), pk.bias.data(),
                             cache->scratch.data(), c, peep, pk.sweep);
     pk.sweep = kernels::flip(pk.sweep);
-    std::memcpy(h, cache->scratch.data(), sizeof(float) * B * pk.H);
+    if (pk.P > 0) {  // h = W_hr h~, written straight into the state (the cell has read h already)
+      kernels::recurrent_step(kernels::StepCell::Linear, B, pk.H, pk.P, 0, cache->scratch.data(), nullptr, nullptr,
+                              pk.whr.data(), nullptr, pk.whr_bias.data(), h, nullptr, nullptr, pk.sweep_hr);
+      pk.sweep_hr = kernels::flip(pk.sweep_hr);
+    } else {
+      std::memcpy(h, cache->scratch.data(), sizeof(float) * B * pk.H);
+    }
     xin = h;
   }
   y = state.h[L - 1];

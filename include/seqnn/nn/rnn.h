@@ -34,9 +34,9 @@
 // Streaming (unidirectional modules and cells): state = initial_state(B); then per time step
 //   y_t = m.step(x_t, state);      // x_t: (B,I) -> y_t: (B,R); state updated
 // equals forward() over the whole sequence. step() records no gradients (inference).
-// Fast path (float32, B <= 8, RNN / GRU / LSTM with tanh activations and without projection
-// (peepholes included), not training with dropout): one fused kernel per layer on weights
-// packed once per weight version (peephole weights are read in place on every step)
+// Fast path (float32, B <= 8, RNN / GRU / LSTM with tanh activations, peepholes and projection
+// included, not training with dropout): one fused kernel per layer on weights packed once per
+// weight version (peephole weights are read in place; a projection is a second packed step)
 // (src/kernels/recurrent_step.h), and no allocation after the first step of a batch size:
 //   - step() WRITES INTO the state's tensors (each h[i], c[i] is updated in place; a tensor that
 //     is not a contiguous float32 buffer without requires_grad is first replaced by a private

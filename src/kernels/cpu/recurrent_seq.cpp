@@ -435,6 +435,7 @@ void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const fl
       return dispatch<Fwd<StepCell::RnnTanh, false>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
     case StepCell::RnnRelu:
       return dispatch<Fwd<StepCell::RnnRelu, false>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+    case StepCell::Linear: return;  // the step's projection, not a recurrent cell: never passed here
   }
 }
 

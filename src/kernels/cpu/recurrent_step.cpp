@@ -3,7 +3,7 @@
 // For one panel (16 hidden units) and a chunk of NB <= 4 batch rows, the accumulators
 // acc[nb][s] (16 lanes each, GCC vector extensions) start at the packed bias and take
 //   acc[nb][g] += x[nb][k] * Wih_panel[k][g]     for k < I
-//   acc[nb][g'] += h[nb][k] * Whh_panel[k][g]    for k < H   (g' = g, except GRU's n -> slot 3)
+//   acc[nb][g'] += h[nb][k] * Whh_panel[k][g]    for k < R   (g' = g, except GRU's n -> slot 3)
 // streaming the panel once per chunk, contiguous; the cell update is the epilogue. The kernel
 // is compiled three times (AVX-512, AVX2+FMA, baseline) and the ISA vecmath picked is used.
 // Sweep order (StepSweep): a thread walks its panels up or down, as the caller alternates. At
@@ -45,11 +45,12 @@ using gate::v16;
 // ==================================================================== the panel kernel
 template <StepCell C>
 struct Step {
-  static constexpr int G = C == StepCell::Lstm ? 4 : C == StepCell::Gru ? 3 : 1;
+  static constexpr int G = C == StepCell::Lstm ? 4 : C == StepCell::Gru ? 3 : 1;  // Linear: 1
   static constexpr int S = C == StepCell::Gru ? 4 : G;  // accumulator slots
 
   template <int NB>
-  [[gnu::always_inline]] static inline void chunk(int64_t p, int64_t b0, int64_t I, int64_t H, const float* x,
+  [[gnu::always_inline]] static inline void chunk(int64_t p, int64_t b0, int64_t I, int64_t H, int64_t R,
+                                                  const float* x,
                                                   const float* h_prev, const float* c_prev, const float* wih,
                                                   const float* whh, const float* bias, const float* peep,
                                                   float* h_out, float* c_out) {
@@ -70,14 +71,14 @@ struct Step {
         for (int g = 0; g < G; ++g) acc[nb][g] += xv * wv[g];
       }
     }
-    // hidden side
-    w = whh + p * H * G * U;
-    for (int64_t k = 0; k < H; ++k, w += G * U) {
+    // hidden side (none for Linear: whh and h_prev may be null)
+    w = R > 0 ? whh + p * R * G * U : nullptr;
+    for (int64_t k = 0; k < R; ++k, w += G * U) {
       for (int g = 0; g < G; ++g) __builtin_prefetch(w + kPfFloats + g * U);
       v16 wv[G];
       for (int g = 0; g < G; ++g) wv[g] = load16(w + g * U);
       for (int nb = 0; nb < NB; ++nb) {
-        const v16 hv = splat(h_prev[(b0 + nb) * H + k]);
+        const v16 hv = splat(h_prev[(b0 + nb) * R + k]);
         for (int g = 0; g < G; ++g) acc[nb][(C == StepCell::Gru && g == 2) ? 3 : g] += hv * wv[g];
       }
     }
@@ -115,6 +116,8 @@ struct Step {
         hv = (1.0f - z) * n + z * load16(prev);
       } else if constexpr (C == StepCell::RnnTanh) {
         hv = gate::tanh(acc[nb][0]);
+      } else if constexpr (C == StepCell::Linear) {
+        hv = acc[nb][0];
       } else {
         alignas(64) float a[U];
         std::memcpy(a, &acc[nb][0], sizeof a);
@@ -128,32 +131,32 @@ struct Step {
 
   // Panels [p0, p1) for all B rows, in batch chunks of 4, 2, 1; last panel first when `down`.
   [[gnu::always_inline]] static inline void run(int64_t p0, int64_t p1, bool down, int64_t B, int64_t I,
-                                                int64_t H, const float* x, const float* h_prev,
+                                                int64_t H, int64_t R, const float* x, const float* h_prev,
                                                 const float* c_prev, const float* wih, const float* whh,
                                                 const float* bias, const float* peep, float* h_out,
                                                 float* c_out) {
     for (int64_t q = p0; q < p1; ++q) {
       const int64_t p = down ? p0 + p1 - 1 - q : q;
       int64_t b = 0;
-      for (; b + 4 <= B; b += 4) chunk<4>(p, b, I, H, x, h_prev, c_prev, wih, whh, bias, peep, h_out, c_out);
-      for (; b + 2 <= B; b += 2) chunk<2>(p, b, I, H, x, h_prev, c_prev, wih, whh, bias, peep, h_out, c_out);
-      for (; b < B; ++b) chunk<1>(p, b, I, H, x, h_prev, c_prev, wih, whh, bias, peep, h_out, c_out);
+      for (; b + 4 <= B; b += 4) chunk<4>(p, b, I, H, R, x, h_prev, c_prev, wih, whh, bias, peep, h_out, c_out);
+      for (; b + 2 <= B; b += 2) chunk<2>(p, b, I, H, R, x, h_prev, c_prev, wih, whh, bias, peep, h_out, c_out);
+      for (; b < B; ++b) chunk<1>(p, b, I, H, R, x, h_prev, c_prev, wih, whh, bias, peep, h_out, c_out);
     }
   }
 };
 
 template <StepCell C>
-void step_cell(StepSweep sweep, int64_t B, int64_t I, int64_t H, const float* x, const float* h_prev,
+void step_cell(StepSweep sweep, int64_t B, int64_t I, int64_t H, int64_t R, const float* x, const float* h_prev,
                const float* c_prev, const float* wih, const float* whh, const float* bias, const float* peep,
                float* h_out, float* c_out) {
   // Threads: each panel costs B*G*16*(I+H) multiply-adds; a thread gets at least kMinWork of
   // them, so small steps stay on one thread (a team job costs about half a microsecond).
   constexpr int64_t kMinWork = int64_t{1} << 17;
   const int64_t P = step_panels(H);
-  const int64_t per_panel = std::max<int64_t>(1, B * Step<C>::G * U * (I + H));
+  const int64_t per_panel = std::max<int64_t>(1, B * Step<C>::G * U * (I + R));
   const int64_t grain = std::max<int64_t>(1, kMinWork / per_panel);
   parallel_for(P, grain, [&](int64_t p0, int64_t p1) {
-    isa::dispatch<Step<C>>(p0, p1, sweep == StepSweep::Down, B, I, H, x, h_prev, c_prev, wih, whh, bias, peep,
+    isa::dispatch<Step<C>>(p0, p1, sweep == StepSweep::Down, B, I, H, R, x, h_prev, c_prev, wih, whh, bias, peep,
                            h_out, c_out);
   });
 }
@@ -167,6 +170,7 @@ void pack_step_weights(StepCell cell, const float* w, int64_t H, int64_t K, floa
   // Panels split over threads (4 MiB at H 512, packed on every whole-sequence call); inline
   // inside a parallel region (one direction of a bidirectional layer).
   const int64_t G = step_gates(cell), P = step_panels(H);
+  if (K <= 0) return;  // an empty matrix (Linear's W_hh: R = 0)
   parallel_for(P, std::max<int64_t>(1, (int64_t{1} << 15) / (G * U * K)), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p)
       for (int64_t g = 0; g < G; ++g)
@@ -200,17 +204,18 @@ void pack_step_bias(StepCell cell, const float* b_ih, const float* b_hh, int64_t
 }
 
 // ==================================================================== entry
-void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, const float* x, const float* h_prev,
+void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, int64_t R, const float* x, const float* h_prev,
                     const float* c_prev, const float* wih, const float* whh, const float* bias, float* h_out,
                     float* c_out, const float* peep, StepSweep sweep) {
   if (B <= 0 || H <= 0) return;
   if (cell != StepCell::Lstm) peep = nullptr;
-  auto go = [&](auto f) { f(sweep, B, I, H, x, h_prev, c_prev, wih, whh, bias, peep, h_out, c_out); };
+  auto go = [&](auto f) { f(sweep, B, I, H, R, x, h_prev, c_prev, wih, whh, bias, peep, h_out, c_out); };
   switch (cell) {
     case StepCell::RnnTanh: return go(step_cell<StepCell::RnnTanh>);
     case StepCell::RnnRelu: return go(step_cell<StepCell::RnnRelu>);
     case StepCell::Lstm: return go(step_cell<StepCell::Lstm>);
     case StepCell::Gru: return go(step_cell<StepCell::Gru>);
+    case StepCell::Linear: return go(step_cell<StepCell::Linear>);
   }
 }
 

@@ -48,6 +48,7 @@ void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const fl
           h[o] = static_cast<float>((1.0 - z) * n + z * h_prev[o]);
           break;
         }
+        case StepCell::Linear: break;  // the step's projection, not a recurrent cell: never passed here
       }
     }
   }

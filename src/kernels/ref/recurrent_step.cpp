@@ -6,7 +6,7 @@
 
 namespace seqnn::kernels::ref {
 
-void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, const float* x, const float* h_prev,
+void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, int64_t R, const float* x, const float* h_prev,
                     const float* c_prev, const float* w_ih, const float* w_hh, const float* b_ih, const float* b_hh,
                     float* h_out, float* c_out, const float* peep) {
   const int64_t G = step_gates(cell);
@@ -17,7 +17,7 @@ void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, const float*
     for (int64_t r = 0; r < G * H; ++r) {
       double sx = b_ih ? b_ih[r] : 0.0, sh = b_hh ? b_hh[r] : 0.0;
       for (int64_t k = 0; k < I; ++k) sx += static_cast<double>(w_ih[r * I + k]) * x[b * I + k];
-      for (int64_t k = 0; k < H; ++k) sh += static_cast<double>(w_hh[r * H + k]) * h_prev[b * H + k];
+      for (int64_t k = 0; k < R; ++k) sh += static_cast<double>(w_hh[r * R + k]) * h_prev[b * R + k];
       ax[r] = sx;
       ah[r] = sh;
     }
@@ -26,6 +26,7 @@ void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, const float*
       switch (cell) {
         case StepCell::RnnTanh: h_out[o] = static_cast<float>(std::tanh(ax[j] + ah[j])); break;
         case StepCell::RnnRelu: h_out[o] = static_cast<float>(std::max(0.0, ax[j] + ah[j])); break;
+        case StepCell::Linear: h_out[o] = static_cast<float>(ax[j] + ah[j]); break;
         case StepCell::Lstm: {
           const double cp = c_prev[o];
           const double wci = peep ? peep[j] : 0.0, wcf = peep ? peep[H + j] : 0.0, wco = peep ? peep[2 * H + j] : 0.0;
