@@ -137,8 +137,9 @@ void lstm_step(benchmark::State& st, bool peephole, bool proj = false) {
     benchmark::DoNotOptimize(y.raw_data());
   }
   const double P = proj ? H / 2 : 0, R = proj ? P : H;  // W_hh: (4H, R); W_hr: (P, H)
-  st.counters["GFLOPS"] = benchmark::Counter(2.0 * (H + R) * 4 * H + 2.0 * P * H,
-                                             benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  const double flops = 2.0 * (H + R) * 4 * H + 2.0 * P * H;
+  st.counters["GFLOPS"] =
+      benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
 void BM_lstm_step(benchmark::State& st) { lstm_step(st, false); }
