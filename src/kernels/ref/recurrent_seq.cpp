@@ -6,6 +6,8 @@
 
 #include "kernels/recurrent_seq.h"
 
+#include "kernels/ref/cell_math.h"
+
 namespace seqnn::kernels::ref {
 
 void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const float* h_prev, float* g,
@@ -13,7 +15,6 @@ void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const fl
                       const float* b_hn) {
   const int64_t G = step_gates(cell), GH = G * H;
   std::vector<double> s(GH);
-  auto sig = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
   for (int64_t b = r0; b < r1; ++b) {
     for (int64_t r = 0; r < GH; ++r) {  // s = W_hh h_prev
       double acc = 0.0;
@@ -27,28 +28,23 @@ void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const fl
         case StepCell::RnnTanh: h[o] = static_cast<float>(std::tanh(gr[j] + s[j])); break;
         case StepCell::RnnRelu: h[o] = static_cast<float>(std::max(0.0, gr[j] + s[j])); break;
         case StepCell::Lstm: {
-          const double cp = c_prev[o];
-          const double wci = peep ? peep[j] : 0.0, wcf = peep ? peep[H + j] : 0.0, wco = peep ? peep[2 * H + j] : 0.0;
-          const double i = sig(gr[j] + s[j] + wci * cp), f = sig(gr[H + j] + s[H + j] + wcf * cp);
-          const double u = std::tanh(gr[2 * H + j] + s[2 * H + j]);
-          const double ct = f * cp + i * u;
-          const double og = sig(gr[3 * H + j] + s[3 * H + j] + wco * ct);
-          gr[j] = static_cast<float>(i), gr[H + j] = static_cast<float>(f);
-          gr[2 * H + j] = static_cast<float>(u), gr[3 * H + j] = static_cast<float>(og);
-          c[o] = static_cast<float>(ct);
-          h[o] = static_cast<float>(og * std::tanh(ct));
+          const LstmUnit u = lstm_unit(gr[j] + s[j], gr[H + j] + s[H + j], gr[2 * H + j] + s[2 * H + j],
+                                       gr[3 * H + j] + s[3 * H + j], c_prev[o], peep, H, j);
+          gr[j] = static_cast<float>(u.i), gr[H + j] = static_cast<float>(u.f);
+          gr[2 * H + j] = static_cast<float>(u.g), gr[3 * H + j] = static_cast<float>(u.o);
+          c[o] = static_cast<float>(u.c);
+          h[o] = static_cast<float>(u.h);
           break;
         }
         case StepCell::Gru: {
-          const double r = sig(gr[j] + s[j]), z = sig(gr[H + j] + s[H + j]);
           const double a = s[2 * H + j] + (b_hn ? b_hn[j] : 0.0);
-          const double n = std::tanh(gr[2 * H + j] + r * a);
-          gr[j] = static_cast<float>(r), gr[H + j] = static_cast<float>(z), gr[2 * H + j] = static_cast<float>(n);
+          const GruUnit u = gru_unit(gr[j] + s[j], gr[H + j] + s[H + j], gr[2 * H + j], a, h_prev[o]);
+          gr[j] = static_cast<float>(u.r), gr[H + j] = static_cast<float>(u.z), gr[2 * H + j] = static_cast<float>(u.n);
           hn[o] = static_cast<float>(a);
-          h[o] = static_cast<float>((1.0 - z) * n + z * h_prev[o]);
+          h[o] = static_cast<float>(u.h);
           break;
         }
-        case StepCell::Linear: break;  // the step's projection, not a recurrent cell: never passed here
+        case StepCell::Linear: break;  // the step's Linear pieces (projection, Jordan): never passed here
       }
     }
   }
