@@ -10,6 +10,8 @@
 //   BM_lstm_step/H             streaming: one nn::LSTM(H, H)::step at B=1 (no gradients);
 //                              2*(I+H)*4*H FLOPs; BM_lstm_peephole_step/H with peepholes,
 //                              BM_lstm_proj_step/H with proj_size P = H/2 (2*(I+P)*4*H + 2*H*P)
+//   BM_jordan_step/H           one nn::JordanRNN(H, H, O = H)::step at B=1 (tanh, identity
+//                              output): 2*(I+O)*H + 2*H*O FLOPs
 //   BM_lstm_step_kernel/H/oneway:0  the same step on the packed-weight kernel alone
 //                              (kernels::recurrent_step): what the module adds is the difference;
 //                              oneway:1 streams the panels in one order only (see StepSweep)
@@ -143,6 +145,21 @@ void lstm_step(benchmark::State& st, bool peephole, bool proj = false) {
 }
 
 void BM_lstm_step(benchmark::State& st) { lstm_step(st, false); }
+
+void BM_jordan_step(benchmark::State& st) {
+  const int64_t H = st.range(0), O = H;
+  benchmark::DoNotOptimize(num_threads());
+  nn::JordanRNN jordan(nn::JordanOptions(H, H, O));
+  nn::RecurrentState state = jordan.initial_state(1);
+  const Tensor x = randn({1, H});
+  for (auto _ : st) {
+    Tensor y = jordan.step(x, state);
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+  const double flops = 2.0 * (H + O) * H + 2.0 * H * O;  // W_ih, W_hh (H, I + O); W_ho (O, H)
+  st.counters["GFLOPS"] =
+      benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
 void BM_lstm_peephole_step(benchmark::State& st) { lstm_step(st, true); }
 void BM_lstm_proj_step(benchmark::State& st) { lstm_step(st, false, true); }
 
@@ -209,6 +226,7 @@ BENCHMARK(BM_jordan_fwdbwd)->Apply(one_shape);
 BENCHMARK(BM_lstm_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_lstm_peephole_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_lstm_proj_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_jordan_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_lstm_step_kernel)
     ->ArgsProduct({{256, 512}, {0, 1}})
     ->ArgNames({"", "oneway"})

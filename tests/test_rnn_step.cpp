@@ -37,18 +37,21 @@ using kernels::StepCell;
 
 // ==================================================================== kernel vs reference
 // R (the recurrent input's width) is H, except for an LSTM with a projection (R = P, here
-// 3 + H % 5) and for Linear (R = 0: y = W x + b, LSTM's projection on the step path).
+// 3 + H % 5) and for Linear: R = 0 (y = W x + b, LSTM's projection and Jordan's output layer on
+// the step path) or R = 3 + H % 5 (Jordan's pre-activation W_ih x + W_hh y_prev + b).
 TEST(RnnStepKernel, MatchesReference) {
   Generator gen(3);
   for (StepCell cell : {StepCell::RnnTanh, StepCell::RnnRelu, StepCell::Lstm, StepCell::Gru, StepCell::Linear})
     for (int64_t B : {1, 2, 3, 5, 8})
       for (int64_t H : {1, 7, 16, 33, 300})
         for (bool bias : {true, false})
-          for (int variant : {0, 1, 2}) {  // LSTM: 1 peepholes, 2 peepholes and R = P != H
-            const bool lstm = cell == StepCell::Lstm, peephole = variant >= 1;
-            if (variant > 0 && !lstm) continue;
+          for (int variant : {0, 1, 2}) {
+            // LSTM: 1 peepholes, 2 peepholes and R = P != H. Linear: 1 R > 0, 2 b_ih alone (b_ho).
+            const bool lstm = cell == StepCell::Lstm, linear = cell == StepCell::Linear;
+            const bool peephole = lstm && variant >= 1, one_bias = linear && variant == 2;
+            if (variant > 0 && !lstm && !linear) continue;
             const int64_t I = 5 + H % 4, G = kernels::step_gates(cell);
-            const int64_t R = cell == StepCell::Linear ? 0 : variant == 2 ? 3 + H % 5 : H;
+            const int64_t R = linear ? (variant == 1 ? 3 + H % 5 : 0) : variant == 2 ? 3 + H % 5 : H;
             const float sc = 1.0f / std::sqrt(static_cast<float>(H));
             auto wih = rand_vec(G * H * I, gen, sc), whh = rand_vec(G * H * R, gen, sc);
             auto bih = rand_vec(G * H, gen, sc), bhh = rand_vec(G * H, gen, sc);
@@ -59,14 +62,15 @@ TEST(RnnStepKernel, MatchesReference) {
                 pb(kernels::step_bias_size(cell, H));
             kernels::pack_step_weights(cell, wih.data(), H, I, pih.data());
             kernels::pack_step_weights(cell, whh.data(), H, R, phh.data());
-            kernels::pack_step_bias(cell, bias ? bih.data() : nullptr, bias ? bhh.data() : nullptr, H, pb.data());
+            const float* b2 = bias && !one_bias ? bhh.data() : nullptr;
+            kernels::pack_step_bias(cell, bias ? bih.data() : nullptr, b2, H, pb.data());
             std::vector<float> h1(B * H), c1 = c, h2(B * H), c2(B * H);
             // fast kernel with c updated in place; the reference writes a separate c
             kernels::recurrent_step(cell, B, I, H, R, x.data(), h.data(), lstm ? c1.data() : nullptr, pih.data(),
                                     phh.data(), pb.data(), h1.data(), lstm ? c1.data() : nullptr, pp);
             kernels::ref::recurrent_step(cell, B, I, H, R, x.data(), h.data(), lstm ? c.data() : nullptr, wih.data(),
-                                         whh.data(), bias ? bih.data() : nullptr, bias ? bhh.data() : nullptr,
-                                         h2.data(), lstm ? c2.data() : nullptr, pp);
+                                         whh.data(), bias ? bih.data() : nullptr, b2, h2.data(),
+                                         lstm ? c2.data() : nullptr, pp);
             double e = 0;
             for (int64_t i = 0; i < B * H; ++i) {
               // float32 sums of I+R products vs double: relative to the value (ReLU, Linear are unbounded)
@@ -74,7 +78,7 @@ TEST(RnnStepKernel, MatchesReference) {
               if (lstm) e = std::max(e, std::fabs(c1[i] - c2[i]) / (1.0 + std::fabs(c2[i])));
             }
             EXPECT_LT(e, 2e-6) << "cell " << static_cast<int>(cell) << " B=" << B << " H=" << H << " R=" << R
-                               << " bias=" << bias << " peephole=" << peephole;
+                               << " bias=" << bias << " variant=" << variant;
           }
 }
 
@@ -154,6 +158,19 @@ TEST(RnnStep, EqualsForwardEveryCellBatchWidth) {
       expect_step_equals_forward(gru, 4, B, gen, "gru" + tag);
       expect_step_equals_forward(rt, 4, B, gen, "rnn tanh" + tag);
       expect_step_equals_forward(rr, 4, B, gen, "rnn relu" + tag);
+      // Jordan: y (O wide) recurs; every hidden / output activation pair runs on the fast path
+      const int64_t O = std::max<int64_t>(1, H / 2);
+      nn::JordanRNN j1(nn::JordanOptions(6, H, O), &gen);
+      nn::JordanRNN j2(nn::JordanOptions(6, H, H + 3).nonlinearity(Activation::Relu)
+                           .output_activation(Activation::Sigmoid).bias(false), &gen);
+      nn::JordanRNN j3(nn::JordanOptions(6, H, O).nonlinearity(Activation::Sigmoid)
+                           .output_activation(Activation::Tanh), &gen);
+      nn::JordanRNN j4(nn::JordanOptions(6, H, O).nonlinearity(Activation::Identity)
+                           .output_activation(Activation::Relu), &gen);
+      expect_step_equals_forward(j1, 4, B, gen, "jordan tanh/identity" + tag);
+      expect_step_equals_forward(j2, 4, B, gen, "jordan relu/sigmoid no bias O>H" + tag);
+      expect_step_equals_forward(j3, 4, B, gen, "jordan sigmoid/tanh" + tag);
+      expect_step_equals_forward(j4, 4, B, gen, "jordan identity/relu" + tag);
     }
 }
 
@@ -164,10 +181,12 @@ TEST(RnnStep, MultiLayer) {
   nn::RNN rnn(nn::RNNOptions(5, 40).num_layers(2).dropout(0.5), &gen);
   nn::LSTM peep(nn::LSTMOptions(5, 24).num_layers(2).peephole(true), &gen);
   nn::LSTM proj(nn::LSTMOptions(5, 24).num_layers(3).proj_size(7).peephole(true), &gen);
+  nn::JordanRNN jordan(nn::JordanOptions(5, 24, 9).num_layers(3).output_activation(Activation::Tanh), &gen);
   rnn.eval();
   expect_step_equals_forward(lstm, 5, 3, gen, "lstm x3");
   expect_step_equals_forward(peep, 5, 3, gen, "lstm peephole x2");
   expect_step_equals_forward(proj, 5, 3, gen, "lstm proj peephole x3");
+  expect_step_equals_forward(jordan, 5, 3, gen, "jordan x3");
   expect_step_equals_forward(gru, 5, 8, gen, "gru x2");
   expect_step_equals_forward(rnn, 5, 1, gen, "rnn x2 eval");
 }
@@ -236,6 +255,13 @@ TEST(RnnStep, RepacksWhenWeightsChangeInPlace) {
   a.load_state_dict(b.state_dict());  // copies in place: same pointers, new values
   auto s1 = a.initial_state(2), s2 = b.initial_state(2);
   EXPECT_LT(max_abs_diff(a.step(x, s1), b.step(x, s2)), 1e-7);
+  // Jordan: its output layer (W_ho, b_ho) is packed too, and repacked when it changes
+  nn::JordanRNN ja(nn::JordanOptions(3, 20, 6), &gen), jb(nn::JordanOptions(3, 20, 6), &gen);
+  auto t = ja.initial_state(2);
+  ja.step(x, t);
+  ja.load_state_dict(jb.state_dict());
+  auto t1 = ja.initial_state(2), t2 = jb.initial_state(2);
+  EXPECT_LT(max_abs_diff(ja.step(x, t1), jb.step(x, t2)), 1e-7);
 }
 
 // ==================================================================== fallbacks
@@ -253,6 +279,8 @@ TEST(RnnStep, FallbackPaths) {
   expect_step_equals_forward(wide_proj, 3, 9, gen, "proj B=9");
   expect_step_equals_forward(wide, 3, 11, gen, "B=11");
   expect_step_equals_forward(wide_peep, 3, 11, gen, "peephole B=11");
+  nn::JordanRNN wide_jordan(nn::JordanOptions(3, 12, 4).output_activation(Activation::Sigmoid), &gen);
+  expect_step_equals_forward(wide_jordan, 3, 9, gen, "jordan B=9");
   // bidirectional is an error
   nn::GRU bi(nn::GRUOptions(3, 12).bidirectional(true), &gen);
   auto bs = bi.initial_state(2);

@@ -7,7 +7,7 @@
 //   packed[p][k][g][u] = W[g*H + p*U + u][k]        (0 for p*U + u >= H)      size P*K*G*U
 // so one panel is one contiguous stream, and a row x (K) times the panel yields all G gate
 // pre-activations of 16 units at once; the cell update then runs in the same pass (epilogue):
-//   RNN   h = act(a_x + a_h + b_ih + b_hh)      (Linear: h = a_x + b_ih + b_hh, R = 0)
+//   RNN   h = act(a_x + a_h + b_ih + b_hh)      (Linear: h = a_x + a_h + b_ih + b_hh, no activation)
 //   LSTM  i,f,g,o = sig, sig, tanh, sig of (a_x + a_h + b_ih + b_hh);  c = f c + i g;  h = o tanh(c)
 //         with peephole weights (3,H) = w_ci, w_cf, w_co: w_ci c_prev, w_cf c_prev join i's and f's
 //         pre-activations, w_co c (the new c) joins o's
@@ -22,7 +22,9 @@
 
 namespace seqnn::kernels {
 
-// Linear: y = W x + b (G = 1, no recurrence, no activation): LSTM's projection h = W_hr h~.
+// Linear: y = W_ih x + W_hh h_prev + b (G = 1, no activation; R = 0: no recurrence): LSTM's
+// projection h = W_hr h~ (R = 0), Jordan's pre-activation W_ih x + W_hh y_{t-1} + b and its
+// output layer W_ho a + b_ho (R = 0); the caller applies any other activation.
 enum class StepCell { RnnTanh, RnnRelu, Lstm, Gru, Linear };
 
 inline constexpr int64_t kStepLanes = 16;  // U: hidden units per panel
@@ -38,7 +40,7 @@ inline int64_t step_bias_size(StepCell c, int64_t H) { return step_panels(H) * s
 
 // w: (G*H, K) -> out: (P, K, G, U)
 void pack_step_weights(StepCell cell, const float* w, int64_t H, int64_t K, float* out);
-// b_ih, b_hh: (G*H) each, or both null (no bias) -> out: (P, S, U)
+// b_ih, b_hh: (G*H) each, or both null (no bias), or b_hh alone null (one bias, not GRU) -> out: (P, S, U)
 void pack_step_bias(StepCell cell, const float* b_ih, const float* b_hh, int64_t H, float* out);
 
 // The order in which each thread streams its share of the panels. The result is the same either
@@ -50,7 +52,8 @@ enum class StepSweep { Up, Down };
 inline StepSweep flip(StepSweep s) { return s == StepSweep::Up ? StepSweep::Down : StepSweep::Up; }
 
 // One step for B rows (any B >= 0; meant for B <= 8). R is the width of the recurrent input:
-// H, except for an LSTM with a projection (R = P) and for Linear (R = 0: h_prev, whh unused).
+// H, except for an LSTM with a projection (R = P), Jordan (R = O) and a Linear projection (R = 0:
+// h_prev, whh unused).
 //   x: (B,I)  h_prev: (B,R)  c_prev: (B,H) LSTM else null  wih: packed (G*H,I)  whh: packed (G*H,R)
 //   bias: packed  h_out: (B,H), must not overlap h_prev  c_out: (B,H) LSTM, may equal c_prev
 //   GRU reads h_prev in its update (z h_prev), so R must equal H there.

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "kernels/recurrent.h"
 #include "kernels/recurrent_step.h"
 #include "seqnn/autograd.h"
 #include "seqnn/debug.h"
@@ -251,15 +252,18 @@ void check_step_finite(const std::string& op, const Tensor& x_t, const Recurrent
 }
 
 
-// One layer's packed weights, and what they were packed from: the five data pointers (w_ih,
-// w_hh, b_ih, b_hh, w_hr) plus a checksum (FNV-1a of the bits of 64 evenly spaced elements of
-// each tensor). R: the recurrent input's width (H, or P with a projection; P = 0: none).
+// One layer's packed weights, and what they were packed from: the seven data pointers (w_ih,
+// w_hh, b_ih, b_hh, w_hr, w_ho, b_ho) plus a checksum (FNV-1a of the bits of 64 evenly spaced
+// elements of each tensor). P: the rows of the layer's second, Linear step (LSTM's projection
+// W_hr (P,H) or Jordan's output layer W_ho (O,H); 0: none), which is also the recurrent input's
+// width R when there is one (else R = H).
 struct StepLayerPack {
-  const void* src[5] = {};
+  static constexpr int kSources = 7;
+  const void* src[kSources] = {};
   uint64_t checksum = 0;
   int64_t I = 0, H = 0, P = 0;
   std::vector<float> wih, whh, bias;
-  std::vector<float> whr, whr_bias;  // LSTM's projection (P,H) as a Linear step, and its zero bias
+  std::vector<float> whr, whr_bias;  // the second step (P,H) packed as Linear, and its bias (0 for W_hr)
   // Alternate every step, so that each step starts on the panels the last one read (still in L2).
   kernels::StepSweep sweep = kernels::StepSweep::Up, sweep_hr = kernels::StepSweep::Up;
 };
@@ -311,13 +315,17 @@ void own_buffer(Tensor& t) {
 }  // namespace
 
 bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act, const RecurrentWeights* w, int64_t L,
-               const Tensor& x_t, RecurrentState& state, Tensor& y) {
+               const Tensor& x_t, RecurrentState& state, Tensor& y, Activation out_act) {
   using kernels::StepCell;
+  // Jordan: a = act(W_ih x + W_hh y_prev + b) is a recurrent Linear step (R = O) followed by the
+  // activation pass forward() uses; y = out_act(W_ho a + b_ho) is a second Linear step (R = 0).
+  const bool jordan = cell == CellType::Jordan;
   StepCell sc;
   if (cell == CellType::LSTM && act == Activation::Tanh) sc = StepCell::Lstm;
   else if (cell == CellType::GRU) sc = StepCell::Gru;
   else if (cell == CellType::RNN && act == Activation::Tanh) sc = StepCell::RnnTanh;
   else if (cell == CellType::RNN && act == Activation::Relu) sc = StepCell::RnnRelu;
+  else if (jordan) sc = StepCell::Linear;
   else return false;
   const bool lstm = sc == StepCell::Lstm;
   const int64_t G = kernels::step_gates(sc);
@@ -333,11 +341,16 @@ bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
     if (lw.b_ih.defined() && (!usable_f32(lw.b_ih) || !usable_f32(lw.b_hh))) return false;
     if (lw.w_ih.dim() != 2 || lw.w_ih.shape()[0] % G != 0) return false;
     const int64_t H = lw.w_ih.shape()[0] / G;
-    // a projection h = W_hr h~ (P,H) runs as a second (Linear) step; then h and W_hh's width are P
-    if (lw.w_hr.defined() && (!lstm || !usable_f32(lw.w_hr) || lw.w_hr.dim() != 2 || lw.w_hr.shape()[0] < 1 ||
-                              !is_matrix(lw.w_hr, -1, H)))
+    // The second step, P rows: a projection h = W_hr h~ (P,H), or Jordan's output layer W_ho
+    // (O,H) (+ b_ho). Then the state h and W_hh's width are P.
+    const Tensor& w2 = jordan ? lw.w_ho : lw.w_hr;
+    if (jordan != lw.w_ho.defined() || (!jordan && lw.b_ho.defined())) return false;
+    if (w2.defined() && ((!lstm && !jordan) || !usable_f32(w2) || w2.dim() != 2 || w2.shape()[0] < 1 ||
+                         !is_matrix(w2, -1, H)))
       return false;
-    const int64_t R = lw.w_hr.defined() ? lw.w_hr.shape()[0] : H;
+    if (jordan && lw.w_hr.defined()) return false;
+    const int64_t R = w2.defined() ? w2.shape()[0] : H;
+    if (lw.b_ho.defined() && (!usable_f32(lw.b_ho) || lw.b_ho.dim() != 1 || lw.b_ho.numel() != R)) return false;
     // peepholes (3,H) are read in place by the kernel's epilogue, so they need no packing
     if (lw.w_peep.defined() && (!lstm || !usable_f32(lw.w_peep) || !is_matrix(lw.w_peep, 3, H))) return false;
     if (!is_matrix(lw.w_ih, G * H, in) || !is_matrix(lw.w_hh, G * H, R)) return false;
@@ -354,18 +367,21 @@ bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
     cache->cell = sc;
     cache->layers.resize(L);
   }
+  constexpr int kSrc = StepLayerPack::kSources;
   for (int64_t l = 0; l < L; ++l) {
     const RecurrentWeights& lw = w[l];
     StepLayerPack& pk = cache->layers[l];
-    const void* src[5] = {lw.w_ih.data_ptr<float>(), lw.w_hh.data_ptr<float>(),
-                          lw.b_ih.defined() ? lw.b_ih.data_ptr<float>() : nullptr,
-                          lw.b_hh.defined() ? lw.b_hh.data_ptr<float>() : nullptr,
-                          lw.w_hr.defined() ? lw.w_hr.data_ptr<float>() : nullptr};
+    const Tensor* ts[kSrc] = {&lw.w_ih, &lw.w_hh, &lw.b_ih, &lw.b_hh, &lw.w_hr, &lw.w_ho, &lw.b_ho};
+    const void* src[kSrc];
     uint64_t sum = 1469598103934665603ull;
-    for (const Tensor* t : {&lw.w_ih, &lw.w_hh, &lw.b_ih, &lw.b_hh, &lw.w_hr}) sum = sample_checksum(*t, sum);
+    for (int k = 0; k < kSrc; ++k) {
+      src[k] = ts[k]->defined() ? ts[k]->data_ptr<float>() : nullptr;
+      sum = sample_checksum(*ts[k], sum);
+    }
+    const Tensor& w2 = jordan ? lw.w_ho : lw.w_hr;
     const int64_t I = lw.w_ih.shape()[1], H = lw.w_ih.shape()[0] / G;
-    const int64_t P = lw.w_hr.defined() ? lw.w_hr.shape()[0] : 0, R = P > 0 ? P : H;
-    if (std::equal(src, src + 5, pk.src) && pk.checksum == sum && pk.I == I && pk.H == H && pk.P == P &&
+    const int64_t P = w2.defined() ? w2.shape()[0] : 0, R = P > 0 ? P : H;
+    if (std::equal(src, src + kSrc, pk.src) && pk.checksum == sum && pk.I == I && pk.H == H && pk.P == P &&
         !pk.wih.empty())
       continue;
     pk.wih.assign(kernels::step_packed_size(sc, H, I), 0.0f);
@@ -379,10 +395,11 @@ bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
     pk.whr_bias.clear();
     if (P > 0) {
       pk.whr.assign(kernels::step_packed_size(StepCell::Linear, P, H), 0.0f);
-      pk.whr_bias.assign(kernels::step_bias_size(StepCell::Linear, P), 0.0f);  // the projection has no bias
-      kernels::pack_step_weights(StepCell::Linear, lw.w_hr.data_ptr<float>(), P, H, pk.whr.data());
+      pk.whr_bias.assign(kernels::step_bias_size(StepCell::Linear, P), 0.0f);  // W_hr has no bias
+      kernels::pack_step_weights(StepCell::Linear, w2.data_ptr<float>(), P, H, pk.whr.data());
+      kernels::pack_step_bias(StepCell::Linear, static_cast<const float*>(src[6]), nullptr, P, pk.whr_bias.data());
     }
-    std::copy(src, src + 5, pk.src);
+    std::copy(src, src + kSrc, pk.src);
     pk.checksum = sum;
     pk.I = I;
     pk.H = H;
@@ -393,6 +410,7 @@ bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
   // ------------------------------------------------------------ the layers
   const Tensor xc = x_t.contiguous();
   const float* xin = xc.data_ptr<float>();
+  float* a = cache->scratch.data();  // (B,H): the cell's new h (before the second step)
   for (int64_t l = 0; l < L; ++l) {
     StepLayerPack& pk = cache->layers[l];
     own_buffer(state.h[l]);
@@ -401,15 +419,17 @@ bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
     float* c = lstm ? state.c[l].data_ptr<float>() : nullptr;
     const float* peep = w[l].w_peep.defined() ? w[l].w_peep.data_ptr<float>() : nullptr;
     const int64_t R = pk.P > 0 ? pk.P : pk.H;
-    kernels::recurrent_step(sc, B, pk.I, pk.H, R, xin, h, c, pk.wih.data(), pk.whh.data(), pk.bias.data(),
-                            cache->scratch.data(), c, peep, pk.sweep);
+    kernels::recurrent_step(sc, B, pk.I, pk.H, R, xin, h, c, pk.wih.data(), pk.whh.data(), pk.bias.data(), a, c,
+                            peep, pk.sweep);
     pk.sweep = kernels::flip(pk.sweep);
-    if (pk.P > 0) {  // h = W_hr h~, written straight into the state (the cell has read h already)
-      kernels::recurrent_step(kernels::StepCell::Linear, B, pk.H, pk.P, 0, cache->scratch.data(), nullptr, nullptr,
-                              pk.whr.data(), nullptr, pk.whr_bias.data(), h, nullptr, nullptr, pk.sweep_hr);
+    if (jordan && act != Activation::Identity) kernels::rnn_cell_forward<float>(a, a, B * pk.H, act);
+    if (pk.P > 0) {  // h = W_hr h~ or W_ho a + b_ho, written straight into the state (the cell has read h)
+      kernels::recurrent_step(StepCell::Linear, B, pk.H, pk.P, 0, a, nullptr, nullptr, pk.whr.data(), nullptr,
+                              pk.whr_bias.data(), h, nullptr, nullptr, pk.sweep_hr);
       pk.sweep_hr = kernels::flip(pk.sweep_hr);
+      if (jordan && out_act != Activation::Identity) kernels::rnn_cell_forward<float>(h, h, B * pk.P, out_act);
     } else {
-      std::memcpy(h, cache->scratch.data(), sizeof(float) * B * pk.H);
+      std::memcpy(h, a, sizeof(float) * B * pk.H);
     }
     xin = h;
   }
@@ -466,7 +486,7 @@ Tensor RecurrentModule::step(const Tensor& x_t, RecurrentState& state) {
     Tensor y;
     if (check_finite_enabled()) detail::check_step_finite(op, x_t, state, Tensor());
     if (detail::fast_step(step_cache_, cfg_.cell, cfg_.activation, weights_.data(),
-                          static_cast<int64_t>(weights_.size()), x_t, state, y)) {
+                          static_cast<int64_t>(weights_.size()), x_t, state, y, cfg_.output_activation)) {
       if (check_finite_enabled()) detail::check_step_finite(op, Tensor(), state, y);
       return y;
     }

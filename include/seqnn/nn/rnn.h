@@ -35,8 +35,9 @@
 //   y_t = m.step(x_t, state);      // x_t: (B,I) -> y_t: (B,R); state updated
 // equals forward() over the whole sequence. step() records no gradients (inference).
 // Fast path (float32, B <= 8, RNN / GRU / LSTM with tanh activations, peepholes and projection
-// included, not training with dropout): one fused kernel per layer on weights packed once per
-// weight version (peephole weights are read in place; a projection is a second packed step)
+// included, Jordan with any activations, not training with dropout): one fused kernel per layer
+// on weights packed once per weight version (peephole weights are read in place; a projection
+// and Jordan's output layer are a second packed step)
 // (src/kernels/recurrent_step.h), and no allocation after the first step of a batch size:
 //   - step() WRITES INTO the state's tensors (each h[i], c[i] is updated in place; a tensor that
 //     is not a contiguous float32 buffer without requires_grad is first replaced by a private
@@ -49,8 +50,8 @@
 //     pointers alone would miss them); a change the sample does not see (editing a single
 //     unsampled weight) is missed: call invalidate_step_cache() after such an edit.
 //   - one module's step() must not run concurrently with itself (the cache is shared).
-// Everything else (float64, other cells, B > 8, dropout in training) runs recurrent_layer with
-// T = 1 per layer and replaces the state's tensors by new ones.
+// Everything else (float64, LSTM with a non-tanh activation, B > 8, dropout in training) runs
+// recurrent_layer with T = 1 per layer and replaces the state's tensors by new ones.
 #pragma once
 
 #include <memory>
@@ -184,8 +185,9 @@ inline constexpr int64_t kFastStepMaxBatch = 8;
 // touching nothing, when it does not; then the caller takes the general path. Allocates nothing
 // once the cache is packed (a pointer and a count, not a vector, so a cell passes its one layer
 // without building one).
+// out_act: Jordan's output activation (ignored by the other cells).
 bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act, const RecurrentWeights* w, int64_t L,
-               const Tensor& x_t, RecurrentState& state, Tensor& y);
+               const Tensor& x_t, RecurrentState& state, Tensor& y, Activation out_act = Activation::Identity);
 // seqnn/debug.h's finite checks for the fast path, which bypasses the recorded ops.
 void check_step_finite(const std::string& op, const Tensor& x_t, const RecurrentState& s, const Tensor& y);
 }  // namespace detail

@@ -197,7 +197,7 @@ void pack_step_bias(StepCell cell, const float* b_ih, const float* b_hh, int64_t
         if (j < H && b_ih) {
           if (cell == StepCell::Gru && s == 2) v = b_ih[2 * H + j];       // b_in
           else if (cell == StepCell::Gru && s == 3) v = b_hh[2 * H + j];  // b_hn
-          else v = b_ih[s * H + j] + b_hh[s * H + j];
+          else v = b_ih[s * H + j] + (b_hh ? b_hh[s * H + j] : 0.0f);
         }
         out[(p * S + s) * U + u] = v;
       }
