@@ -4,8 +4,10 @@
 // acc[nb][s] (16 lanes each, GCC vector extensions) start at the packed bias and take
 //   acc[nb][g] += x[nb][k] * Wih_panel[k][g]     for k < I
 //   acc[nb][g'] += h[nb][k] * Whh_panel[k][g]    for k < R   (g' = g, except GRU's n -> slot 3)
-// streaming the panel once per chunk, contiguous; the cell update is the epilogue. The kernel
-// is compiled three times (AVX-512, AVX2+FMA, baseline) and the ISA vecmath picked is used.
+// streaming the panel once per chunk, contiguous; the cell update is the epilogue. One- and
+// two-gate chunks (RNN, Linear at NB < 4) spread k over 2 or 4 accumulator sets (see accumulate).
+// The kernel is compiled three times (AVX-512, AVX2+FMA, baseline) and the ISA vecmath picked is
+// used.
 // Sweep order (StepSweep): a thread walks its panels up or down, as the caller alternates. At
 // B = 1 the step only streams weights, 1 MiB per thread at H = 256 (its L2 is 1 MiB) and 4 MiB at
 // H = 512; walking back over what the last step read last turns those reads into L2 hits
@@ -48,40 +50,55 @@ struct Step {
   static constexpr int G = C == StepCell::Lstm ? 4 : C == StepCell::Gru ? 3 : 1;  // Linear: 1
   static constexpr int S = C == StepCell::Gru ? 4 : G;  // accumulator slots
 
+  // acc[ks][nb][slot] += v[nb][k] * w[k][g] for k in [0, K), v (rows of stride K): the k's are
+  // dealt round-robin to KS accumulator sets, so that one- and two-gate chunks still have four
+  // independent FMA chains (one chain waits out the FMA latency on every k: the RNN / Linear
+  // step at B = 1 ran at half the weight bandwidth of the four-gate LSTM's).
+  template <int NB, int KS>
+  [[gnu::always_inline]] static inline void accumulate(v16 (&acc)[KS][NB][S], const float* w, const float* v,
+                                                       int64_t b0, int64_t K, bool hidden) {
+    auto one = [&](int ks, int64_t k) {
+      for (int g = 0; g < G; ++g) __builtin_prefetch(w + k * G * U + kPfFloats + g * U);
+      v16 wv[G];
+      for (int g = 0; g < G; ++g) wv[g] = load16(w + k * G * U + g * U);
+      for (int nb = 0; nb < NB; ++nb) {
+        const v16 xv = splat(v[(b0 + nb) * K + k]);
+        for (int g = 0; g < G; ++g) acc[ks][nb][(C == StepCell::Gru && hidden && g == 2) ? 3 : g] += xv * wv[g];
+      }
+    };
+    int64_t k = 0;
+    for (; k + KS <= K; k += KS)
+      for (int ks = 0; ks < KS; ++ks) one(ks, k + ks);
+    for (int ks = 0; k < K; ++k, ++ks) one(ks, k);
+  }
+
   template <int NB>
   [[gnu::always_inline]] static inline void chunk(int64_t p, int64_t b0, int64_t I, int64_t H, int64_t R,
                                                   const float* x,
                                                   const float* h_prev, const float* c_prev, const float* wih,
                                                   const float* whh, const float* bias, const float* peep,
                                                   float* h_out, float* c_out) {
-    v16 acc[NB][S];
+    constexpr int KS = G * NB >= 4 ? 1 : 4 / (G * NB);
+    v16 accs[KS][NB][S];
     const float* bp = bias + p * S * U;
     for (int s = 0; s < S; ++s) {
       const v16 bv = load16(bp + s * U);
-      for (int nb = 0; nb < NB; ++nb) acc[nb][s] = bv;
-    }
-    // input side
-    const float* w = wih + p * I * G * U;
-    for (int64_t k = 0; k < I; ++k, w += G * U) {
-      for (int g = 0; g < G; ++g) __builtin_prefetch(w + kPfFloats + g * U);
-      v16 wv[G];
-      for (int g = 0; g < G; ++g) wv[g] = load16(w + g * U);
       for (int nb = 0; nb < NB; ++nb) {
-        const v16 xv = splat(x[(b0 + nb) * I + k]);
-        for (int g = 0; g < G; ++g) acc[nb][g] += xv * wv[g];
+        accs[0][nb][s] = bv;
+        for (int ks = 1; ks < KS; ++ks) accs[ks][nb][s] = v16{};
       }
     }
-    // hidden side (none for Linear: whh and h_prev may be null)
-    w = R > 0 ? whh + p * R * G * U : nullptr;
-    for (int64_t k = 0; k < R; ++k, w += G * U) {
-      for (int g = 0; g < G; ++g) __builtin_prefetch(w + kPfFloats + g * U);
-      v16 wv[G];
-      for (int g = 0; g < G; ++g) wv[g] = load16(w + g * U);
-      for (int nb = 0; nb < NB; ++nb) {
-        const v16 hv = splat(h_prev[(b0 + nb) * R + k]);
-        for (int g = 0; g < G; ++g) acc[nb][(C == StepCell::Gru && g == 2) ? 3 : g] += hv * wv[g];
-      }
-    }
+    accumulate<NB, KS>(accs, wih + p * I * G * U, x, b0, I, false);                       // input side
+    if (R > 0) accumulate<NB, KS>(accs, whh + p * R * G * U, h_prev, b0, R, true);  // hidden (not Linear's R = 0)
+    // the sets in a fixed order (a tree for KS = 4), so every panel sums the same way on any thread
+    if constexpr (KS == 4)
+      for (int nb = 0; nb < NB; ++nb)
+        for (int s = 0; s < S; ++s)
+          accs[0][nb][s] = (accs[0][nb][s] + accs[1][nb][s]) + (accs[2][nb][s] + accs[3][nb][s]);
+    else if constexpr (KS == 2)
+      for (int nb = 0; nb < NB; ++nb)
+        for (int s = 0; s < S; ++s) accs[0][nb][s] += accs[1][nb][s];
+    v16 (&acc)[NB][S] = accs[0];
     // epilogue: the cell update of the panel's units (gate activations: kernels/cpu/gate_math.h,
     // the same as the whole-sequence kernel's, so that stepping equals forward)
     const int64_t j0 = p * U;
