@@ -68,7 +68,8 @@ inline T act_grad_from_output(T y) {
 // Row-major, rows contiguous; n rows per step.
 
 // g: (m) pre-activations  h: (m) out = act(g) (h may alias g); m = n*H. float tanh / sigmoid go
-// through vecmath (vtanh, vsigmoid: a few ulps), the rest through act_forward.
+// through the fused cells' gate math (kernels/cpu/gate_math.h: ~2 ulps), the rest through
+// act_forward.
 template <class T>
 void rnn_cell_forward(const T* g, T* h, int64_t m, Activation act);
 // dh, h: (m)  dg: (m) out = dh * act'(h) (dg may alias dh)
