@@ -6,7 +6,8 @@
 //                              output gradient; x and every weight require grad (so dx is
 //                              computed, like oneDNN's diff_src_layer); .grad accumulates
 //   cells: lstm, gru, bilstm2 (2 layers, bidirectional: layer 1 reads 2H features),
-//          lstm_peephole and jordan (O = H, tanh hidden, identity output) at (100,32,256,256)
+//          lstm_peephole, lstm_proj (proj_size P = H/2) and jordan (O = H, tanh hidden, identity
+//          output) at (100,32,256,256)
 //   BM_lstm_step/H             streaming: one nn::LSTM(H, H)::step at B=1 (no gradients);
 //                              2*(I+H)*4*H FLOPs; BM_lstm_peephole_step/H with peepholes,
 //                              BM_lstm_proj_step/H with proj_size P = H/2 (2*(I+P)*4*H + 2*H*P)
@@ -16,8 +17,8 @@
 //                              (kernels::recurrent_step): what the module adds is the difference;
 //                              oneway:1 streams the panels in one order only (see StepSweep)
 //
-// FLOPs (the GFLOPS counter): forward 2*T*B*(I+R)*G*H per layer per direction (+ 2*T*B*H*O
-// for Jordan's output layer), 3x that for forward + backward. Weights ~ U(-1/sqrt(H),
+// FLOPs (the GFLOPS counter): forward 2*T*B*(I+R)*G*H per layer per direction (+ 2*T*B*H*R
+// for Jordan's output layer or the projection), 3x that for forward + backward. Weights ~ U(-1/sqrt(H),
 // 1/sqrt(H)) like PyTorch's init, x ~ N(0,1), zero initial state.
 #include <benchmark/benchmark.h>
 
@@ -35,7 +36,7 @@ using namespace seqnn;
 
 namespace {
 
-enum class Kind { LSTM, GRU, Peephole, Jordan };
+enum class Kind { LSTM, GRU, Peephole, Jordan, Proj };  // Proj: LSTM with proj_size P = H/2
 
 // ---------------------------------------------------------------------------------------------
 // A stack of fused layers with its inputs, weights and output gradient
@@ -63,13 +64,14 @@ Tensor param(const Shape& shape, double k, bool grad) {
 RecurrentWeights make_weights(Kind kind, int64_t I, int64_t H, bool grad) {
   const double k = 1.0 / std::sqrt(static_cast<double>(H));
   const int64_t G = kind == Kind::GRU ? 3 : kind == Kind::Jordan ? 1 : 4;
-  const int64_t R = H;  // fed-back width: H, or O = H for Jordan
+  const int64_t R = kind == Kind::Proj ? H / 2 : H;  // fed-back width: H, P = H/2, or O = H for Jordan
   RecurrentWeights w;
   w.w_ih = param({G * H, I}, k, grad);
   w.w_hh = param({G * H, R}, k, grad);
   w.b_ih = param({G * H}, k, grad);
   w.b_hh = param({G * H}, k, grad);
   if (kind == Kind::Peephole) w.w_peep = param({3, H}, k, grad);
+  if (kind == Kind::Proj) w.w_hr = param({R, H}, k, grad);
   if (kind == Kind::Jordan) {
     w.w_ho = param({R, H}, k, grad);
     w.b_ho = param({R}, k, grad);
@@ -85,17 +87,18 @@ Problem make_problem(Kind kind, int num_layers, int dirs, int64_t T, int64_t B, 
   const int64_t G = kind == Kind::GRU ? 3 : kind == Kind::Jordan ? 1 : 4;
   p.x = randn({T, B, I});
   if (grad) p.x.requires_grad_();
+  const int64_t R = kind == Kind::Proj ? H / 2 : H;
   for (int l = 0; l < num_layers; ++l) {
-    const int64_t in = l == 0 ? I : dirs * H;
+    const int64_t in = l == 0 ? I : dirs * R;
     std::vector<RecurrentWeights> ws;
     for (int d = 0; d < dirs; ++d) {
       ws.push_back(make_weights(kind, in, H, grad));
-      p.fwd_flops += 2.0 * T * B * (in + H) * G * H;
-      if (kind == Kind::Jordan) p.fwd_flops += 2.0 * T * B * H * H;
+      p.fwd_flops += 2.0 * T * B * (in + R) * G * H;
+      if (kind == Kind::Jordan || kind == Kind::Proj) p.fwd_flops += 2.0 * T * B * H * R;  // W_ho / W_hr
     }
     p.layers.push_back(std::move(ws));
   }
-  p.gy = randn({T, B, dirs * H});
+  p.gy = randn({T, B, dirs * R});
   return p;
 }
 
@@ -200,6 +203,8 @@ void BM_bilstm2_fwd(benchmark::State& st) { run(st, Kind::LSTM, 2, 2, false); }
 void BM_bilstm2_fwdbwd(benchmark::State& st) { run(st, Kind::LSTM, 2, 2, true); }
 void BM_lstm_peephole_fwd(benchmark::State& st) { run(st, Kind::Peephole, 1, 1, false); }
 void BM_lstm_peephole_fwdbwd(benchmark::State& st) { run(st, Kind::Peephole, 1, 1, true); }
+void BM_lstm_proj_fwd(benchmark::State& st) { run(st, Kind::Proj, 1, 1, false); }
+void BM_lstm_proj_fwdbwd(benchmark::State& st) { run(st, Kind::Proj, 1, 1, true); }
 void BM_jordan_fwd(benchmark::State& st) { run(st, Kind::Jordan, 1, 1, false); }
 void BM_jordan_fwdbwd(benchmark::State& st) { run(st, Kind::Jordan, 1, 1, true); }
 
@@ -221,6 +226,8 @@ BENCHMARK(BM_bilstm2_fwd)->Apply(one_shape);
 BENCHMARK(BM_bilstm2_fwdbwd)->Apply(one_shape);
 BENCHMARK(BM_lstm_peephole_fwd)->Apply(one_shape);
 BENCHMARK(BM_lstm_peephole_fwdbwd)->Apply(one_shape);
+BENCHMARK(BM_lstm_proj_fwd)->Apply(one_shape);
+BENCHMARK(BM_lstm_proj_fwdbwd)->Apply(one_shape);
 BENCHMARK(BM_jordan_fwd)->Apply(one_shape);
 BENCHMARK(BM_jordan_fwdbwd)->Apply(one_shape);
 BENCHMARK(BM_lstm_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);

@@ -167,16 +167,18 @@ GATES = {"lstm": 4, "gru": 3}
 
 def rnn_flops(cell, T, B, I, H, layers=1, dirs=1):
     """Forward FLOPs: 2*T*B*(I+H)*G*H per layer per direction (layer l>0 reads dirs*H)."""
-    g = GATES["lstm" if cell in ("bilstm2", "lstm_peephole") else cell]
+    g = GATES["lstm" if cell in ("bilstm2", "lstm_peephole", "lstm_proj") else cell]
     return sum(2.0 * T * B * ((I if l == 0 else dirs * H) + H) * g * H * dirs for l in range(layers))
 
 
 def rnn_torch_code(cell, mode, T, B, I, H):
     """(setup, statement) timing torch.nn.LSTM/GRU; x and the weights require grad for fwdbwd."""
     mod = {"lstm": f"torch.nn.LSTM({I},{H})", "gru": f"torch.nn.GRU({I},{H})",
-           "bilstm2": f"torch.nn.LSTM({I},{H},num_layers=2,bidirectional=True)"}[cell]
+           "bilstm2": f"torch.nn.LSTM({I},{H},num_layers=2,bidirectional=True)",
+           "lstm_proj": f"torch.nn.LSTM({I},{H},proj_size={H // 2})"}[cell]
     dirs = 2 if cell == "bilstm2" else 1
-    setup = f"m={mod}\nx=torch.randn({T},{B},{I})\ngy=torch.randn({T},{B},{dirs * H})\n"
+    out = H // 2 if cell == "lstm_proj" else H
+    setup = f"m={mod}\nx=torch.randn({T},{B},{I})\ngy=torch.randn({T},{B},{dirs * out})\n"
     if mode == "fwd":
         setup += "def f():\n    with torch.no_grad():\n        return m(x)\n"
     else:
@@ -197,6 +199,10 @@ def rnn_cases():
         T, B, I, H = RNN_SHAPES[0]
         cases[mode].append((f"lstm_peephole {T}x{B}x{I}x{H}", f"BM_lstm_peephole_{mode}/{T}/{B}/{I}/{H}",
                             factor * rnn_flops("lstm", T, B, I, H), None))
+        P = H // 2  # proj_size: W_ih, W_hh (4H, P) and W_hr (P, H); PyTorch has it, oneDNN's bench not
+        proj = 2.0 * T * B * ((I + P) * 4 * H + H * P)
+        cases[mode].append((f"lstm_proj P={P} {T}x{B}x{I}x{H}", f"BM_lstm_proj_{mode}/{T}/{B}/{I}/{H}", factor * proj,
+                            rnn_torch_code("lstm_proj", mode, T, B, I, H)))
         jordan = 2.0 * T * B * ((I + H) * H + H * H)  # G=1, O=H: W_ih, W_hh and W_ho
         cases[mode].append((f"jordan {T}x{B}x{I}x{H}", f"BM_jordan_{mode}/{T}/{B}/{I}/{H}", factor * jordan, None))
     # streaming: one step of a B=1 LSTM (I = H), no gradients
@@ -324,7 +330,8 @@ def run_rnn(build, reps, rounds=1):
                     print(f"  {label:<30} " + "  ".join(f"{seqnn_every[lb][name] * 1e3:10.4f}" for lb in labels))
     for mode in ("fwd", "fwdbwd"):
         base = seqnn.get(f"BM_lstm_{mode}/100/32/256/256")
-        for variant, label in (("lstm_peephole", "peephole LSTM"), ("jordan", "Jordan")):
+        for variant, label in (("lstm_peephole", "peephole LSTM"), ("lstm_proj", "projection LSTM"),
+                               ("jordan", "Jordan")):
             v = seqnn.get(f"BM_{variant}_{mode}/100/32/256/256")
             if base and v:
                 work = next(w for _, n, w, _ in cases[mode] if n.startswith(f"BM_{variant}_"))

@@ -37,6 +37,7 @@ std::vector<Variant> all_variants() {
       {"LSTM", sp(CellType::LSTM)},
       {"LSTM proj", sp(CellType::LSTM), true},
       {"LSTM peephole", sp(CellType::LSTM), false, true},
+      {"LSTM peephole proj", sp(CellType::LSTM), true, true},  // float32: the projection's row-split path
       {"LSTM identity peephole proj", sp(CellType::LSTM, Activation::Identity), true, true},
       {"LSTM no bias", sp(CellType::LSTM), false, false, false},
       {"GRU", sp(CellType::GRU)},

@@ -51,6 +51,12 @@ void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const fl
 void seq_backward_gemm_rows(int64_t r0, int64_t r1, int64_t GH, int64_t R, const float* dg, const float* wt,
                             float* dh, bool accumulate);
 
+// The LSTM cell update alone, tanh activation, on the fused kernels' gate math: g (n,4H)
+// pre-activations in, activated i,f,g,o out; c_prev, c, h (n,H) (lstm_cell_forward's arguments).
+// For the projection path, whose recurrent product (width P) runs apart.
+void lstm_cell_forward_fast(float* g, const float* c_prev, float* c, float* h, const float* peep, int64_t n,
+                            int64_t H);
+
 // The float cell backward passes of kernels/recurrent.h (same arguments, n rows), vectorised.
 // LSTM: tanh activation only.
 void lstm_cell_backward_fast(const float* dh, float* dc, const float* g, const float* c, const float* c_prev,

@@ -275,7 +275,9 @@ bool fast_path(const Layout& L, const RecurrentSpec& spec) {
     return false;
   } else {
     if (L.cell == CellType::Jordan) return true;  // any activations, any O (its products are plain GEMMs)
-    if (L.proj || L.R != L.H) return false;
+    // LSTM with a projection: two row GEMMs per step around the cell (forward_direction_lstm_proj_fast)
+    if (L.proj) return L.cell == CellType::LSTM && spec.activation == Activation::Tanh;
+    if (L.R != L.H) return false;
     switch (L.cell) {
       case CellType::LSTM: return spec.activation == Activation::Tanh;
       case CellType::GRU: return true;
@@ -318,6 +320,16 @@ Scratch<float> pack_transposed(const float* w, int64_t N, int64_t K) {
   return packed;
 }
 
+// Step s of direction d on a thread's rows [r0, r1) of the row-split paths: its time t, the
+// state slots it reads (in) and writes (out), the active row count n and the end e of the
+// thread's active rows, and i0, the first of its inactive rows (which keep their state).
+struct StepRows {
+  int64_t t, in, out, n, e, i0;
+  StepRows(const Saved& S, int d, int64_t s, int64_t r0, int64_t r1)
+      : t(d == 0 ? s : S.L.T - 1 - s), in(S.in_slot(d, t)), out(S.out_slot(d, t)), n(S.nact[t]),
+        e(std::min(r1, n)), i0(std::max(r0, n)) {}
+};
+
 // Jordan on the row-split path: per step, for the thread's rows,
 //   a_t = act(G_t + y_{t-1} W_hh^T)      (in place in G_t, kept for backward)
 //   y_t = out_act(b_ho + a_t W_ho^T)
@@ -334,12 +346,11 @@ void forward_direction_jordan_fast(Saved& S, int d) {
   const Scratch<float> who_t = pack_transposed(w.w_ho.data_ptr<float>(), R, H);  // (H, R)
   for_row_ranges(L, [&](int64_t r0, int64_t r1) {
     for (int64_t s = 0; s < L.T; ++s) {
-      const int64_t t = d == 0 ? s : L.T - 1 - s, n = S.nact[t];
-      const int64_t in = S.in_slot(d, t), out = S.out_slot(d, t), e = std::min(r1, n);
-      const float* hin = Hst + in * B * R;
-      float* hout = Hst + out * B * R;
-      const int64_t i0 = std::max(r0, n);  // inactive rows keep their state
-      if (i0 < r1) std::memcpy(hout + i0 * R, hin + i0 * R, sizeof(float) * (r1 - i0) * R);
+      const StepRows st(S, d, s, r0, r1);
+      const int64_t t = st.t, e = st.e, i0 = st.i0;
+      const float* hin = Hst + st.in * B * R;
+      float* hout = Hst + st.out * B * R;
+      if (i0 < r1) std::memcpy(hout + i0 * R, hin + i0 * R, sizeof(float) * (r1 - i0) * R);  // they keep their state
       if (e <= r0) continue;
       float* gt = G + t * B * H;
       kernels::seq_backward_gemm_rows(r0, e, R, H, hin, whh_t.data(), gt, true);
@@ -353,9 +364,47 @@ void forward_direction_jordan_fast(Saved& S, int d) {
   });
 }
 
+// LSTM with a projection (P = R) on the row-split path: per step, for the thread's rows,
+//   G_t += h_{t-1} W_hh^T          (width P: a row GEMM on packed W_hh^T)
+//   c_t, m_t = the cell on G_t     (lstm_cell_forward_fast, gates kept in G_t; m_t into M)
+//   h_t = m_t W_hr^T               (a second row GEMM)
+void forward_direction_lstm_proj_fast(Saved& S, int d) {
+  const Layout& L = S.L;
+  const RecurrentWeights& w = S.w[d];
+  const int64_t B = L.B, H = L.H, R = L.R, GH = L.GH();
+  Saved::Dir& D = S.dir[d];
+  float *G = D.G.data_ptr<float>(), *Hst = D.Hst.data_ptr<float>(), *Cst = D.Cst.data_ptr<float>();
+  float* M = D.M.data_ptr<float>();
+  const float* peep = ptr<float>(w.w_peep);
+  const Scratch<float> whh_t = pack_transposed(w.w_hh.data_ptr<float>(), GH, R);  // (P, 4H)
+  const Scratch<float> whr_t = pack_transposed(w.w_hr.data_ptr<float>(), R, H);   // (H, P)
+  for_row_ranges(L, [&](int64_t r0, int64_t r1) {
+    for (int64_t s = 0; s < L.T; ++s) {
+      const StepRows st(S, d, s, r0, r1);
+      const int64_t e = st.e, i0 = st.i0;
+      const float* hin = Hst + st.in * B * R;
+      float* hout = Hst + st.out * B * R;
+      const float* cin = Cst + st.in * B * H;
+      float* cout = Cst + st.out * B * H;
+      float* mt = M + st.t * B * H;
+      if (i0 < r1) {  // inactive rows keep their state; their m is 0 (dW_hr)
+        std::memcpy(hout + i0 * R, hin + i0 * R, sizeof(float) * (r1 - i0) * R);
+        std::memcpy(cout + i0 * H, cin + i0 * H, sizeof(float) * (r1 - i0) * H);
+        std::memset(mt + i0 * H, 0, sizeof(float) * (r1 - i0) * H);
+      }
+      if (e <= r0) continue;
+      float* gt = G + st.t * B * GH;
+      kernels::seq_backward_gemm_rows(r0, e, R, GH, hin, whh_t.data(), gt, true);
+      kernels::lstm_cell_forward_fast(gt + r0 * GH, cin + r0 * H, cout + r0 * H, mt + r0 * H, peep, e - r0, H);
+      kernels::seq_backward_gemm_rows(r0, e, H, R, mt, whr_t.data(), hout, false);
+    }
+  });
+}
+
 void forward_direction_fast(Saved& S, int d) {
   const Layout& L = S.L;
   if (L.cell == CellType::Jordan) return forward_direction_jordan_fast(S, d);
+  if (L.proj) return forward_direction_lstm_proj_fast(S, d);
   const RecurrentWeights& w = S.w[d];
   const int64_t B = L.B, H = L.H, GH = L.GH();
   const kernels::StepCell cell = step_cell_of(L, S.spec);
@@ -549,6 +598,25 @@ void backward_direction(const Saved& S, int d, DirGrads<T>& g) {
 }
 
 
+// One backward step's bookkeeping on a thread's rows [r0, r1) of the row-split paths with two
+// per-step gradient buffers a (width wa) and b (width wb) at step t: rows from n on are inactive
+// (zero gradients there: they contribute nothing to the weight gradients); the active rows'
+// output gradient joins dh (width R). Returns the end e of the active rows (e <= r0: none).
+int64_t backward_rows_begin(DirGrads<float>& g, int64_t t, int64_t B, int64_t R, int64_t n, int64_t r0, int64_t r1,
+                            float* a, int64_t wa, float* b, int64_t wb) {
+  const int64_t i0 = std::max(r0, n), e = std::min(r1, n);
+  if (i0 < r1) {
+    std::fill(a + i0 * wa, a + r1 * wa, 0.0f);
+    std::fill(b + i0 * wb, b + r1 * wb, 0.0f);
+  }
+  if (e > r0 && g.dout_ptr) {
+    const float* go = g.dout_ptr + t * B * R;
+    float* dh = g.dh.data();
+    for (int64_t k = r0 * R; k < e * R; ++k) dh[k] += go[k];
+  }
+  return e;
+}
+
 // The backward of forward_direction_jordan_fast, same row split:
 //   dq = dy out_act'(y);  da = dq W_ho;  dg = da act'(a);  dy_{t-1} = dg W_hh
 void backward_direction_jordan_fast(const Saved& S, int d, DirGrads<float>& g) {
@@ -565,20 +633,11 @@ void backward_direction_jordan_fast(const Saved& S, int d, DirGrads<float>& g) {
   float *dh = g.dh.data(), *da = g.tmp.data();
   for_row_ranges(L, [&](int64_t r0, int64_t r1) {
     for (int64_t s = L.T - 1; s >= 0; --s) {
-      const int64_t t = d == 0 ? s : L.T - 1 - s, n = S.nact[t];
-      const int64_t out = S.out_slot(d, t), e = std::min(r1, n);
+      const int64_t t = d == 0 ? s : L.T - 1 - s, out = S.out_slot(d, t);
       float* dGt = g.dG.data() + t * B * H;
       float* dq = g.dYp.data() + t * B * R;
-      const int64_t i0 = std::max(r0, n);  // inactive rows contribute nothing to the weight gradients
-      if (i0 < r1) {
-        std::fill(dGt + i0 * H, dGt + r1 * H, 0.0f);
-        std::fill(dq + i0 * R, dq + r1 * R, 0.0f);
-      }
+      const int64_t e = backward_rows_begin(g, t, B, R, S.nact[t], r0, r1, dGt, H, dq, R);
       if (e <= r0) continue;
-      if (g.dout_ptr) {
-        const float* go = g.dout_ptr + t * B * R;
-        for (int64_t k = r0 * R; k < e * R; ++k) dh[k] += go[k];
-      }
       const int64_t m = e - r0;
       kernels::rnn_cell_backward<float>(dh + r0 * R, Hst + out * B * R + r0 * R, dq + r0 * R, m * R,
                                         S.spec.output_activation);
@@ -589,12 +648,45 @@ void backward_direction_jordan_fast(const Saved& S, int d, DirGrads<float>& g) {
   });
 }
 
+// The backward of forward_direction_lstm_proj_fast, same row split:
+//   dH_t = dh (kept for dW_hr = dH^T M);  dm = dh W_hr;  the cell backward -> dG_t, dc;
+//   dh_{t-1} = dG_t W_hh
+void backward_direction_lstm_proj_fast(const Saved& S, int d, DirGrads<float>& g) {
+  const Layout& L = S.L;
+  const RecurrentWeights& w = S.w[d];
+  const Saved::Dir& D = S.dir[d];
+  const int64_t B = L.B, H = L.H, R = L.R, GH = L.GH();
+  const float *G = D.G.data_ptr<float>(), *Cst = D.Cst.data_ptr<float>();
+  const float* peep = ptr<float>(w.w_peep);
+  Scratch<float> whr, whh;
+  whr.resize(kernels::seq_packed_t_size(R, H));
+  whh.resize(kernels::seq_packed_t_size(GH, R));
+  kernels::pack_seq_hidden_t(w.w_hr.data_ptr<float>(), R, H, whr.data());   // W_hr (P, H)
+  kernels::pack_seq_hidden_t(w.w_hh.data_ptr<float>(), GH, R, whh.data());  // W_hh (4H, P)
+  float *dh = g.dh.data(), *dc = g.dc.data(), *dm = g.tmp.data();
+  for_row_ranges(L, [&](int64_t r0, int64_t r1) {
+    for (int64_t s = L.T - 1; s >= 0; --s) {
+      const int64_t t = d == 0 ? s : L.T - 1 - s, in = S.in_slot(d, t), out = S.out_slot(d, t);
+      float* dGt = g.dG.data() + t * B * GH;
+      float* dHt = g.dHs.data() + t * B * R;
+      const int64_t e = backward_rows_begin(g, t, B, R, S.nact[t], r0, r1, dGt, GH, dHt, R);
+      if (e <= r0) continue;
+      std::memcpy(dHt + r0 * R, dh + r0 * R, sizeof(float) * (e - r0) * R);
+      kernels::seq_backward_gemm_rows(r0, e, R, H, dh, whr.data(), dm, false);
+      kernels::lstm_cell_backward_fast(dm + r0 * H, dc + r0 * H, G + t * B * GH + r0 * GH, Cst + out * B * H + r0 * H,
+                                       Cst + in * B * H + r0 * H, peep, dGt + r0 * GH, e - r0, H);
+      kernels::seq_backward_gemm_rows(r0, e, GH, R, dGt, whh.data(), dh, false);
+    }
+  });
+}
+
 // The backward of the fast path (same row split as the forward: no barrier per step).
 template <class T>
 void backward_direction_fast(const Saved& S, int d, DirGrads<T>& g) {
   if constexpr (std::is_same_v<T, float>) {
     const Layout& L = S.L;
     if (L.cell == CellType::Jordan) return backward_direction_jordan_fast(S, d, g);
+    if (L.proj) return backward_direction_lstm_proj_fast(S, d, g);
     const RecurrentWeights& w = S.w[d];
     const Saved::Dir& D = S.dir[d];
     const int64_t B = L.B, H = L.H, GH = L.GH();

@@ -90,6 +90,29 @@ struct RowBlocks {
   int64_t rows(int64_t i) const { return base + (i < extra ? 1 : 0); }
 };
 
+// The LSTM cell update of 16 units (nu valid) of one row from the pre-activations a_i, a_f, a_g,
+// a_o (gate activations: kernels/cpu/gate_math.h): stores c, the activated gates i, f, g, o into
+// grow (+0, +H, +2H, +3H) for backward, and h = o tanh(c). Peepholes (3,H) when Peep.
+template <bool Full, bool Peep>
+[[gnu::always_inline]] inline void lstm_units(v16 ai, v16 af, v16 ag, v16 ao, const float* c_prev, const float* peep,
+                                              int64_t H, int64_t j0, int nu, float* c, float* grow, float* h) {
+  const v16 cp = loadp<Full>(c_prev, nu);
+  if constexpr (Peep) {
+    ai += loadp<Full>(peep + j0, nu) * cp;
+    af += loadp<Full>(peep + H + j0, nu) * cp;
+  }
+  const v16 i = gate::sigmoid(ai), f = gate::sigmoid(af), gg = gate::tanh(ag);
+  const v16 ct = f * cp + i * gg;
+  if constexpr (Peep) ao += loadp<Full>(peep + 2 * H + j0, nu) * ct;
+  const v16 o = gate::sigmoid(ao);
+  storev<Full>(c, ct, nu);
+  storev<Full>(grow, i, nu);
+  storev<Full>(grow + H, f, nu);
+  storev<Full>(grow + 2 * H, gg, nu);
+  storev<Full>(grow + 3 * H, o, nu);
+  storev<Full>(h, o * gate::tanh(ct), nu);
+}
+
 // ==================================================================== forward tile
 template <StepCell C, bool Peep>
 struct Fwd {
@@ -133,22 +156,8 @@ struct Fwd {
       const int64_t row = (b0 + nb) * H + j0;
       float* grow = g + (b0 + nb) * GH + j0;
       if constexpr (C == StepCell::Lstm) {
-        const v16 cp = loadp<Full>(c_prev + row, nu);
-        v16 ai = acc[nb][0], af = acc[nb][1], ao = acc[nb][3];
-        if constexpr (Peep) {
-          ai += loadp<Full>(peep + j0, nu) * cp;
-          af += loadp<Full>(peep + H + j0, nu) * cp;
-        }
-        const v16 i = gate::sigmoid(ai), f = gate::sigmoid(af), gg = gate::tanh(acc[nb][2]);
-        const v16 ct = f * cp + i * gg;
-        if constexpr (Peep) ao += loadp<Full>(peep + 2 * H + j0, nu) * ct;
-        const v16 o = gate::sigmoid(ao);
-        storev<Full>(c + row, ct, nu);
-        storev<Full>(grow, i, nu);
-        storev<Full>(grow + H, f, nu);
-        storev<Full>(grow + 2 * H, gg, nu);
-        storev<Full>(grow + 3 * H, o, nu);
-        storev<Full>(h + row, o * gate::tanh(ct), nu);
+        lstm_units<Full, Peep>(acc[nb][0], acc[nb][1], acc[nb][2], acc[nb][3], c_prev + row, peep, H, j0, nu, c + row,
+                               grow, h + row);
       } else if constexpr (C == StepCell::Gru) {
         const v16 hp0 = loadp<Full>(h_prev + row, nu), xn = loadp<Full>(grow + 2 * H, nu);
         const v16 r = gate::sigmoid(acc[nb][0]), z = gate::sigmoid(acc[nb][1]);
@@ -305,6 +314,36 @@ struct Bwd {
   }
 };
 
+// ==================================================================== cell forward alone
+// The LSTM cell update of n rows whose gate pre-activations g (n,4H) are complete (the
+// projection path: its recurrent product is a row GEMM of width P): lstm_units over each row.
+struct LstmFwdCell {
+  template <bool Peep>
+  [[gnu::always_inline]] static inline void rows(float* g, const float* c_prev, float* c, float* h, const float* peep,
+                                                 int64_t n, int64_t H) {
+    for (int64_t b = 0; b < n; ++b) {
+      float* gr = g + b * 4 * H;
+      int64_t j0 = 0;
+      for (; j0 + U <= H; j0 += U)
+        lstm_units<true, Peep>(loadp<true>(gr + j0, U), loadp<true>(gr + H + j0, U), loadp<true>(gr + 2 * H + j0, U),
+                               loadp<true>(gr + 3 * H + j0, U), c_prev + b * H + j0, peep, H, j0, U,
+                               c + b * H + j0, gr + j0, h + b * H + j0);
+      if (j0 < H) {
+        const int nu = static_cast<int>(H - j0);
+        lstm_units<false, Peep>(loadp<false>(gr + j0, nu), loadp<false>(gr + H + j0, nu),
+                                loadp<false>(gr + 2 * H + j0, nu), loadp<false>(gr + 3 * H + j0, nu),
+                                c_prev + b * H + j0, peep, H, j0, nu, c + b * H + j0, gr + j0, h + b * H + j0);
+      }
+    }
+  }
+  template <int>
+  [[gnu::always_inline]] static inline void run(float* g, const float* c_prev, float* c, float* h, const float* peep,
+                                                int64_t n, int64_t H) {
+    if (peep) return rows<true>(g, c_prev, c, h, peep, n, H);
+    rows<false>(g, c_prev, c, h, peep, n, H);
+  }
+};
+
 // ==================================================================== cell backward (float, vm::)
 // The loops carry `omp simd` as vecmath's do: without it GCC 12 left them scalar (the LSTM
 // one was 19% of a row-LSTM training step, more than the recurrent product it follows).
@@ -443,6 +482,12 @@ void seq_backward_gemm_rows(int64_t r0, int64_t r1, int64_t GH, int64_t R, const
                             float* dh, bool accumulate) {
   if (r1 <= r0 || R <= 0) return;
   dispatch<Bwd>(r0, r1, GH, R, dg, wt, dh, accumulate);
+}
+
+void lstm_cell_forward_fast(float* g, const float* c_prev, float* c, float* h, const float* peep, int64_t n,
+                            int64_t H) {
+  if (n <= 0 || H <= 0) return;
+  dispatch<LstmFwdCell>(g, c_prev, c, h, peep, n, H);
 }
 
 void lstm_cell_backward_fast(const float* dh, float* dc, const float* g, const float* c, const float* c_prev,
