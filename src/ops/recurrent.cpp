@@ -264,11 +264,11 @@ void forward_direction(Saved& S, int d, T* scratch) {
 // float32 LSTM (tanh, no projection; peephole allowed), GRU, RNN (tanh / relu): the recurrent
 // product and the cell update of a step are one pass on W_hh packed once per call
 // (kernels/recurrent_seq.h). float32 Jordan (every activation): its two products per step on
-// packed weights, the activations in place (forward_direction_jordan_fast). Batch rows are
-// independent through the whole recurrence, so each thread owns a fixed range of rows for all T
-// steps: one parallel region per direction and no
-// barrier per step (with 2 threads on a busy box, every per-step barrier or BLAS call waits
-// on a descheduled thread).
+// packed weights, the activations in place (forward_direction_jordan_fast). float32 LSTM with a
+// projection (tanh): the same two row products around the cell (forward_direction_lstm_proj_fast).
+// Batch rows are independent through the whole recurrence, so each thread owns a fixed range of
+// rows for all T steps: one parallel region per direction and no barrier per step (with 2
+// threads on a busy box, every per-step barrier or BLAS call waits on a descheduled thread).
 template <class T>
 bool fast_path(const Layout& L, const RecurrentSpec& spec) {
   if constexpr (!std::is_same_v<T, float>) {
