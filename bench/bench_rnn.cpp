@@ -23,8 +23,10 @@
 #include <benchmark/benchmark.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
+#include "kernels/parallel.h"
 #include "kernels/recurrent_step.h"
 #include "seqnn/autograd.h"
 #include "seqnn/nn/rnn.h"
@@ -195,6 +197,52 @@ void BM_lstm_step_kernel(benchmark::State& st) {
                                              benchmark::Counter::kIs1000);
 }
 
+// The floor under BM_lstm_step_kernel: the same bytes (both packed matrices, panel by panel)
+// only read, on the same team, split and ordered the same way (XOR of every word, no FMAs,
+// the same software prefetch).
+// At B = 1 the step streams its weights once per call (8 MiB at H = 512: from L3), so no step
+// kernel on this machine can beat this loop; the kernel's time over it is what is left to win.
+// Prefetches 8 KiB ahead, as the kernel does (kPfFloats in recurrent_step.cpp).
+using u16v = uint32_t __attribute__((vector_size(64)));
+[[gnu::target_clones("avx512f", "avx2", "default")]] uint32_t xor_words(const uint32_t* p, int64_t n) {
+  u16v r = {};
+  for (int64_t i = 0; i + 16 <= n; i += 16) {  // n is a multiple of 16 (a panel's width)
+    __builtin_prefetch(p + i + 2048);
+    u16v v;
+    std::memcpy(&v, p + i, sizeof v);
+    r ^= v;
+  }
+  uint32_t x = 0;
+  for (int u = 0; u < 16; ++u) x ^= r[u];
+  return x;
+}
+
+void BM_step_read_floor(benchmark::State& st) {
+  using kernels::StepCell;
+  const bool oneway = st.range(1) != 0;
+  const int64_t H = st.range(0), I = H;
+  benchmark::DoNotOptimize(num_threads());
+  const int64_t P = kernels::step_panels(H);
+  const int64_t panel = (kernels::step_packed_size(StepCell::Lstm, H, I) +
+                         kernels::step_packed_size(StepCell::Lstm, H, H)) / P;  // words per panel
+  std::vector<uint32_t> w(P * panel);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<uint32_t>(i * 2654435761u);
+  std::vector<uint32_t> out(P);
+  bool down = false;
+  for (auto _ : st) {
+    kernels::parallel_for(P, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t q = p0; q < p1; ++q) {
+        const int64_t p = down ? p0 + p1 - 1 - q : q;
+        out[p] = xor_words(w.data() + p * panel, panel);
+      }
+    });
+    if (!oneway) down = !down;
+    benchmark::DoNotOptimize(out.data());
+  }
+  st.counters["GBps"] = benchmark::Counter(4.0 * P * panel, benchmark::Counter::kIsIterationInvariantRate,
+                                           benchmark::Counter::kIs1000);
+}
+
 void BM_lstm_fwd(benchmark::State& st) { run(st, Kind::LSTM, 1, 1, false); }
 void BM_lstm_fwdbwd(benchmark::State& st) { run(st, Kind::LSTM, 1, 1, true); }
 void BM_gru_fwd(benchmark::State& st) { run(st, Kind::GRU, 1, 1, false); }
@@ -235,6 +283,11 @@ BENCHMARK(BM_lstm_peephole_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchm
 BENCHMARK(BM_lstm_proj_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_jordan_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_lstm_step_kernel)
+    ->ArgsProduct({{256, 512}, {0, 1}})
+    ->ArgNames({"", "oneway"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_step_read_floor)
     ->ArgsProduct({{256, 512}, {0, 1}})
     ->ArgNames({"", "oneway"})
     ->UseRealTime()
