@@ -247,6 +247,54 @@ TEST(RNNModules, OutputShapesBatchedUnbatchedProjection) {
   EXPECT_EQ(rj.h_n.shape(), (Shape{2, 4, 2}));
 }
 
+// B = 0 (an empty batch) is allowed, as in PyTorch 1.13 (nn.LSTM on (5,0,4) gives output
+// (5,0,H) and h_n (L*D,0,H); LSTMCell on (0,4) gives (0,H)): empty outputs, empty input
+// gradients, zero parameter gradients; no kernel runs.
+TEST(RNNModules, EmptyBatchGivesEmptyOutputsAndZeroGradients) {
+  Generator gen(16);
+  nn::LSTM lstm(nn::LSTMOptions(4, 3).num_layers(2).bidirectional(true).proj_size(2).dropout(0.5), &gen);
+  nn::GRU gru(nn::GRUOptions(4, 3).batch_first(true), &gen);
+  nn::RNN rnn(nn::RNNOptions(4, 3).nonlinearity(Activation::Relu), &gen);
+  nn::JordanRNN jordan(nn::JordanOptions(4, 3, 2).num_layers(2), &gen);
+  nn::LSTM peep(nn::LSTMOptions(4, 3).peephole(true), &gen);
+  const Tensor none = from_vector(std::vector<int64_t>{}, {0});
+  for (DType dt : {DType::F32, DType::F64}) {
+    for (nn::RecurrentModule* m : std::vector<nn::RecurrentModule*>{&lstm, &gru, &rnn, &jordan, &peep}) {
+      SCOPED_TRACE(m->name() + (dt == DType::F64 ? " float64" : " float32"));
+      m->to(dt);
+      const bool bf = m == &gru, is_lstm = m == &lstm || m == &peep;
+      const int64_t D = m == &lstm ? 2 : 1, L = m == &lstm || m == &jordan ? 2 : 1;
+      const int64_t R = m == &lstm || m == &jordan ? 2 : 3;
+      Tensor x = zeros(bf ? Shape{0, 5, 4} : Shape{5, 0, 4}, dt).requires_grad_();
+      auto r = m->forward(x, Tensor(), Tensor(), none);
+      EXPECT_EQ(r.output.shape(), (bf ? Shape{0, 5, D * R} : Shape{5, 0, D * R}));
+      EXPECT_EQ(r.h_n.shape(), (Shape{L * D, 0, R}));
+      EXPECT_EQ(r.c_n.defined(), is_lstm);
+      if (is_lstm) EXPECT_EQ(r.c_n.shape(), (Shape{L * D, 0, 3}));
+      m->zero_grad();
+      add(sum(r.output), sum(r.h_n)).backward();
+      ASSERT_TRUE(x.grad().defined());
+      EXPECT_EQ(x.grad().shape(), x.shape());
+      for (const auto& [name, p] : m->named_parameters()) {
+        SCOPED_TRACE(name);
+        ASSERT_TRUE(p.grad().defined());
+        EXPECT_EQ(p.grad().shape(), p.shape());
+        for (double v : p.grad().to_vector<double>()) EXPECT_EQ(v, 0.0);
+      }
+      if (D == 1) {  // streaming: an empty state steps to an empty output
+        NoGradGuard ng;
+        nn::RecurrentState s = m->initial_state(0);
+        EXPECT_EQ(m->step(zeros({0, 4}, dt), s).shape(), (Shape{0, R}));
+        EXPECT_EQ(s.h[0].shape(), (Shape{0, R}));
+      }
+    }
+  }
+  nn::LSTMCell cell(nn::LSTMCellOptions(4, 3), &gen);
+  auto hc = cell.forward(zeros({0, 4}));
+  EXPECT_EQ(hc.h.shape(), (Shape{0, 3}));
+  EXPECT_EQ(hc.c.shape(), (Shape{0, 3}));
+}
+
 TEST(RNNModules, BatchFirstIsTimeMajorTransposed) {
   Generator gen(12);
   for (int bidir = 0; bidir < 2; ++bidir) {

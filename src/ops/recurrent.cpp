@@ -144,7 +144,7 @@ Layout check_args(const RecurrentSpec& spec, const Tensor& x, const Tensor& h0, 
   check(x.defined() && x.dim() == 3, op, "input ", shape_or_none(x), " must be 3-d (T,B,I)");
   check(is_floating(x.dtype()), op, "input must be float32/float64, got ", dtype_name(x.dtype()));
   L.T = x.size(0), L.B = x.size(1), L.I = x.size(2);
-  check(L.T >= 1 && L.B >= 1 && L.I >= 1, op, "input ", x.shape(), " must have T, B, I >= 1");
+  check(L.T >= 1 && L.B >= 0 && L.I >= 1, op, "input ", x.shape(), " must have T, I >= 1");
   check(spec.cell != CellType::GRU || spec.activation == Activation::Tanh, op,
         "GRU's candidate activation is tanh; activation must be Tanh");
   const RecurrentWeights& w0 = weights[0];
@@ -881,6 +881,31 @@ TensorList recurrent_layer_backward(const std::shared_ptr<const Saved>& S, const
                         [&]<class T>() { return backward_impl<T>(*S, grads, need_x, need_h0, need_c0); });
 }
 
+// B = 0, as PyTorch allows: outputs (T,0,D*R), (D,0,R), (D,0,H), every gradient zero (the
+// weights') or empty (x, h0, c0). Kept apart so that no kernel ever sees an empty batch.
+RecurrentOutput empty_batch(const RecurrentSpec& spec, const Layout& L, const Tensor& x, const Tensor& h0,
+                            const Tensor& c0, const std::vector<RecurrentWeights>& weights) {
+  const DType dt = x.dtype();
+  RecurrentOutput res;
+  res.output = zeros({L.T, 0, L.D * L.R}, dt);
+  res.h_n = zeros({L.D, 0, L.R}, dt);
+  if (spec.cell == CellType::LSTM) res.c_n = zeros({L.D, 0, L.H}, dt);
+  TensorList inputs{x, h0, c0};
+  for (const RecurrentWeights& w : weights)
+    for (const Tensor* t : {&w.w_ih, &w.w_hh, &w.b_ih, &w.b_hh, &w.w_hr, &w.w_peep, &w.w_ho, &w.b_ho})
+      inputs.push_back(*t);
+  TensorList outputs{res.output, res.h_n};
+  if (res.c_n.defined()) outputs.push_back(res.c_n);
+  std::vector<std::pair<Shape, bool>> shapes;  // what each gradient looks like (undefined: false)
+  for (const Tensor& t : inputs) shapes.emplace_back(t.defined() ? t.shape() : Shape{}, t.defined());
+  autograd::record(kOp, inputs, outputs, [shapes, dt](const TensorList&) {
+    TensorList g;
+    for (const auto& [shape, defined] : shapes) g.push_back(defined ? zeros(shape, dt) : Tensor());
+    return g;
+  });
+  return res;
+}
+
 }  // namespace
 
 // ==================================================================== the op
@@ -888,6 +913,7 @@ TensorList recurrent_layer_backward(const std::shared_ptr<const Saved>& S, const
 RecurrentOutput recurrent_layer(const RecurrentSpec& spec, const Tensor& x, const Tensor& h0, const Tensor& c0,
                                 const std::vector<RecurrentWeights>& weights, const Tensor& lengths) {
   const Layout L = check_args(spec, x, h0, c0, weights, lengths);
+  if (L.B == 0) return empty_batch(spec, L, x, h0, c0, weights);
   auto S = std::make_shared<Saved>();
   S->spec = spec;
   S->L = L;
