@@ -6,11 +6,12 @@
 //                              output gradient; x and every weight require grad (so dx is
 //                              computed, like oneDNN's diff_src_layer); .grad accumulates
 //   cells: lstm, gru, bilstm2 (2 layers, bidirectional: layer 1 reads 2H features),
-//          lstm_peephole, lstm_proj (proj_size P = H/2) and jordan (O = H, tanh hidden, identity
-//          output) at (100,32,256,256)
+//          lstm_peephole, lstm_proj (proj_size P = H/2), lstm_linear (activation Identity: the
+//          notes' linear memory) and jordan (O = H, tanh hidden, identity output) at (100,32,256,256)
 //   BM_lstm_step/H             streaming: one nn::LSTM(H, H)::step at B=1 (no gradients);
 //                              2*(I+H)*4*H FLOPs; BM_lstm_peephole_step/H with peepholes,
-//                              BM_lstm_proj_step/H with proj_size P = H/2 (2*(I+P)*4*H + 2*H*P)
+//                              BM_lstm_proj_step/H with proj_size P = H/2 (2*(I+P)*4*H + 2*H*P),
+//                              BM_lstm_linear_step/H with activation Identity
 //   BM_jordan_step/H           one nn::JordanRNN(H, H, O = H)::step at B=1 (tanh, identity
 //                              output): 2*(I+O)*H + 2*H*O FLOPs
 //   BM_lstm_step_kernel/H/oneway:0  the same step on the packed-weight kernel alone
@@ -38,7 +39,8 @@ using namespace seqnn;
 
 namespace {
 
-enum class Kind { LSTM, GRU, Peephole, Jordan, Proj };  // Proj: LSTM with proj_size P = H/2
+// Proj: LSTM with proj_size P = H/2; Linear: LSTM with activation Identity (the notes' linear memory)
+enum class Kind { LSTM, GRU, Peephole, Jordan, Proj, Linear };
 
 // ---------------------------------------------------------------------------------------------
 // A stack of fused layers with its inputs, weights and output gradient
@@ -84,7 +86,7 @@ RecurrentWeights make_weights(Kind kind, int64_t I, int64_t H, bool grad) {
 Problem make_problem(Kind kind, int num_layers, int dirs, int64_t T, int64_t B, int64_t I, int64_t H, bool grad) {
   Problem p;
   p.spec.cell = kind == Kind::GRU ? CellType::GRU : kind == Kind::Jordan ? CellType::Jordan : CellType::LSTM;
-  p.spec.activation = Activation::Tanh;
+  p.spec.activation = kind == Kind::Linear ? Activation::Identity : Activation::Tanh;
   p.spec.output_activation = Activation::Identity;
   const int64_t G = kind == Kind::GRU ? 3 : kind == Kind::Jordan ? 1 : 4;
   p.x = randn({T, B, I});
@@ -133,10 +135,10 @@ void run(benchmark::State& st, Kind kind, int num_layers, int dirs, bool trainin
 }
 
 // One step of a streaming LSTM at B = 1: the latency a token-by-token decoder sees.
-void lstm_step(benchmark::State& st, bool peephole, bool proj = false) {
+void lstm_step(benchmark::State& st, bool peephole, bool proj = false, Activation act = Activation::Tanh) {
   const int64_t H = st.range(0);
   benchmark::DoNotOptimize(num_threads());
-  nn::LSTM lstm(nn::LSTMOptions(H, H).peephole(peephole).proj_size(proj ? H / 2 : 0));
+  nn::LSTM lstm(nn::LSTMOptions(H, H).peephole(peephole).proj_size(proj ? H / 2 : 0).activation(act));
   nn::RecurrentState state = lstm.initial_state(1);
   const Tensor x = randn({1, H});
   for (auto _ : st) {
@@ -167,6 +169,7 @@ void BM_jordan_step(benchmark::State& st) {
 }
 void BM_lstm_peephole_step(benchmark::State& st) { lstm_step(st, true); }
 void BM_lstm_proj_step(benchmark::State& st) { lstm_step(st, false, true); }
+void BM_lstm_linear_step(benchmark::State& st) { lstm_step(st, false, false, Activation::Identity); }
 
 // The kernel alone, alternating the panel order as the module does (oneway = 1: always Up, so
 // every step streams all the weights from L3; the difference is what the alternation wins).
@@ -253,6 +256,8 @@ void BM_lstm_peephole_fwd(benchmark::State& st) { run(st, Kind::Peephole, 1, 1, 
 void BM_lstm_peephole_fwdbwd(benchmark::State& st) { run(st, Kind::Peephole, 1, 1, true); }
 void BM_lstm_proj_fwd(benchmark::State& st) { run(st, Kind::Proj, 1, 1, false); }
 void BM_lstm_proj_fwdbwd(benchmark::State& st) { run(st, Kind::Proj, 1, 1, true); }
+void BM_lstm_linear_fwd(benchmark::State& st) { run(st, Kind::Linear, 1, 1, false); }
+void BM_lstm_linear_fwdbwd(benchmark::State& st) { run(st, Kind::Linear, 1, 1, true); }
 void BM_jordan_fwd(benchmark::State& st) { run(st, Kind::Jordan, 1, 1, false); }
 void BM_jordan_fwdbwd(benchmark::State& st) { run(st, Kind::Jordan, 1, 1, true); }
 
@@ -276,11 +281,14 @@ BENCHMARK(BM_lstm_peephole_fwd)->Apply(one_shape);
 BENCHMARK(BM_lstm_peephole_fwdbwd)->Apply(one_shape);
 BENCHMARK(BM_lstm_proj_fwd)->Apply(one_shape);
 BENCHMARK(BM_lstm_proj_fwdbwd)->Apply(one_shape);
+BENCHMARK(BM_lstm_linear_fwd)->Apply(one_shape);
+BENCHMARK(BM_lstm_linear_fwdbwd)->Apply(one_shape);
 BENCHMARK(BM_jordan_fwd)->Apply(one_shape);
 BENCHMARK(BM_jordan_fwdbwd)->Apply(one_shape);
 BENCHMARK(BM_lstm_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_lstm_peephole_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_lstm_proj_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_lstm_linear_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_jordan_step)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_lstm_step_kernel)
     ->ArgsProduct({{256, 512}, {0, 1}})

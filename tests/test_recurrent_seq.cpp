@@ -35,10 +35,13 @@ double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
 // ==================================================================== forward step kernel
 TEST(RecurrentSeqKernel, ForwardMatchesReference) {
   Generator gen(5);
+  constexpr Activation kActs[] = {Activation::Tanh, Activation::Relu, Activation::Sigmoid, Activation::Identity};
   for (StepCell cell : {StepCell::RnnTanh, StepCell::RnnRelu, StepCell::Lstm, StepCell::Gru})
+    for (Activation act : kActs)  // LSTM's activation of g and c (the other cells ignore it)
     for (bool extra : {false, true})  // LSTM: peephole; GRU: b_hn
       for (int64_t B : {1, 2, 3, 5, 7, 13})
         for (int64_t H : {1, 7, 16, 33, 70}) {
+          if (act != Activation::Tanh && cell != StepCell::Lstm) continue;
           if (extra && cell != StepCell::Lstm && cell != StepCell::Gru) continue;
           const int64_t G = kernels::step_gates(cell), GH = G * H;
           const float sc = 1.0f / std::sqrt(static_cast<float>(H));
@@ -53,10 +56,11 @@ TEST(RecurrentSeqKernel, ForwardMatchesReference) {
           std::vector<float> g1 = g, g2 = g, h1(B * H, 7.0f), h2 = h1, c1(B * H, 7.0f), c2 = c1, n1(B * H, 7.0f),
                              n2 = n1;
           kernels::seq_forward_rows(cell, r0, r1, H, h.data(), g1.data(), c.data(), c1.data(), h1.data(), n1.data(),
-                                    packed.data(), pp, bp);
+                                    packed.data(), pp, bp, act);
           kernels::ref::seq_forward_rows(cell, r0, r1, H, h.data(), g2.data(), c.data(), c2.data(), h2.data(),
-                                         n2.data(), whh.data(), pp, bp);
-          const std::string what = "cell " + std::to_string(static_cast<int>(cell)) + " extra=" +
+                                         n2.data(), whh.data(), pp, bp, act);
+          const std::string what = "cell " + std::to_string(static_cast<int>(cell)) + " act " +
+                                   std::to_string(static_cast<int>(act)) + " extra=" +
                                    std::to_string(extra) + " B=" + std::to_string(B) + " H=" + std::to_string(H);
           EXPECT_LT(rel_err(h1, h2), 2e-6) << what << " h";
           if (lstm || gru) EXPECT_LT(rel_err(g1, g2), 2e-6) << what << " gates";
@@ -107,19 +111,31 @@ TEST(RecurrentSeqKernel, CellBackwardMatchesGeneric) {
         for (auto& e : v) e = 1.0f / (1.0f + std::exp(-e));
         return v;
       };
-      for (bool peep : {false, true}) {
-        auto g = sgm(rand_vec(n * 4 * H, gen)), c = rand_vec(n * H, gen), cp = rand_vec(n * H, gen);
-        for (int64_t b = 0; b < n; ++b)
-          for (int64_t j = 0; j < H; ++j) g[b * 4 * H + 2 * H + j] = std::tanh(g[b * 4 * H + 2 * H + j] * 3 - 1.5f);
-        auto dh = rand_vec(n * H, gen), dc = rand_vec(n * H, gen), w = rand_vec(3 * H, gen);
-        std::vector<float> dc1 = dc, dc2 = dc, dg1(n * 4 * H), dg2(n * 4 * H);
-        kernels::lstm_cell_backward_fast(dh.data(), dc1.data(), g.data(), c.data(), cp.data(),
-                                         peep ? w.data() : nullptr, dg1.data(), n, H);
-        kernels::lstm_cell_backward<float>(dh.data(), dc2.data(), g.data(), c.data(), cp.data(),
-                                           peep ? w.data() : nullptr, dg2.data(), n, H, Activation::Tanh);
-        EXPECT_LT(rel_err(dg1, dg2), 1e-6) << "lstm n=" << n << " H=" << H;
-        EXPECT_LT(rel_err(dc1, dc2), 1e-6) << "lstm n=" << n << " H=" << H;
-      }
+      for (Activation act : {Activation::Tanh, Activation::Relu, Activation::Sigmoid, Activation::Identity})
+        for (bool peep : {false, true}) {
+          auto g = sgm(rand_vec(n * 4 * H, gen)), c = rand_vec(n * H, gen), cp = rand_vec(n * H, gen);
+          for (int64_t b = 0; b < n; ++b)  // the g gate: act of a pre-activation in [-1.5, 1.5]
+            for (int64_t j = 0; j < H; ++j) {
+              float& u = g[b * 4 * H + 2 * H + j];
+              const float a = u * 3 - 1.5f;
+              switch (act) {
+                case Activation::Tanh: u = std::tanh(a); break;
+                case Activation::Relu: u = a > 0 ? a : 0; break;
+                case Activation::Sigmoid: u = 1.0f / (1.0f + std::exp(-a)); break;
+                case Activation::Identity: u = a; break;
+              }
+            }
+          auto dh = rand_vec(n * H, gen), dc = rand_vec(n * H, gen), w = rand_vec(3 * H, gen);
+          std::vector<float> dc1 = dc, dc2 = dc, dg1(n * 4 * H), dg2(n * 4 * H);
+          kernels::lstm_cell_backward_fast(dh.data(), dc1.data(), g.data(), c.data(), cp.data(),
+                                           peep ? w.data() : nullptr, dg1.data(), n, H, act);
+          kernels::lstm_cell_backward<float>(dh.data(), dc2.data(), g.data(), c.data(), cp.data(),
+                                             peep ? w.data() : nullptr, dg2.data(), n, H, act);
+          const std::string what = "lstm act " + std::to_string(static_cast<int>(act)) + " n=" + std::to_string(n) +
+                                   " H=" + std::to_string(H);
+          EXPECT_LT(rel_err(dg1, dg2), 1e-6) << what;
+          EXPECT_LT(rel_err(dc1, dc2), 1e-6) << what;
+        }
       auto g = sgm(rand_vec(n * 3 * H, gen)), hn = rand_vec(n * H, gen), hp = rand_vec(n * H, gen);
       auto dh = rand_vec(n * H, gen);
       std::vector<float> i1(n * 3 * H), i2 = i1, h1 = i1, h2 = i1, dp1 = dh, dp2 = dh;
@@ -144,6 +160,9 @@ struct Case {
 TEST(RecurrentSeqOp, Float32FastPathMatchesFloat64) {
   const Case cases[] = {{"LSTM", CellType::LSTM, Activation::Tanh, false, true},
                         {"LSTM peephole", CellType::LSTM, Activation::Tanh, true, true},
+                        {"LSTM identity (linear memory)", CellType::LSTM, Activation::Identity, true, true},
+                        {"LSTM relu", CellType::LSTM, Activation::Relu, false, true},
+                        {"LSTM sigmoid", CellType::LSTM, Activation::Sigmoid, false, false},
                         {"GRU", CellType::GRU, Activation::Tanh, false, true},
                         {"GRU no bias", CellType::GRU, Activation::Tanh, false, false},
                         {"RNN tanh", CellType::RNN, Activation::Tanh, false, true},

@@ -27,6 +27,14 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 
+// max |a - b| over max(1, max |b|): absolute for outputs within [-1, 1] (tanh), relative to the
+// output's scale beyond (ReLU, an identity activation, Jordan's identity output are unbounded)
+double scaled_diff(const Tensor& a, const Tensor& b) {
+  double s = 1.0;
+  for (double v : b.to_vector<double>()) s = std::max(s, std::fabs(v));
+  return max_abs_diff(a, b) / s;
+}
+
 std::vector<float> rand_vec(int64_t n, Generator& gen, float scale = 1.0f) {
   auto v = (randn({n}, DType::F32, &gen)).to_vector<float>();
   for (auto& e : v) e *= scale;
@@ -45,9 +53,12 @@ TEST(RnnStepKernel, MatchesReference) {
     for (int64_t B : {1, 2, 3, 5, 8})
       for (int64_t H : {1, 7, 16, 33, 300})
         for (bool bias : {true, false})
-          for (int variant : {0, 1, 2}) {
+          for (int variant : {0, 1, 2})
+          for (Activation act : {Activation::Tanh, Activation::Relu, Activation::Sigmoid, Activation::Identity}) {
             // LSTM: 1 peepholes, 2 peepholes and R = P != H. Linear: 1 R > 0, 2 b_ih alone (b_ho).
+            // act: the LSTM's activation of g and c (other cells: tanh only, they ignore it)
             const bool lstm = cell == StepCell::Lstm, linear = cell == StepCell::Linear;
+            if (!lstm && act != Activation::Tanh) continue;
             const bool peephole = lstm && variant >= 1, one_bias = linear && variant == 2;
             if (variant > 0 && !lstm && !linear) continue;
             const int64_t I = 5 + H % 4, G = kernels::step_gates(cell);
@@ -67,10 +78,11 @@ TEST(RnnStepKernel, MatchesReference) {
             std::vector<float> h1(B * H), c1 = c, h2(B * H), c2(B * H);
             // fast kernel with c updated in place; the reference writes a separate c
             kernels::recurrent_step(cell, B, I, H, R, x.data(), h.data(), lstm ? c1.data() : nullptr, pih.data(),
-                                    phh.data(), pb.data(), h1.data(), lstm ? c1.data() : nullptr, pp);
+                                    phh.data(), pb.data(), h1.data(), lstm ? c1.data() : nullptr, pp,
+                                    kernels::StepSweep::Up, act);
             kernels::ref::recurrent_step(cell, B, I, H, R, x.data(), h.data(), lstm ? c.data() : nullptr, wih.data(),
                                          whh.data(), bias ? bih.data() : nullptr, b2, h2.data(),
-                                         lstm ? c2.data() : nullptr, pp);
+                                         lstm ? c2.data() : nullptr, pp, act);
             double e = 0;
             for (int64_t i = 0; i < B * H; ++i) {
               // float32 sums of I+R products vs double: relative to the value (ReLU, Linear are unbounded)
@@ -78,7 +90,7 @@ TEST(RnnStepKernel, MatchesReference) {
               if (lstm) e = std::max(e, std::fabs(c1[i] - c2[i]) / (1.0 + std::fabs(c2[i])));
             }
             EXPECT_LT(e, 2e-6) << "cell " << static_cast<int>(cell) << " B=" << B << " H=" << H << " R=" << R
-                               << " bias=" << bias << " variant=" << variant;
+                               << " bias=" << bias << " variant=" << variant << " act " << static_cast<int>(act);
           }
 }
 
@@ -134,10 +146,10 @@ void expect_step_equals_forward(nn::RecurrentModule& m, int64_t T, int64_t B, Ge
   auto r = m.forward(x, h0, c0);
   for (int64_t t = 0; t < T; ++t) {
     Tensor y = m.step(select(x, 0, t), state);
-    EXPECT_LT(max_abs_diff(y, select(r.output, 0, t)), 1e-6) << what << " t=" << t;
+    EXPECT_LT(scaled_diff(y, select(r.output, 0, t)), 1e-6) << what << " t=" << t;
   }
-  EXPECT_LT(max_abs_diff(stack(state.h, 0), r.h_n), 1e-6) << what;
-  if (r.c_n.defined()) EXPECT_LT(max_abs_diff(stack(state.c, 0), r.c_n), 1e-6) << what;
+  EXPECT_LT(scaled_diff(stack(state.h, 0), r.h_n), 1e-6) << what;
+  if (r.c_n.defined()) EXPECT_LT(scaled_diff(stack(state.c, 0), r.c_n), 1e-6) << what;
 }
 
 TEST(RnnStep, EqualsForwardEveryCellBatchWidth) {
@@ -155,6 +167,15 @@ TEST(RnnStep, EqualsForwardEveryCellBatchWidth) {
       if (H > 1) {  // proj_size < hidden_size, as in PyTorch
         nn::LSTM proj(nn::LSTMOptions(6, H).proj_size(std::max<int64_t>(1, H / 3)), &gen);
         expect_step_equals_forward(proj, 4, B, gen, "lstm proj" + tag);
+      }
+      // the LSTM's activation of g and c (the notes' linear memory: Identity) on the fast path too
+      nn::LSTM lin(nn::LSTMOptions(6, H).peephole(true).activation(Activation::Identity), &gen);
+      nn::LSTM sig(nn::LSTMOptions(6, H).activation(Activation::Sigmoid).num_layers(2), &gen);
+      expect_step_equals_forward(lin, 4, B, gen, "lstm identity peephole" + tag);
+      expect_step_equals_forward(sig, 4, B, gen, "lstm sigmoid 2 layers" + tag);
+      if (H > 1) {
+        nn::LSTM relu_proj(nn::LSTMOptions(6, H).activation(Activation::Relu).proj_size(H / 2), &gen);
+        expect_step_equals_forward(relu_proj, 4, B, gen, "lstm relu proj" + tag);
       }
       expect_step_equals_forward(gru, 4, B, gen, "gru" + tag);
       expect_step_equals_forward(rt, 4, B, gen, "rnn tanh" + tag);

@@ -85,6 +85,7 @@ TEST(StepAllocation, NoOperatorNewPerStepOnTheFastPath) {
       nn::LSTM lstm(nn::LSTMOptions(24, 40).num_layers(2));
       nn::LSTM peephole(nn::LSTMOptions(24, 300).num_layers(2).peephole(true));  // both threads
       nn::LSTM proj(nn::LSTMOptions(24, 300).num_layers(2).proj_size(290));
+      nn::LSTM linear(nn::LSTMOptions(24, 40).activation(Activation::Identity));  // the notes' linear memory
       nn::JordanRNN jordan(nn::JordanOptions(24, 300, 200).num_layers(2).output_activation(Activation::Tanh));
       nn::GRU gru(nn::GRUOptions(24, 40));
       nn::RNN rnn_tanh(nn::RNNOptions(24, 300));  // wide enough for both threads
@@ -95,6 +96,7 @@ TEST(StepAllocation, NoOperatorNewPerStepOnTheFastPath) {
       EXPECT_EQ(news_per_steps(lstm, B, 24, 10), 0) << "LSTM";
       EXPECT_EQ(news_per_steps(peephole, B, 24, 10), 0) << "LSTM with peepholes";
       EXPECT_EQ(news_per_steps(proj, B, 24, 10), 0) << "LSTM with a projection";
+      EXPECT_EQ(news_per_steps(linear, B, 24, 10), 0) << "LSTM with activation Identity";
       EXPECT_EQ(news_per_steps(jordan, B, 24, 10), 0) << "Jordan";
       EXPECT_EQ(news_per_steps(gru, B, 24, 10), 0) << "GRU";
       EXPECT_EQ(news_per_steps(rnn_tanh, B, 24, 10), 0) << "RNN tanh";

@@ -42,25 +42,24 @@ void pack_seq_hidden(const float* w, int64_t GH, int64_t R, float* out);
 // One forward step for rows [r0, r1) (row strides: h H, g G*H, c H, hn H).
 //   h_prev: (B,H)  g: (B,G*H) in G_t, out activated gates (GRU: r, z, n)  c_prev, c: LSTM (B,H)
 //   h: (B,H) out (must not overlap h_prev)  hn: GRU (B,H) out  whh: packed (G*H,H)
-//   peep: LSTM (3,H) or null  b_hn: GRU (H) or null
+//   peep: LSTM (3,H) or null  b_hn: GRU (H) or null  act: the LSTM's activation of g and c
 void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const float* h_prev, float* g,
                       const float* c_prev, float* c, float* h, float* hn, const float* whh, const float* peep,
-                      const float* b_hn);
+                      const float* b_hn, Activation act);
 
 // dh(rows r0..r1, R) = (accumulate ? dh : 0) + dg(rows, GH) W_hh, wt = pack_seq_hidden_t(W_hh)
 void seq_backward_gemm_rows(int64_t r0, int64_t r1, int64_t GH, int64_t R, const float* dg, const float* wt,
                             float* dh, bool accumulate);
 
-// The LSTM cell update alone, tanh activation, on the fused kernels' gate math: g (n,4H)
+// The LSTM cell update alone (activation act of g and c), on the fused kernels' gate math: g (n,4H)
 // pre-activations in, activated i,f,g,o out; c_prev, c, h (n,H) (lstm_cell_forward's arguments).
 // For the projection path, whose recurrent product (width P) runs apart.
 void lstm_cell_forward_fast(float* g, const float* c_prev, float* c, float* h, const float* peep, int64_t n,
-                            int64_t H);
+                            int64_t H, Activation act);
 
 // The float cell backward passes of kernels/recurrent.h (same arguments, n rows), vectorised.
-// LSTM: tanh activation only.
 void lstm_cell_backward_fast(const float* dh, float* dc, const float* g, const float* c, const float* c_prev,
-                             const float* peep, float* dg, int64_t n, int64_t H);
+                             const float* peep, float* dg, int64_t n, int64_t H, Activation act);
 void gru_cell_backward_fast(const float* dh, const float* g, const float* hn, const float* h_prev, float* dgi,
                             float* dgh, float* dh_prev, int64_t n, int64_t H);
 
@@ -68,7 +67,7 @@ namespace ref {
 // Naive versions on the unpacked PyTorch layout w_hh (G*H, H) / (GH, R), same arguments.
 void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const float* h_prev, float* g,
                       const float* c_prev, float* c, float* h, float* hn, const float* w_hh, const float* peep,
-                      const float* b_hn);
+                      const float* b_hn, Activation act);
 void seq_backward_gemm_rows(int64_t r0, int64_t r1, int64_t GH, int64_t R, const float* dg, const float* w_hh,
                             float* dh, bool accumulate);
 }  // namespace ref

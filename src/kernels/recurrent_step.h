@@ -20,6 +20,8 @@
 
 #include <cstdint>
 
+#include "seqnn/recurrent.h"
+
 namespace seqnn::kernels {
 
 // Linear: y = W_ih x + W_hh h_prev + b (G = 1, no activation; R = 0: no recurrence): LSTM's
@@ -58,16 +60,18 @@ inline StepSweep flip(StepSweep s) { return s == StepSweep::Up ? StepSweep::Down
 //   bias: packed  h_out: (B,H), must not overlap h_prev  c_out: (B,H) LSTM, may equal c_prev
 //   GRU reads h_prev in its update (z h_prev), so R must equal H there.
 //   peep: (3,H) LSTM's peephole weights, unpacked, or null (no peepholes; ignored by other cells)
+//   act: the LSTM's activation of g and c (LSTMOptions::activation; ignored by other cells)
 void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, int64_t R, const float* x, const float* h_prev,
                     const float* c_prev, const float* wih, const float* whh, const float* bias, float* h_out,
-                    float* c_out, const float* peep = nullptr, StepSweep sweep = StepSweep::Up);
+                    float* c_out, const float* peep = nullptr, StepSweep sweep = StepSweep::Up,
+                    Activation act = Activation::Tanh);
 
 namespace ref {
 // The same step on the unpacked PyTorch layouts, plain loops and std:: functions (double sums).
 //   w_ih: (G*H,I)  w_hh: (G*H,R)  b_ih, b_hh: (G*H) or null  other arguments as above
 void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, int64_t R, const float* x, const float* h_prev,
                     const float* c_prev, const float* w_ih, const float* w_hh, const float* b_ih, const float* b_hh,
-                    float* h_out, float* c_out, const float* peep = nullptr);
+                    float* h_out, float* c_out, const float* peep = nullptr, Activation act = Activation::Tanh);
 }  // namespace ref
 
 }  // namespace seqnn::kernels

@@ -321,7 +321,7 @@ bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
   // activation pass forward() uses; y = out_act(W_ho a + b_ho) is a second Linear step (R = 0).
   const bool jordan = cell == CellType::Jordan;
   StepCell sc;
-  if (cell == CellType::LSTM && act == Activation::Tanh) sc = StepCell::Lstm;
+  if (cell == CellType::LSTM) sc = StepCell::Lstm;  // any activation of g and c
   else if (cell == CellType::GRU) sc = StepCell::Gru;
   else if (cell == CellType::RNN && act == Activation::Tanh) sc = StepCell::RnnTanh;
   else if (cell == CellType::RNN && act == Activation::Relu) sc = StepCell::RnnRelu;
@@ -420,7 +420,7 @@ bool fast_step(std::shared_ptr<StepCache>& cache, CellType cell, Activation act,
     const float* peep = w[l].w_peep.defined() ? w[l].w_peep.data_ptr<float>() : nullptr;
     const int64_t R = pk.P > 0 ? pk.P : pk.H;
     kernels::recurrent_step(sc, B, pk.I, pk.H, R, xin, h, c, pk.wih.data(), pk.whh.data(), pk.bias.data(), a, c,
-                            peep, pk.sweep);
+                            peep, pk.sweep, act);
     pk.sweep = kernels::flip(pk.sweep);
     if (jordan && act != Activation::Identity) kernels::rnn_cell_forward<float>(a, a, B * pk.H, act);
     if (pk.P > 0) {  // h = W_hr h~ or W_ho a + b_ho, written straight into the state (the cell has read h)

@@ -261,11 +261,11 @@ void forward_direction(Saved& S, int d, T* scratch) {
 
 
 // ==================================================================== whole-sequence fast path
-// float32 LSTM (tanh, no projection; peephole allowed), GRU, RNN (tanh / relu): the recurrent
-// product and the cell update of a step are one pass on W_hh packed once per call
-// (kernels/recurrent_seq.h). float32 Jordan (every activation): its two products per step on
-// packed weights, the activations in place (forward_direction_jordan_fast). float32 LSTM with a
-// projection (tanh): the same two row products around the cell (forward_direction_lstm_proj_fast).
+// float32 LSTM (any activation of g and c, no projection; peephole allowed), GRU, RNN (tanh /
+// relu): the recurrent product and the cell update of a step are one pass on W_hh packed once
+// per call (kernels/recurrent_seq.h). float32 Jordan (every activation): its two products per
+// step on packed weights, the activations in place (forward_direction_jordan_fast). float32 LSTM
+// with a projection: the same two row products around the cell (forward_direction_lstm_proj_fast).
 // Batch rows are independent through the whole recurrence, so each thread owns a fixed range of
 // rows for all T steps: one parallel region per direction and no barrier per step (with 2
 // threads on a busy box, every per-step barrier or BLAS call waits on a descheduled thread).
@@ -276,10 +276,10 @@ bool fast_path(const Layout& L, const RecurrentSpec& spec) {
   } else {
     if (L.cell == CellType::Jordan) return true;  // any activations, any O (its products are plain GEMMs)
     // LSTM with a projection: two row GEMMs per step around the cell (forward_direction_lstm_proj_fast)
-    if (L.proj) return L.cell == CellType::LSTM && spec.activation == Activation::Tanh;
+    if (L.proj) return L.cell == CellType::LSTM;
     if (L.R != L.H) return false;
     switch (L.cell) {
-      case CellType::LSTM: return spec.activation == Activation::Tanh;
+      case CellType::LSTM: return true;  // any activation of g and c (the kernels take it as a parameter)
       case CellType::GRU: return true;
       case CellType::RNN: return spec.activation == Activation::Tanh || spec.activation == Activation::Relu;
       case CellType::Jordan: return true;  // (returned above)
@@ -395,7 +395,8 @@ void forward_direction_lstm_proj_fast(Saved& S, int d) {
       if (e <= r0) continue;
       float* gt = G + st.t * B * GH;
       kernels::seq_backward_gemm_rows(r0, e, R, GH, hin, whh_t.data(), gt, true);
-      kernels::lstm_cell_forward_fast(gt + r0 * GH, cin + r0 * H, cout + r0 * H, mt + r0 * H, peep, e - r0, H);
+      kernels::lstm_cell_forward_fast(gt + r0 * GH, cin + r0 * H, cout + r0 * H, mt + r0 * H, peep, e - r0, H,
+                                      S.spec.activation);
       kernels::seq_backward_gemm_rows(r0, e, H, R, mt, whr_t.data(), hout, false);
     }
   });
@@ -431,7 +432,7 @@ void forward_direction_fast(Saved& S, int d) {
         if (Cst) std::memcpy(cout + i0 * H, cin + i0 * H, sizeof(float) * (r1 - i0) * H);
       }
       kernels::seq_forward_rows(cell, r0, e, H, hin, G + t * B * GH, cin, cout, hout, HN ? HN + t * B * H : nullptr,
-                                packed.data(), peep, b_hn);
+                                packed.data(), peep, b_hn, S.spec.activation);
     }
   });
 }
@@ -674,7 +675,7 @@ void backward_direction_lstm_proj_fast(const Saved& S, int d, DirGrads<float>& g
       std::memcpy(dHt + r0 * R, dh + r0 * R, sizeof(float) * (e - r0) * R);
       kernels::seq_backward_gemm_rows(r0, e, R, H, dh, whr.data(), dm, false);
       kernels::lstm_cell_backward_fast(dm + r0 * H, dc + r0 * H, G + t * B * GH + r0 * GH, Cst + out * B * H + r0 * H,
-                                       Cst + in * B * H + r0 * H, peep, dGt + r0 * GH, e - r0, H);
+                                       Cst + in * B * H + r0 * H, peep, dGt + r0 * GH, e - r0, H, S.spec.activation);
       kernels::seq_backward_gemm_rows(r0, e, GH, R, dGt, whh.data(), dh, false);
     }
   });
@@ -733,7 +734,7 @@ void backward_direction_fast(const Saved& S, int d, DirGrads<T>& g) {
             break;
           case CellType::LSTM:
             kernels::lstm_cell_backward_fast(dh + r0 * H, dc + r0 * H, Gt + r0 * GH, Cst + out * B * H + r0 * H,
-                                             Cst + in * B * H + r0 * H, peep, dGt + r0 * GH, m, H);
+                                             Cst + in * B * H + r0 * H, peep, dGt + r0 * GH, m, H, S.spec.activation);
             kernels::seq_backward_gemm_rows(r0, e, GH, H, dGt, packed.data(), dh, false);
             break;
           case CellType::GRU:

@@ -34,8 +34,8 @@
 // Streaming (unidirectional modules and cells): state = initial_state(B); then per time step
 //   y_t = m.step(x_t, state);      // x_t: (B,I) -> y_t: (B,R); state updated
 // equals forward() over the whole sequence. step() records no gradients (inference).
-// Fast path (float32, B <= 8, RNN / GRU / LSTM with tanh activations, peepholes and projection
-// included, Jordan with any activations, not training with dropout): one fused kernel per layer
+// Fast path (float32, B <= 8, RNN (tanh / relu), GRU, LSTM with any activation, peepholes and
+// projection included, Jordan with any activations, not training with dropout): one fused kernel per layer
 // on weights packed once per weight version (peephole weights are read in place; a projection
 // and Jordan's output layer are a second packed step)
 // (src/kernels/recurrent_step.h), and no allocation after the first step of a batch size:
@@ -50,7 +50,7 @@
 //     pointers alone would miss them); a change the sample does not see (editing a single
 //     unsampled weight) is missed: call invalidate_step_cache() after such an edit.
 //   - one module's step() must not run concurrently with itself (the cache is shared).
-// Everything else (float64, LSTM with a non-tanh activation, B > 8, dropout in training) runs
+// Everything else (float64, B > 8, dropout in training) runs
 // recurrent_layer with T = 1 per layer and replaces the state's tensors by new ones.
 #pragma once
 

@@ -25,6 +25,7 @@
 #include <cstdint>
 
 #include "kernels/vecmath.h"
+#include "seqnn/recurrent.h"
 
 // v16 arguments and results are always inlined into one ISA's code: no call ABI involved.
 #pragma GCC diagnostic push
@@ -84,6 +85,16 @@ typedef int32_t v16i __attribute__((vector_size(64)));
   const v16 m = select(a < 0.625f, small, large);  // NaN: large (e is NaN)
   return reinterpret_cast<v16>(reinterpret_cast<v16i>(m) |
                                (reinterpret_cast<v16i>(x) & static_cast<int32_t>(0x80000000u)));
+}
+
+// The LSTM's cell activation, of g and of c (LSTMOptions::activation; tanh in PyTorch). ReLU
+// gives 0 for NaN, as the reference's x > 0 ? x : 0 does.
+template <Activation A>
+[[gnu::always_inline]] inline v16 act(v16 x) {
+  if constexpr (A == Activation::Tanh) return tanh(x);
+  if constexpr (A == Activation::Sigmoid) return sigmoid(x);
+  if constexpr (A == Activation::Relu) return select(x > 0.0f, x, v16{});
+  if constexpr (A == Activation::Identity) return x;
 }
 
 }  // namespace seqnn::kernels::gate

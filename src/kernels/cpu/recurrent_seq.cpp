@@ -17,6 +17,7 @@
 #include "kernels/cpu/gate_math.h"
 #include "kernels/cpu/isa_dispatch.h"
 #include "kernels/parallel.h"
+#include "kernels/recurrent.h"
 #include "kernels/recurrent_seq.h"
 #include "kernels/vecmath.h"
 
@@ -92,8 +93,9 @@ struct RowBlocks {
 
 // The LSTM cell update of 16 units (nu valid) of one row from the pre-activations a_i, a_f, a_g,
 // a_o (gate activations: kernels/cpu/gate_math.h): stores c, the activated gates i, f, g, o into
-// grow (+0, +H, +2H, +3H) for backward, and h = o tanh(c). Peepholes (3,H) when Peep.
-template <bool Full, bool Peep>
+// grow (+0, +H, +2H, +3H) for backward, and h = o act(c) (g = act(a_g) too; act: tanh unless
+// LSTMOptions::activation says otherwise). Peepholes (3,H) when Peep.
+template <bool Full, bool Peep, Activation A>
 [[gnu::always_inline]] inline void lstm_units(v16 ai, v16 af, v16 ag, v16 ao, const float* c_prev, const float* peep,
                                               int64_t H, int64_t j0, int nu, float* c, float* grow, float* h) {
   const v16 cp = loadp<Full>(c_prev, nu);
@@ -101,7 +103,7 @@ template <bool Full, bool Peep>
     ai += loadp<Full>(peep + j0, nu) * cp;
     af += loadp<Full>(peep + H + j0, nu) * cp;
   }
-  const v16 i = gate::sigmoid(ai), f = gate::sigmoid(af), gg = gate::tanh(ag);
+  const v16 i = gate::sigmoid(ai), f = gate::sigmoid(af), gg = gate::act<A>(ag);
   const v16 ct = f * cp + i * gg;
   if constexpr (Peep) ao += loadp<Full>(peep + 2 * H + j0, nu) * ct;
   const v16 o = gate::sigmoid(ao);
@@ -110,11 +112,11 @@ template <bool Full, bool Peep>
   storev<Full>(grow + H, f, nu);
   storev<Full>(grow + 2 * H, gg, nu);
   storev<Full>(grow + 3 * H, o, nu);
-  storev<Full>(h, o * gate::tanh(ct), nu);
+  storev<Full>(h, o * gate::act<A>(ct), nu);
 }
 
 // ==================================================================== forward tile
-template <StepCell C, bool Peep>
+template <StepCell C, bool Peep, Activation A = Activation::Tanh>  // A: the LSTM's activation
 struct Fwd {
   static constexpr int G = C == StepCell::Lstm ? 4 : C == StepCell::Gru ? 3 : 1;
 
@@ -156,8 +158,8 @@ struct Fwd {
       const int64_t row = (b0 + nb) * H + j0;
       float* grow = g + (b0 + nb) * GH + j0;
       if constexpr (C == StepCell::Lstm) {
-        lstm_units<Full, Peep>(acc[nb][0], acc[nb][1], acc[nb][2], acc[nb][3], c_prev + row, peep, H, j0, nu, c + row,
-                               grow, h + row);
+        lstm_units<Full, Peep, A>(acc[nb][0], acc[nb][1], acc[nb][2], acc[nb][3], c_prev + row, peep, H, j0, nu,
+                                  c + row, grow, h + row);
       } else if constexpr (C == StepCell::Gru) {
         const v16 hp0 = loadp<Full>(h_prev + row, nu), xn = loadp<Full>(grow + 2 * H, nu);
         const v16 r = gate::sigmoid(acc[nb][0]), z = gate::sigmoid(acc[nb][1]);
@@ -318,39 +320,59 @@ struct Bwd {
 // The LSTM cell update of n rows whose gate pre-activations g (n,4H) are complete (the
 // projection path: its recurrent product is a row GEMM of width P): lstm_units over each row.
 struct LstmFwdCell {
-  template <bool Peep>
+  template <bool Peep, Activation A>
   [[gnu::always_inline]] static inline void rows(float* g, const float* c_prev, float* c, float* h, const float* peep,
                                                  int64_t n, int64_t H) {
     for (int64_t b = 0; b < n; ++b) {
       float* gr = g + b * 4 * H;
       int64_t j0 = 0;
       for (; j0 + U <= H; j0 += U)
-        lstm_units<true, Peep>(loadp<true>(gr + j0, U), loadp<true>(gr + H + j0, U), loadp<true>(gr + 2 * H + j0, U),
+        lstm_units<true, Peep, A>(loadp<true>(gr + j0, U), loadp<true>(gr + H + j0, U), loadp<true>(gr + 2 * H + j0, U),
                                loadp<true>(gr + 3 * H + j0, U), c_prev + b * H + j0, peep, H, j0, U,
                                c + b * H + j0, gr + j0, h + b * H + j0);
       if (j0 < H) {
         const int nu = static_cast<int>(H - j0);
-        lstm_units<false, Peep>(loadp<false>(gr + j0, nu), loadp<false>(gr + H + j0, nu),
+        lstm_units<false, Peep, A>(loadp<false>(gr + j0, nu), loadp<false>(gr + H + j0, nu),
                                 loadp<false>(gr + 2 * H + j0, nu), loadp<false>(gr + 3 * H + j0, nu),
                                 c_prev + b * H + j0, peep, H, j0, nu, c + b * H + j0, gr + j0, h + b * H + j0);
       }
     }
   }
+  template <bool Peep>
+  [[gnu::always_inline]] static inline void rows(float* g, const float* c_prev, float* c, float* h, const float* peep,
+                                                 int64_t n, int64_t H, Activation act) {
+    switch (act) {  // a switch, not a lambda: a lambda would be compiled for the baseline ISA
+      case Activation::Tanh: return rows<Peep, Activation::Tanh>(g, c_prev, c, h, peep, n, H);
+      case Activation::Relu: return rows<Peep, Activation::Relu>(g, c_prev, c, h, peep, n, H);
+      case Activation::Sigmoid: return rows<Peep, Activation::Sigmoid>(g, c_prev, c, h, peep, n, H);
+      case Activation::Identity: return rows<Peep, Activation::Identity>(g, c_prev, c, h, peep, n, H);
+    }
+  }
   template <int>
   [[gnu::always_inline]] static inline void run(float* g, const float* c_prev, float* c, float* h, const float* peep,
-                                                int64_t n, int64_t H) {
-    if (peep) return rows<true>(g, c_prev, c, h, peep, n, H);
-    rows<false>(g, c_prev, c, h, peep, n, H);
+                                                int64_t n, int64_t H, Activation act) {
+    if (peep) return rows<true>(g, c_prev, c, h, peep, n, H, act);
+    rows<false>(g, c_prev, c, h, peep, n, H, act);
   }
 };
 
 // ==================================================================== cell backward (float, vm::)
 // The loops carry `omp simd` as vecmath's do: without it GCC 12 left them scalar (the LSTM
 // one was 19% of a row-LSTM training step, more than the recurrent product it follows).
+// The activation A of g and c: act'(x) from act(x) as in kernels/recurrent.h; act(c) recomputed
+// with vm:: (what the gate math computed to ~2 ulps).
+template <Activation A>
+[[gnu::always_inline]] inline float cell_act(float x) {
+  if constexpr (A == Activation::Tanh) return vm::tanh(x);
+  if constexpr (A == Activation::Sigmoid) return vm::sigmoid(x);
+  if constexpr (A == Activation::Relu) return x > 0.0f ? x : 0.0f;
+  if constexpr (A == Activation::Identity) return x;
+}
 struct LstmBwd {
-  template <int>
-  [[gnu::always_inline]] static inline void run(const float* dh, float* dc, const float* g, const float* c, const float* c_prev,
-                   const float* peep, float* dg, int64_t n, int64_t H) {
+  template <Activation A>
+  [[gnu::always_inline]] static inline void rows(const float* dh, float* dc, const float* g, const float* c,
+                                                 const float* c_prev, const float* peep, float* dg, int64_t n,
+                                                 int64_t H) {
     for (int64_t b = 0; b < n; ++b) {
       const float* __restrict gi = g + b * 4 * H;
       const float* __restrict gf = gi + H;
@@ -371,26 +393,37 @@ struct LstmBwd {
 #pragma omp simd
         for (int64_t j = 0; j < H; ++j) {
           const float i = gi[j], f = gf[j], u = gu[j], o = go[j];
-          const float ac = vm::tanh(cr[j]);
+          const float ac = cell_act<A>(cr[j]);
           const float dot = dhr[j] * ac * o * (1.0f - o);
-          const float dct = dcr[j] + dhr[j] * o * (1.0f - ac * ac) + dot * wco[j];
+          const float dct = dcr[j] + dhr[j] * o * act_grad_from_output<A>(ac) + dot * wco[j];
           const float dit = dct * u * i * (1.0f - i);
           const float dft = dct * cp[j] * f * (1.0f - f);
-          di[j] = dit, df[j] = dft, du[j] = dct * i * (1.0f - u * u), dout[j] = dot;
+          di[j] = dit, df[j] = dft, du[j] = dct * i * act_grad_from_output<A>(u), dout[j] = dot;
           dcr[j] = dct * f + dit * wci[j] + dft * wcf[j];
         }
       } else {
 #pragma omp simd
         for (int64_t j = 0; j < H; ++j) {
           const float i = gi[j], f = gf[j], u = gu[j], o = go[j];
-          const float ac = vm::tanh(cr[j]);
+          const float ac = cell_act<A>(cr[j]);
           const float dot = dhr[j] * ac * o * (1.0f - o);
-          const float dct = dcr[j] + dhr[j] * o * (1.0f - ac * ac);
+          const float dct = dcr[j] + dhr[j] * o * act_grad_from_output<A>(ac);
           di[j] = dct * u * i * (1.0f - i), df[j] = dct * cp[j] * f * (1.0f - f);
-          du[j] = dct * i * (1.0f - u * u), dout[j] = dot;
+          du[j] = dct * i * act_grad_from_output<A>(u), dout[j] = dot;
           dcr[j] = dct * f;
         }
       }
+    }
+  }
+  template <int>
+  [[gnu::always_inline]] static inline void run(const float* dh, float* dc, const float* g, const float* c,
+                                                const float* c_prev, const float* peep, float* dg, int64_t n,
+                                                int64_t H, Activation act) {
+    switch (act) {
+      case Activation::Tanh: return rows<Activation::Tanh>(dh, dc, g, c, c_prev, peep, dg, n, H);
+      case Activation::Relu: return rows<Activation::Relu>(dh, dc, g, c, c_prev, peep, dg, n, H);
+      case Activation::Sigmoid: return rows<Activation::Sigmoid>(dh, dc, g, c, c_prev, peep, dg, n, H);
+      case Activation::Identity: return rows<Activation::Identity>(dh, dc, g, c, c_prev, peep, dg, n, H);
     }
   }
 };
@@ -459,15 +492,31 @@ void pack_seq_hidden_t(const float* w, int64_t GH, int64_t R, float* out) { pack
 
 void pack_seq_hidden(const float* w, int64_t GH, int64_t R, float* out) { pack_panels(w, GH, R, 1, GH, out); }
 
+namespace {
+template <bool Peep>
+void lstm_forward_rows(Activation act, int64_t r0, int64_t r1, int64_t H, const float* h_prev, float* g,
+                       const float* c_prev, float* c, float* h, float* hn, const float* whh, const float* peep) {
+  using enum Activation;
+  const float* nb = nullptr;  // b_hn: GRU's
+  switch (act) {
+    case Tanh: return dispatch<Fwd<StepCell::Lstm, Peep, Tanh>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, nb);
+    case Relu: return dispatch<Fwd<StepCell::Lstm, Peep, Relu>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, nb);
+    case Sigmoid:
+      return dispatch<Fwd<StepCell::Lstm, Peep, Sigmoid>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, nb);
+    case Identity:
+      return dispatch<Fwd<StepCell::Lstm, Peep, Identity>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, nb);
+  }
+}
+}  // namespace
+
 void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const float* h_prev, float* g,
                       const float* c_prev, float* c, float* h, float* hn, const float* whh, const float* peep,
-                      const float* b_hn) {
+                      const float* b_hn, Activation act) {
   if (r1 <= r0 || H <= 0) return;
   switch (cell) {
     case StepCell::Lstm:
-      if (peep)
-        return dispatch<Fwd<StepCell::Lstm, true>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
-      return dispatch<Fwd<StepCell::Lstm, false>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
+      if (peep) return lstm_forward_rows<true>(act, r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep);
+      return lstm_forward_rows<false>(act, r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep);
     case StepCell::Gru:
       return dispatch<Fwd<StepCell::Gru, false>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, b_hn);
     case StepCell::RnnTanh:
@@ -485,14 +534,14 @@ void seq_backward_gemm_rows(int64_t r0, int64_t r1, int64_t GH, int64_t R, const
 }
 
 void lstm_cell_forward_fast(float* g, const float* c_prev, float* c, float* h, const float* peep, int64_t n,
-                            int64_t H) {
+                            int64_t H, Activation act) {
   if (n <= 0 || H <= 0) return;
-  dispatch<LstmFwdCell>(g, c_prev, c, h, peep, n, H);
+  dispatch<LstmFwdCell>(g, c_prev, c, h, peep, n, H, act);
 }
 
 void lstm_cell_backward_fast(const float* dh, float* dc, const float* g, const float* c, const float* c_prev,
-                             const float* peep, float* dg, int64_t n, int64_t H) {
-  dispatch<LstmBwd>(dh, dc, g, c, c_prev, peep, dg, n, H);
+                             const float* peep, float* dg, int64_t n, int64_t H, Activation act) {
+  dispatch<LstmBwd>(dh, dc, g, c, c_prev, peep, dg, n, H, act);
 }
 
 void gru_cell_backward_fast(const float* dh, const float* g, const float* hn, const float* h_prev, float* dgi,

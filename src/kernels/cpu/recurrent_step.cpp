@@ -45,7 +45,7 @@ using gate::v16;
 [[gnu::always_inline]] inline v16 splat(float s) { return v16{} + s; }
 
 // ==================================================================== the panel kernel
-template <StepCell C>
+template <StepCell C, Activation A = Activation::Tanh>  // A: the LSTM's activation of g and c
 struct Step {
   static constexpr int G = C == StepCell::Lstm ? 4 : C == StepCell::Gru ? 3 : 1;  // Linear: 1
   static constexpr int S = C == StepCell::Gru ? 4 : G;  // accumulator slots
@@ -119,12 +119,12 @@ struct Step {
           acc[nb][0] += load16(wc[0]) * cp;
           acc[nb][1] += load16(wc[1]) * cp;
         }
-        const v16 i = gate::sigmoid(acc[nb][0]), f = gate::sigmoid(acc[nb][1]), g = gate::tanh(acc[nb][2]);
+        const v16 i = gate::sigmoid(acc[nb][0]), f = gate::sigmoid(acc[nb][1]), g = gate::act<A>(acc[nb][2]);
         const v16 c = f * cp + i * g;
         if (peep) acc[nb][3] += load16(wc[2]) * c;
         const v16 o = gate::sigmoid(acc[nb][3]);
         std::memcpy(cn, &c, sizeof cn);
-        hv = o * gate::tanh(c);
+        hv = o * gate::act<A>(c);
         for (int u = 0; u < nu; ++u) c_out[row + u] = cn[u];
       } else if constexpr (C == StepCell::Gru) {
         for (int u = 0; u < nu; ++u) prev[u] = h_prev[row + u];
@@ -162,7 +162,7 @@ struct Step {
   }
 };
 
-template <StepCell C>
+template <StepCell C, Activation A = Activation::Tanh>
 void step_cell(StepSweep sweep, int64_t B, int64_t I, int64_t H, int64_t R, const float* x, const float* h_prev,
                const float* c_prev, const float* wih, const float* whh, const float* bias, const float* peep,
                float* h_out, float* c_out) {
@@ -170,10 +170,10 @@ void step_cell(StepSweep sweep, int64_t B, int64_t I, int64_t H, int64_t R, cons
   // them, so small steps stay on one thread (a team job costs about half a microsecond).
   constexpr int64_t kMinWork = int64_t{1} << 17;
   const int64_t P = step_panels(H);
-  const int64_t per_panel = std::max<int64_t>(1, B * Step<C>::G * U * (I + R));
+  const int64_t per_panel = std::max<int64_t>(1, B * Step<C, A>::G * U * (I + R));
   const int64_t grain = std::max<int64_t>(1, kMinWork / per_panel);
   parallel_for(P, grain, [&](int64_t p0, int64_t p1) {
-    isa::dispatch<Step<C>>(p0, p1, sweep == StepSweep::Down, B, I, H, R, x, h_prev, c_prev, wih, whh, bias, peep,
+    isa::dispatch<Step<C, A>>(p0, p1, sweep == StepSweep::Down, B, I, H, R, x, h_prev, c_prev, wih, whh, bias, peep,
                            h_out, c_out);
   });
 }
@@ -223,14 +223,21 @@ void pack_step_bias(StepCell cell, const float* b_ih, const float* b_hh, int64_t
 // ==================================================================== entry
 void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, int64_t R, const float* x, const float* h_prev,
                     const float* c_prev, const float* wih, const float* whh, const float* bias, float* h_out,
-                    float* c_out, const float* peep, StepSweep sweep) {
+                    float* c_out, const float* peep, StepSweep sweep, Activation act) {
   if (B <= 0 || H <= 0) return;
   if (cell != StepCell::Lstm) peep = nullptr;
   auto go = [&](auto f) { f(sweep, B, I, H, R, x, h_prev, c_prev, wih, whh, bias, peep, h_out, c_out); };
   switch (cell) {
     case StepCell::RnnTanh: return go(step_cell<StepCell::RnnTanh>);
     case StepCell::RnnRelu: return go(step_cell<StepCell::RnnRelu>);
-    case StepCell::Lstm: return go(step_cell<StepCell::Lstm>);
+    case StepCell::Lstm:
+      switch (act) {
+        case Activation::Tanh: return go(step_cell<StepCell::Lstm, Activation::Tanh>);
+        case Activation::Relu: return go(step_cell<StepCell::Lstm, Activation::Relu>);
+        case Activation::Sigmoid: return go(step_cell<StepCell::Lstm, Activation::Sigmoid>);
+        case Activation::Identity: return go(step_cell<StepCell::Lstm, Activation::Identity>);
+      }
+      return;
     case StepCell::Gru: return go(step_cell<StepCell::Gru>);
     case StepCell::Linear: return go(step_cell<StepCell::Linear>);
   }

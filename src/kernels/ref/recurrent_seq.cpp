@@ -12,7 +12,7 @@ namespace seqnn::kernels::ref {
 
 void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const float* h_prev, float* g,
                       const float* c_prev, float* c, float* h, float* hn, const float* w_hh, const float* peep,
-                      const float* b_hn) {
+                      const float* b_hn, Activation act) {
   const int64_t G = step_gates(cell), GH = G * H;
   std::vector<double> s(GH);
   for (int64_t b = r0; b < r1; ++b) {
@@ -29,7 +29,7 @@ void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const fl
         case StepCell::RnnRelu: h[o] = static_cast<float>(std::max(0.0, gr[j] + s[j])); break;
         case StepCell::Lstm: {
           const LstmUnit u = lstm_unit(gr[j] + s[j], gr[H + j] + s[H + j], gr[2 * H + j] + s[2 * H + j],
-                                       gr[3 * H + j] + s[3 * H + j], c_prev[o], peep, H, j);
+                                       gr[3 * H + j] + s[3 * H + j], c_prev[o], peep, H, j, act);
           gr[j] = static_cast<float>(u.i), gr[H + j] = static_cast<float>(u.f);
           gr[2 * H + j] = static_cast<float>(u.g), gr[3 * H + j] = static_cast<float>(u.o);
           c[o] = static_cast<float>(u.c);

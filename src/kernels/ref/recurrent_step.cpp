@@ -10,7 +10,7 @@ namespace seqnn::kernels::ref {
 
 void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, int64_t R, const float* x, const float* h_prev,
                     const float* c_prev, const float* w_ih, const float* w_hh, const float* b_ih, const float* b_hh,
-                    float* h_out, float* c_out, const float* peep) {
+                    float* h_out, float* c_out, const float* peep, Activation act) {
   const int64_t G = step_gates(cell);
   std::vector<double> ax(G * H), ah(G * H);
   for (int64_t b = 0; b < B; ++b) {
@@ -30,7 +30,7 @@ void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, int64_t R, c
         case StepCell::Linear: h_out[o] = static_cast<float>(ax[j] + ah[j]); break;
         case StepCell::Lstm: {
           const LstmUnit u = lstm_unit(ax[j] + ah[j], ax[H + j] + ah[H + j], ax[2 * H + j] + ah[2 * H + j],
-                                       ax[3 * H + j] + ah[3 * H + j], c_prev[o], peep, H, j);
+                                       ax[3 * H + j] + ah[3 * H + j], c_prev[o], peep, H, j, act);
           c_out[o] = static_cast<float>(u.c);
           h_out[o] = static_cast<float>(u.h);
           break;
