@@ -167,7 +167,7 @@ GATES = {"lstm": 4, "gru": 3}
 
 def rnn_flops(cell, T, B, I, H, layers=1, dirs=1):
     """Forward FLOPs: 2*T*B*(I+H)*G*H per layer per direction (layer l>0 reads dirs*H)."""
-    g = GATES["lstm" if cell in ("bilstm2", "lstm_peephole", "lstm_proj") else cell]
+    g = GATES["lstm" if cell in ("bilstm2", "lstm_peephole", "lstm_proj", "lstm_linear") else cell]
     return sum(2.0 * T * B * ((I if l == 0 else dirs * H) + H) * g * H * dirs for l in range(layers))
 
 
@@ -198,6 +198,9 @@ def rnn_cases():
         # seqnn-only variants (target: within 10% of plain LSTM)
         T, B, I, H = RNN_SHAPES[0]
         cases[mode].append((f"lstm_peephole {T}x{B}x{I}x{H}", f"BM_lstm_peephole_{mode}/{T}/{B}/{I}/{H}",
+                            factor * rnn_flops("lstm", T, B, I, H), None))
+        # activation Identity (the notes' linear memory; PyTorch's LSTM is tanh only)
+        cases[mode].append((f"lstm_linear {T}x{B}x{I}x{H}", f"BM_lstm_linear_{mode}/{T}/{B}/{I}/{H}",
                             factor * rnn_flops("lstm", T, B, I, H), None))
         P = H // 2  # proj_size: W_ih, W_hh (4H, P) and W_hr (P, H); PyTorch has it, oneDNN's bench not
         proj = 2.0 * T * B * ((I + P) * 4 * H + H * P)
@@ -331,7 +334,7 @@ def run_rnn(build, reps, rounds=1):
     for mode in ("fwd", "fwdbwd"):
         base = seqnn.get(f"BM_lstm_{mode}/100/32/256/256")
         for variant, label in (("lstm_peephole", "peephole LSTM"), ("lstm_proj", "projection LSTM"),
-                               ("jordan", "Jordan")):
+                               ("lstm_linear", "linear-memory LSTM"), ("jordan", "Jordan")):
             v = seqnn.get(f"BM_{variant}_{mode}/100/32/256/256")
             if base and v:
                 work = next(w for _, n, w, _ in cases[mode] if n.startswith(f"BM_{variant}_"))
