@@ -1,6 +1,6 @@
 // kernels/recurrent_seq.h (internal): the per-step kernels of the whole-sequence float32 fast
-// path of recurrent_layer (src/ops/recurrent.cpp) for LSTM (tanh, optional peephole, no
-// projection), GRU and RNN (tanh / relu).
+// path of recurrent_layer (src/ops/recurrent.cpp) for LSTM (any activation of g and c, optional
+// peephole; a projection uses the cell-alone kernels below), GRU and RNN (tanh / relu).
 //
 // The op precomputes G = X W_ih^T + biases for all steps with one GEMM; what is left per step is
 // the recurrent product and the cell math. These kernels do both in one pass over a range of

@@ -8,7 +8,8 @@
 // so one panel is one contiguous stream, and a row x (K) times the panel yields all G gate
 // pre-activations of 16 units at once; the cell update then runs in the same pass (epilogue):
 //   RNN   h = act(a_x + a_h + b_ih + b_hh)      (Linear: h = a_x + a_h + b_ih + b_hh, no activation)
-//   LSTM  i,f,g,o = sig, sig, tanh, sig of (a_x + a_h + b_ih + b_hh);  c = f c + i g;  h = o tanh(c)
+//   LSTM  i,f,g,o = sig, sig, act, sig of (a_x + a_h + b_ih + b_hh);  c = f c + i g;  h = o act(c)
+//         (act: tanh, or the LSTM's activation option: identity, ReLU, sigmoid)
 //         with peephole weights (3,H) = w_ci, w_cf, w_co: w_ci c_prev, w_cf c_prev join i's and f's
 //         pre-activations, w_co c (the new c) joins o's
 //   GRU   r,z = sig(a_x + a_h + b_ih + b_hh)[r,z];  n = tanh(a_x[n] + b_in + r (a_h[n] + b_hn))
