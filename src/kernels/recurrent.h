@@ -64,6 +64,20 @@ inline T act_grad_from_output(T y) {
   if constexpr (A == Activation::Identity) return T(1);
 }
 
+// Calls f.template operator()<A>() for the runtime activation a: the one place a runtime choice
+// becomes a compile-time one. Not inside a function compiled for a wider ISA (isa::dispatch's
+// bodies): a lambda's body is a function of its own, compiled for the library's baseline ISA
+// whatever the target of the function it is written in; those bodies write the switch out.
+template <class F>
+inline void with_activation(Activation a, F&& f) {
+  switch (a) {
+    case Activation::Tanh: f.template operator()<Activation::Tanh>(); return;
+    case Activation::Relu: f.template operator()<Activation::Relu>(); return;
+    case Activation::Sigmoid: f.template operator()<Activation::Sigmoid>(); return;
+    case Activation::Identity: f.template operator()<Activation::Identity>(); return;
+  }
+}
+
 // ==================================================================== fused step kernels
 // Row-major, rows contiguous; n rows per step.
 

@@ -19,21 +19,9 @@ namespace seqnn::kernels {
 
 namespace {
 
-// Calls f.template operator()<A>() for the runtime activation a.
-template <class F>
-void with_activation(Activation a, F&& f) {
-  switch (a) {
-    case Activation::Tanh: f.template operator()<Activation::Tanh>(); return;
-    case Activation::Relu: f.template operator()<Activation::Relu>(); return;
-    case Activation::Sigmoid: f.template operator()<Activation::Sigmoid>(); return;
-    case Activation::Identity: f.template operator()<Activation::Identity>(); return;
-  }
-}
-
 // dg = dh * act'(h) in float on the widest ISA (isa::dispatch): compiled for the library's
 // baseline, this loop was 4% of a Jordan training step (two passes over T*B*H per step).
-// (A switch, not with_activation: a lambda's body is a function of its own, compiled for the
-// baseline whatever the target of the function it is written in.)
+// (A switch, not with_activation: see kernels/recurrent.h.)
 struct RnnBackwardF32 {
   template <Activation A>
   [[gnu::always_inline]] static inline void loop(const float* dh, const float* h, float* dg, int64_t m) {

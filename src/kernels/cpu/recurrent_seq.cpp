@@ -328,13 +328,13 @@ struct LstmFwdCell {
       int64_t j0 = 0;
       for (; j0 + U <= H; j0 += U)
         lstm_units<true, Peep, A>(loadp<true>(gr + j0, U), loadp<true>(gr + H + j0, U), loadp<true>(gr + 2 * H + j0, U),
-                               loadp<true>(gr + 3 * H + j0, U), c_prev + b * H + j0, peep, H, j0, U,
-                               c + b * H + j0, gr + j0, h + b * H + j0);
+                                  loadp<true>(gr + 3 * H + j0, U), c_prev + b * H + j0, peep, H, j0, U,
+                                  c + b * H + j0, gr + j0, h + b * H + j0);
       if (j0 < H) {
         const int nu = static_cast<int>(H - j0);
         lstm_units<false, Peep, A>(loadp<false>(gr + j0, nu), loadp<false>(gr + H + j0, nu),
-                                loadp<false>(gr + 2 * H + j0, nu), loadp<false>(gr + 3 * H + j0, nu),
-                                c_prev + b * H + j0, peep, H, j0, nu, c + b * H + j0, gr + j0, h + b * H + j0);
+                                   loadp<false>(gr + 2 * H + j0, nu), loadp<false>(gr + 3 * H + j0, nu),
+                                   c_prev + b * H + j0, peep, H, j0, nu, c + b * H + j0, gr + j0, h + b * H + j0);
       }
     }
   }
@@ -496,16 +496,10 @@ namespace {
 template <bool Peep>
 void lstm_forward_rows(Activation act, int64_t r0, int64_t r1, int64_t H, const float* h_prev, float* g,
                        const float* c_prev, float* c, float* h, float* hn, const float* whh, const float* peep) {
-  using enum Activation;
   const float* nb = nullptr;  // b_hn: GRU's
-  switch (act) {
-    case Tanh: return dispatch<Fwd<StepCell::Lstm, Peep, Tanh>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, nb);
-    case Relu: return dispatch<Fwd<StepCell::Lstm, Peep, Relu>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, nb);
-    case Sigmoid:
-      return dispatch<Fwd<StepCell::Lstm, Peep, Sigmoid>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, nb);
-    case Identity:
-      return dispatch<Fwd<StepCell::Lstm, Peep, Identity>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, nb);
-  }
+  with_activation(act, [&]<Activation A>() {
+    dispatch<Fwd<StepCell::Lstm, Peep, A>>(r0, r1, H, h_prev, g, c_prev, c, h, hn, whh, peep, nb);
+  });
 }
 }  // namespace
 

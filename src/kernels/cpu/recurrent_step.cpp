@@ -22,6 +22,7 @@
 #include "kernels/cpu/gate_math.h"
 #include "kernels/cpu/isa_dispatch.h"
 #include "kernels/parallel.h"
+#include "kernels/recurrent.h"
 #include "kernels/recurrent_step.h"
 #include "kernels/vecmath.h"
 
@@ -231,13 +232,7 @@ void recurrent_step(StepCell cell, int64_t B, int64_t I, int64_t H, int64_t R, c
     case StepCell::RnnTanh: return go(step_cell<StepCell::RnnTanh>);
     case StepCell::RnnRelu: return go(step_cell<StepCell::RnnRelu>);
     case StepCell::Lstm:
-      switch (act) {
-        case Activation::Tanh: return go(step_cell<StepCell::Lstm, Activation::Tanh>);
-        case Activation::Relu: return go(step_cell<StepCell::Lstm, Activation::Relu>);
-        case Activation::Sigmoid: return go(step_cell<StepCell::Lstm, Activation::Sigmoid>);
-        case Activation::Identity: return go(step_cell<StepCell::Lstm, Activation::Identity>);
-      }
-      return;
+      return with_activation(act, [&]<Activation A>() { go(step_cell<StepCell::Lstm, A>); });
     case StepCell::Gru: return go(step_cell<StepCell::Gru>);
     case StepCell::Linear: return go(step_cell<StepCell::Linear>);
   }
