@@ -13,7 +13,9 @@ compared (--torch-env-as-is: only as given).
 --only rnn: seqnn (SEQNN_NUM_THREADS = cores, and = 1) and oneDNN's RNN primitives
 (bench_rnn_onednn, when built; OMP_NUM_THREADS = cores, and = 1) are also each timed in two
 thread setups and the better is compared. The default run (no --only) leaves rnn out (it
-takes minutes).
+takes minutes). --only rnn --paired K replaces those tables by K back-to-back pairs per case
+(seqnn, then oneDNN, or the other way round; each its own process, warmed up) and each pair's
+ratio, and pairs the LSTM variants with plain LSTM the same way (~13 min for K = 5, --reps 1).
 --only attention: seqnn's fused scaled_dot_product_attention (bench_attention, each case in its
 own process so that its peak RSS is its own) against PyTorch's core of multi-head attention on
 (B*N, L, D) tensors: softmax(q @ k^T * scale + mask) @ v, with the DENSE additive mask PyTorch
@@ -341,6 +343,75 @@ def run_rnn(build, reps, rounds=1):
                 lstm_work = next(w for _, n, w, _ in cases[mode] if n == f"BM_lstm_{mode}/100/32/256/256")
                 print(f"  {mode}: {label} at 100x32x256x256 runs at {100 * (work / v) / (lstm_work / base):.0f}% of "
                       f"plain LSTM's GFLOP/s ({v * 1e3:.1f} ms vs {base * 1e3:.1f} ms)")
+
+
+def bench_alone(binary, name, env, reps):
+    """Median seconds of one benchmark `name` run alone in its own process, or None where the
+    program lacks it. 0.3 s of warm-up first: a fresh process's first iterations pay for page
+    faults, packing and thread start-up (without it, one 0.2 s repetition of LSTM 100x64x512
+    fwd+bwd, i.e. its first iteration, took 423 ms where warm iterations took 215-256)."""
+    res = subprocess.run([binary, f"--benchmark_filter=^{name}/real_time$", "--benchmark_format=json",
+                          f"--benchmark_repetitions={reps}", "--benchmark_min_time=0.3",
+                          "--benchmark_min_warmup_time=0.3"],
+                         capture_output=True, text=True, check=True, env=env)
+    ts = [b["real_time"] * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
+          for b in json.loads(res.stdout)["benchmarks"] if b.get("run_type", "iteration") == "iteration"]
+    return statistics.median(ts) if ts else None
+
+
+def run_rnn_paired(build, reps, pairs):
+    """--paired K: per case, seqnn and oneDNN run back to back K times (the order alternates), each
+    run its own process in both thread setups, the better kept; each pair's ratio is oneDNN's time
+    over seqnn's from the same minute. The suite-level rounds of run_rnn measure a case's two sides
+    minutes apart, so a slow spell of this shared machine (20-30% within an hour) lands on one side;
+    here it lands on both. The variants are paired the same way with plain LSTM (seqnn at `cores`
+    threads), as GFLOP/s ratios (the target: within 10%)."""
+    cores = str(os.cpu_count() or 1)
+    sides = [("seqnn", os.path.join(build, "bench", "bench_rnn"),
+              {"seqnn" + cores: {"SEQNN_NUM_THREADS": cores}, "seqnn1": {"SEQNN_NUM_THREADS": "1"}}),
+             ("oneDNN", os.path.join(build, "bench", "bench_rnn_onednn"),
+              {"omp" + cores: {"OMP_NUM_THREADS": cores}, "omp1": {"OMP_NUM_THREADS": "1"}})]
+    if not os.path.exists(sides[1][1]):
+        print(f"note: {sides[1][1]} not built; --paired compares seqnn with oneDNN and has nothing to do")
+        return
+    listed = subprocess.run([sides[1][1], "--benchmark_list_tests"], capture_output=True, text=True, check=True)
+    onednn_names = {n.replace("/real_time", "") for n in listed.stdout.split()}
+    cases = rnn_cases()
+    print(f"\nseqnn vs oneDNN, paired: per case {pairs} back-to-back pairs (order alternating), each side the "
+          f"better of its two thread setups, each time the median of {reps} repetitions; ratio = oneDNN time / "
+          "seqnn time (> 1 = seqnn faster)", flush=True)
+    print(f"{'mode':<7} {'case':<22} {'seqnn ms':>10} {'oneDNN ms':>10}  ratios per pair")
+    for mode, rows in cases.items():
+        for label, name, _, _ in rows:
+            if name not in onednn_names:
+                continue
+            ratios, times = [], {"seqnn": [], "oneDNN": []}
+            for k in range(pairs):
+                got = {}
+                for side, binary, setups in (sides if k % 2 == 0 else sides[::-1]):
+                    ts = [bench_alone(binary, name, dict(os.environ, **env), reps) for env in setups.values()]
+                    got[side] = min(t for t in ts if t)
+                    times[side].append(got[side])
+                ratios.append(got["oneDNN"] / got["seqnn"])
+            print(f"{mode:<7} {label:<22} {statistics.median(times['seqnn']) * 1e3:10.4f} "
+                  f"{statistics.median(times['oneDNN']) * 1e3:10.4f}  " + " ".join(f"{r:.2f}" for r in ratios) +
+                  f"  median {statistics.median(ratios):.2f}, lowest {min(ratios):.2f}, "
+                  f"seqnn ahead in {sum(r > 1 for r in ratios)}/{len(ratios)}", flush=True)
+    print(f"\nvariants vs plain LSTM 100x32x256x256, paired the same way (seqnn{cores}), GFLOP/s ratio variant / LSTM:")
+    env = dict(os.environ, SEQNN_NUM_THREADS=cores)
+    binary = sides[0][1]
+    for mode in ("fwd", "fwdbwd"):
+        base_name = f"BM_lstm_{mode}/100/32/256/256"
+        base_work = next(w for _, n, w, _ in cases[mode] if n == base_name)
+        for variant in ("lstm_peephole", "lstm_proj", "lstm_linear", "jordan"):
+            name, work = next((n, w) for _, n, w, _ in cases[mode] if n.startswith(f"BM_{variant}_"))
+            pcts = []
+            for k in range(pairs):
+                order = [(base_name, base_work), (name, work)]
+                got = {n: bench_alone(binary, n, env, reps) for n, _ in (order if k % 2 == 0 else order[::-1])}
+                pcts.append(100 * (work / got[name]) / (base_work / got[base_name]))
+            print(f"  {mode:<7} {variant:<14} " + " ".join(f"{p:4.0f}%" for p in pcts) +
+                  f"  median {statistics.median(pcts):.0f}%, lowest {min(pcts):.0f}%", flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -673,6 +744,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=1,
                     help="--only seq2seq / rnn: run the whole comparison this many times in turn and report the "
                          "median of the rounds' own ratios and the lowest (robust to a slow spell on one side)")
+    ap.add_argument("--paired", type=int, default=0, metavar="K",
+                    help="--only rnn: instead of the tables, time seqnn and oneDNN per case K times back to back "
+                         "and report each pair's ratio (robust to this machine's slow spells); PyTorch not run")
     ap.add_argument("--max-train", type=int, default=0,
                     help="--only pipeline: > 0 trains on the first N training images only (both sides)")
     ap.add_argument("--torch-env-as-is", action="store_true",
@@ -684,6 +758,8 @@ def main():
     a = ap.parse_args()
     if a.rounds < 1:
         ap.error(f"--rounds must be >= 1, got {a.rounds}")
+    if a.paired < 0:
+        ap.error(f"--paired must be >= 0, got {a.paired}")
     if a.reps < 1:
         ap.error(f"--reps must be >= 1, got {a.reps}")
     global TORCH_ENV_AS_IS
@@ -713,7 +789,9 @@ def main():
         s = run_seqnn(os.path.join(a.build, "bench", "bench_ops"), a.reps)
         table("elementwise / softmax / layer_norm forward, float32, GB/s (bytes read+written)", OPS, s,
               run_torch(torch_cases(OPS), a.reps), "GB/s")
-    if a.only == "rnn":
+    if a.only == "rnn" and a.paired:
+        run_rnn_paired(a.build, a.reps, a.paired)
+    elif a.only == "rnn":
         run_rnn(a.build, a.reps, a.rounds)
     if a.only == "attention":
         run_attention(a.build, a.reps)
