@@ -15,7 +15,8 @@ compared (--torch-env-as-is: only as given).
 thread setups and the better is compared. The default run (no --only) leaves rnn out (it
 takes minutes). --only rnn --paired K replaces those tables by K back-to-back pairs per case
 (seqnn, then oneDNN, or the other way round; each its own process, warmed up) and each pair's
-ratio, and pairs the LSTM variants with plain LSTM the same way (~13 min for K = 5, --reps 1).
+ratio, pairs the LSTM variants with plain LSTM and step() with its read floor the same way
+(~14 min for K = 5, --reps 1).
 --only attention: seqnn's fused scaled_dot_product_attention (bench_attention, each case in its
 own process so that its peak RSS is its own) against PyTorch's core of multi-head attention on
 (B*N, L, D) tensors: softmax(q @ k^T * scale + mask) @ v, with the DENSE additive mask PyTorch
@@ -365,7 +366,7 @@ def run_rnn_paired(build, reps, pairs):
     over seqnn's from the same minute. The suite-level rounds of run_rnn measure a case's two sides
     minutes apart, so a slow spell of this shared machine (20-30% within an hour) lands on one side;
     here it lands on both. The variants are paired the same way with plain LSTM (seqnn at `cores`
-    threads), as GFLOP/s ratios (the target: within 10%)."""
+    threads), as GFLOP/s ratios (the target: within 10%), and step() with its read floor."""
     cores = str(os.cpu_count() or 1)
     sides = [("seqnn", os.path.join(build, "bench", "bench_rnn"),
               {"seqnn" + cores: {"SEQNN_NUM_THREADS": cores}, "seqnn1": {"SEQNN_NUM_THREADS": "1"}}),
@@ -412,6 +413,18 @@ def run_rnn_paired(build, reps, pairs):
                 pcts.append(100 * (work / got[name]) / (base_work / got[base_name]))
             print(f"  {mode:<7} {variant:<14} " + " ".join(f"{p:4.0f}%" for p in pcts) +
                   f"  median {statistics.median(pcts):.0f}%, lowest {min(pcts):.0f}%", flush=True)
+    print(f"\nstep() vs its read floor (BM_step_read_floor: the same team only reading the step's weights, "
+          f"alternating directions), paired the same way (seqnn{cores}), us:")
+    for H in (256, 512):
+        step, floor = f"BM_lstm_step/{H}", f"BM_step_read_floor/{H}/oneway:0"
+        ts = {step: [], floor: []}
+        for k in range(pairs):
+            for n in ((step, floor) if k % 2 == 0 else (floor, step)):
+                ts[n].append(bench_alone(binary, n, env, reps))
+        ratios = [a / b for a, b in zip(ts[step], ts[floor])]
+        print(f"  H={H}: step " + " ".join(f"{t * 1e6:.1f}" for t in ts[step]) + ", floor " +
+              " ".join(f"{t * 1e6:.1f}" for t in ts[floor]) + f"; step / floor median {statistics.median(ratios):.2f}",
+              flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -760,6 +773,8 @@ def main():
         ap.error(f"--rounds must be >= 1, got {a.rounds}")
     if a.paired < 0:
         ap.error(f"--paired must be >= 0, got {a.paired}")
+    if a.paired and a.only != "rnn":
+        ap.error("--paired is for --only rnn")
     if a.reps < 1:
         ap.error(f"--reps must be >= 1, got {a.reps}")
     global TORCH_ENV_AS_IS
