@@ -100,6 +100,21 @@ print(json.dumps(out))
 """
 
 
+def seconds(b):
+    """A Google Benchmark JSON entry's real time in seconds."""
+    return b["real_time"] * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
+
+
+def iteration_times(stdout):
+    """Benchmark name (without /real_time) -> the seconds of each of its repetitions, from a
+    program's JSON output (aggregates left out; with one repetition there are none)."""
+    runs = {}
+    for b in json.loads(stdout)["benchmarks"]:
+        if b.get("run_type", "iteration") == "iteration":
+            runs.setdefault(b["run_name"].replace("/real_time", ""), []).append(seconds(b))
+    return runs
+
+
 def run_seqnn(binary, reps):
     res = subprocess.run([binary, "--benchmark_format=json", f"--benchmark_repetitions={reps}",
                           "--benchmark_report_aggregates_only=true"], capture_output=True, text=True, check=True)
@@ -108,7 +123,7 @@ def run_seqnn(binary, reps):
     for b in data["benchmarks"]:
         if b.get("aggregate_name") == "median":
             name = b["run_name"].replace("/real_time", "")
-            out[name] = b["real_time"] * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
+            out[name] = seconds(b)
     return out
 
 
@@ -228,12 +243,7 @@ def run_optional(binary, reps, env=None):
         return {}
     res = subprocess.run([binary, "--benchmark_format=json", f"--benchmark_repetitions={reps}"],
                          capture_output=True, text=True, check=True, env=env)
-    runs = {}
-    for b in json.loads(res.stdout)["benchmarks"]:
-        if b.get("run_type", "iteration") == "iteration":
-            t = b["real_time"] * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
-            runs.setdefault(b["run_name"].replace("/real_time", ""), []).append(t)
-    return {name: statistics.median(ts) for name, ts in runs.items()}
+    return {name: statistics.median(ts) for name, ts in iteration_times(res.stdout).items()}
 
 
 def run_best(binary, reps, setups):
@@ -355,8 +365,7 @@ def bench_alone(binary, name, env, reps):
                           f"--benchmark_repetitions={reps}", "--benchmark_min_time=0.3",
                           "--benchmark_min_warmup_time=0.3"],
                          capture_output=True, text=True, check=True, env=env)
-    ts = [b["real_time"] * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
-          for b in json.loads(res.stdout)["benchmarks"] if b.get("run_type", "iteration") == "iteration"]
+    ts = iteration_times(res.stdout).get(name)
     return statistics.median(ts) if ts else None
 
 
@@ -372,9 +381,10 @@ def run_rnn_paired(build, reps, pairs):
               {"seqnn" + cores: {"SEQNN_NUM_THREADS": cores}, "seqnn1": {"SEQNN_NUM_THREADS": "1"}}),
              ("oneDNN", os.path.join(build, "bench", "bench_rnn_onednn"),
               {"omp" + cores: {"OMP_NUM_THREADS": cores}, "omp1": {"OMP_NUM_THREADS": "1"}})]
-    if not os.path.exists(sides[1][1]):
-        print(f"note: {sides[1][1]} not built; --paired compares seqnn with oneDNN and has nothing to do")
-        return
+    for _, binary, _ in sides:
+        if not os.path.exists(binary):
+            print(f"note: {binary} not built; --paired compares seqnn with oneDNN and has nothing to do")
+            return
     listed = subprocess.run([sides[1][1], "--benchmark_list_tests"], capture_output=True, text=True, check=True)
     onednn_names = {n.replace("/real_time", "") for n in listed.stdout.split()}
     cases = rnn_cases()
@@ -499,7 +509,7 @@ def run_attention(build, reps):
         times = []
         for b in json.loads(res.stdout)["benchmarks"]:
             if b.get("run_type", "iteration") == "iteration":
-                times.append(b["real_time"] * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]])
+                times.append(seconds(b))
                 rss[name] = max(rss.get(name, 0.0), b["peak_rss_mb"])
         seqnn[name] = statistics.median(times)
     torch_code, skipped = {}, {}
