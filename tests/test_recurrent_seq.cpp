@@ -75,15 +75,26 @@ TEST(RecurrentSeqKernel, BackwardProductMatchesReference) {
   for (int64_t B : {1, 2, 5, 7, 13})
     for (int64_t R : {1, 7, 16, 33, 64, 70, 130})
       for (int64_t GH : {3, 28, 96})
-        for (bool acc : {false, true}) {
+        for (int init : {0, 1, 2}) {  // from 0, accumulate, from a bias row
+          const bool acc = init == 1;
           auto w = rand_vec(GH * R, gen, 0.2f), dg = rand_vec(B * GH, gen), dh = rand_vec(B * R, gen);
+          const auto bias = rand_vec(R, gen, 3.0f);
           std::vector<float> packed(kernels::seq_packed_t_size(GH, R));
           kernels::pack_seq_hidden_t(w.data(), GH, R, packed.data());
           const int64_t r0 = B > 2 ? 1 : 0, r1 = B > 3 ? B - 1 : B;
           std::vector<float> d1 = dh, d2 = dh;
-          kernels::seq_backward_gemm_rows(r0, r1, GH, R, dg.data(), packed.data(), d1.data(), acc);
-          kernels::ref::seq_backward_gemm_rows(r0, r1, GH, R, dg.data(), w.data(), d2.data(), acc);
-          EXPECT_LT(rel_err(d1, d2), 2e-6) << "B=" << B << " R=" << R << " GH=" << GH << " acc=" << acc;
+          const float* b = init == 2 ? bias.data() : nullptr;
+          kernels::seq_backward_gemm_rows(r0, r1, GH, R, dg.data(), packed.data(), d1.data(), acc, b);
+          kernels::ref::seq_backward_gemm_rows(r0, r1, GH, R, dg.data(), w.data(), d2.data(), acc, b);
+          EXPECT_LT(rel_err(d1, d2), 2e-6) << "B=" << B << " R=" << R << " GH=" << GH << " init=" << init;
+          // rows outside [r0, r1) are untouched
+          for (int64_t k = 0; k < r0 * R; ++k) EXPECT_EQ(d1[k], dh[k]);
+          for (int64_t k = r1 * R; k < B * R; ++k) EXPECT_EQ(d1[k], dh[k]);
+          if (init == 2 && R == 70 && GH == 3 && B == 5) {  // the bias really is the start: the ref off by it
+            std::vector<float> d3 = dh;
+            kernels::ref::seq_backward_gemm_rows(r0, r1, GH, R, dg.data(), w.data(), d3.data(), false);
+            EXPECT_GT(rel_err(d1, d3), 0.1);
+          }
         }
 }
 
@@ -135,6 +146,33 @@ TEST(RecurrentSeqKernel, CellBackwardMatchesGeneric) {
                                    " H=" + std::to_string(H);
           EXPECT_LT(rel_err(dg1, dg2), 1e-6) << what;
           EXPECT_LT(rel_err(dc1, dc2), 1e-6) << what;
+        }
+      for (Activation act : {Activation::Tanh, Activation::Relu, Activation::Sigmoid, Activation::Identity})
+        for (bool add : {false, true}) {  // the RNN / Jordan pass dg = (dh [+ add]) act'(h), float vs double
+          const int64_t m = n * H;
+          auto h = rand_vec(m, gen), dh = rand_vec(m, gen), ad = rand_vec(m, gen);
+          if (act == Activation::Tanh) h = [&] { for (auto& e : h) e = std::tanh(e); return h; }();
+          if (act == Activation::Sigmoid) h = sgm(h);
+          if (act == Activation::Relu) for (auto& e : h) e = e > 0 ? e : 0;
+          std::vector<float> dg(m), dg_alias = dh;
+          std::vector<double> hd(h.begin(), h.end()), dhd(dh.begin(), dh.end()), add_d(ad.begin(), ad.end()), dgd(m);
+          kernels::rnn_cell_backward<float>(dh.data(), h.data(), dg.data(), m, act, add ? ad.data() : nullptr);
+          kernels::rnn_cell_backward<float>(dg_alias.data(), h.data(), dg_alias.data(), m, act,
+                                            add ? ad.data() : nullptr);  // in place
+          kernels::rnn_cell_backward<double>(dhd.data(), hd.data(), dgd.data(), m, act, add ? add_d.data() : nullptr);
+          const std::vector<float> want(dgd.begin(), dgd.end());
+          const std::string what = "rnn act " + std::to_string(static_cast<int>(act)) + " add=" +
+                                   std::to_string(add) + " m=" + std::to_string(m);
+          EXPECT_LT(rel_err(dg, want), 1e-6) << what;
+          EXPECT_LT(rel_err(dg_alias, want), 1e-6) << what;
+          if (add) {
+            for (int64_t k = 0; k < m; ++k) {  // independent of the kernel: (dh + add) * act'(h)
+              const double d = act == Activation::Tanh ? 1 - hd[k] * hd[k]
+                               : act == Activation::Sigmoid ? hd[k] * (1 - hd[k])
+                               : act == Activation::Relu ? (hd[k] > 0 ? 1.0 : 0.0) : 1.0;
+              EXPECT_NEAR(dg[k], (dhd[k] + add_d[k]) * d, 1e-5 * (1 + std::fabs((dhd[k] + add_d[k]) * d))) << what;
+            }
+          }
         }
       auto g = sgm(rand_vec(n * 3 * H, gen)), hn = rand_vec(n * H, gen), hp = rand_vec(n * H, gen);
       auto dh = rand_vec(n * H, gen);

@@ -86,9 +86,10 @@ inline void with_activation(Activation a, F&& f) {
 // act_forward.
 template <class T>
 void rnn_cell_forward(const T* g, T* h, int64_t m, Activation act);
-// dh, h: (m)  dg: (m) out = dh * act'(h) (dg may alias dh)
+// dh, h: (m)  dg: (m) out = (dh [+ add]) * act'(h) (dg may alias dh or add). add (m) or null:
+// the layer's output gradient at this step, folded in here rather than in a pass of its own.
 template <class T>
-void rnn_cell_backward(const T* dh, const T* h, T* dg, int64_t m, Activation act);
+void rnn_cell_backward(const T* dh, const T* h, T* dg, int64_t m, Activation act, const T* add = nullptr);
 
 // g: (n,4H) in: pre-activations, out: activated i,f,u,o   c_prev: (n,H)  c: (n,H) out
 // h: (n,H) out = o act(c)   peep: (3,H) or null

@@ -47,9 +47,10 @@ void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const fl
                       const float* c_prev, float* c, float* h, float* hn, const float* whh, const float* peep,
                       const float* b_hn, Activation act);
 
-// dh(rows r0..r1, R) = (accumulate ? dh : 0) + dg(rows, GH) W_hh, wt = pack_seq_hidden_t(W_hh)
+// dh(rows r0..r1, R) = (accumulate ? dh : bias ? bias : 0) + dg(rows, GH) W_hh, wt = pack_seq_hidden_t(W_hh).
+// bias: (R) or null, the same for every row (Jordan's b_ho: the accumulators start from it).
 void seq_backward_gemm_rows(int64_t r0, int64_t r1, int64_t GH, int64_t R, const float* dg, const float* wt,
-                            float* dh, bool accumulate);
+                            float* dh, bool accumulate, const float* bias = nullptr);
 
 // The LSTM cell update alone (activation act of g and c), on the fused kernels' gate math: g (n,4H)
 // pre-activations in, activated i,f,g,o out; c_prev, c, h (n,H) (lstm_cell_forward's arguments).
@@ -69,7 +70,7 @@ void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const fl
                       const float* c_prev, float* c, float* h, float* hn, const float* w_hh, const float* peep,
                       const float* b_hn, Activation act);
 void seq_backward_gemm_rows(int64_t r0, int64_t r1, int64_t GH, int64_t R, const float* dg, const float* w_hh,
-                            float* dh, bool accumulate);
+                            float* dh, bool accumulate, const float* bias = nullptr);
 }  // namespace ref
 
 }  // namespace seqnn::kernels

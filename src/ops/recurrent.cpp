@@ -333,7 +333,7 @@ struct StepRows {
 // Jordan on the row-split path: per step, for the thread's rows,
 //   a_t = act(G_t + y_{t-1} W_hh^T)      (in place in G_t, kept for backward)
 //   y_t = out_act(b_ho + a_t W_ho^T)
-// both products through seq_backward_gemm_rows (dh = [dh +] dg W on packed W), which takes any
+// both products through seq_backward_gemm_rows (dh = [dh or b_ho +] dg W on packed W), which takes any
 // widths, so every activation pair and every O is covered.
 void forward_direction_jordan_fast(Saved& S, int d) {
   const Layout& L = S.L;
@@ -355,10 +355,7 @@ void forward_direction_jordan_fast(Saved& S, int d) {
       float* gt = G + t * B * H;
       kernels::seq_backward_gemm_rows(r0, e, R, H, hin, whh_t.data(), gt, true);
       kernels::rnn_cell_forward<float>(gt + r0 * H, gt + r0 * H, (e - r0) * H, S.spec.activation);
-      if (b_ho) {
-        for (int64_t k = r0; k < e; ++k) std::memcpy(hout + k * R, b_ho, sizeof(float) * R);
-      }
-      kernels::seq_backward_gemm_rows(r0, e, H, R, gt, who_t.data(), hout, b_ho != nullptr);
+      kernels::seq_backward_gemm_rows(r0, e, H, R, gt, who_t.data(), hout, false, b_ho);
       kernels::rnn_cell_forward<float>(hout + r0 * R, hout + r0 * R, (e - r0) * R, S.spec.output_activation);
     }
   });
@@ -601,21 +598,21 @@ void backward_direction(const Saved& S, int d, DirGrads<T>& g) {
 
 // One backward step's bookkeeping on a thread's rows [r0, r1) of the row-split paths with two
 // per-step gradient buffers a (width wa) and b (width wb) at step t: rows from n on are inactive
-// (zero gradients there: they contribute nothing to the weight gradients); the active rows'
-// output gradient joins dh (width R). Returns the end e of the active rows (e <= r0: none).
-int64_t backward_rows_begin(DirGrads<float>& g, int64_t t, int64_t B, int64_t R, int64_t n, int64_t r0, int64_t r1,
-                            float* a, int64_t wa, float* b, int64_t wb) {
+// (zero gradients there: they contribute nothing to the weight gradients). Returns the end e of
+// the active rows (e <= r0: none). The active rows' output gradient (width R) is the caller's to
+// add to dh: add_dout, or folded into its first pass over dh.
+int64_t backward_rows_begin(int64_t r0, int64_t r1, int64_t n, float* a, int64_t wa, float* b, int64_t wb) {
   const int64_t i0 = std::max(r0, n), e = std::min(r1, n);
   if (i0 < r1) {
     std::fill(a + i0 * wa, a + r1 * wa, 0.0f);
     std::fill(b + i0 * wb, b + r1 * wb, 0.0f);
   }
-  if (e > r0 && g.dout_ptr) {
-    const float* go = g.dout_ptr + t * B * R;
-    float* dh = g.dh.data();
-    for (int64_t k = r0 * R; k < e * R; ++k) dh[k] += go[k];
-  }
   return e;
+}
+
+// The output gradient at step t (null when no output needs one), rows [r0, e) of width R.
+const float* dout_rows(const DirGrads<float>& g, int64_t t, int64_t B, int64_t R, int64_t r0) {
+  return g.dout_ptr ? g.dout_ptr + t * B * R + r0 * R : nullptr;
 }
 
 // The backward of forward_direction_jordan_fast, same row split:
@@ -637,11 +634,11 @@ void backward_direction_jordan_fast(const Saved& S, int d, DirGrads<float>& g) {
       const int64_t t = d == 0 ? s : L.T - 1 - s, out = S.out_slot(d, t);
       float* dGt = g.dG.data() + t * B * H;
       float* dq = g.dYp.data() + t * B * R;
-      const int64_t e = backward_rows_begin(g, t, B, R, S.nact[t], r0, r1, dGt, H, dq, R);
+      const int64_t e = backward_rows_begin(r0, r1, S.nact[t], dGt, H, dq, R);
       if (e <= r0) continue;
-      const int64_t m = e - r0;
+      const int64_t m = e - r0;  // dq = (dh + dout) out_act'(y)
       kernels::rnn_cell_backward<float>(dh + r0 * R, Hst + out * B * R + r0 * R, dq + r0 * R, m * R,
-                                        S.spec.output_activation);
+                                        S.spec.output_activation, dout_rows(g, t, B, R, r0));
       kernels::seq_backward_gemm_rows(r0, e, R, H, dq, who.data(), da, false);
       kernels::rnn_cell_backward<float>(da + r0 * H, G + t * B * H + r0 * H, dGt + r0 * H, m * H, S.spec.activation);
       kernels::seq_backward_gemm_rows(r0, e, H, R, dGt, whh.data(), dh, false);
@@ -670,10 +667,14 @@ void backward_direction_lstm_proj_fast(const Saved& S, int d, DirGrads<float>& g
       const int64_t t = d == 0 ? s : L.T - 1 - s, in = S.in_slot(d, t), out = S.out_slot(d, t);
       float* dGt = g.dG.data() + t * B * GH;
       float* dHt = g.dHs.data() + t * B * R;
-      const int64_t e = backward_rows_begin(g, t, B, R, S.nact[t], r0, r1, dGt, GH, dHt, R);
+      const int64_t e = backward_rows_begin(r0, r1, S.nact[t], dGt, GH, dHt, R);
       if (e <= r0) continue;
-      std::memcpy(dHt + r0 * R, dh + r0 * R, sizeof(float) * (e - r0) * R);
-      kernels::seq_backward_gemm_rows(r0, e, R, H, dh, whr.data(), dm, false);
+      if (const float* go = dout_rows(g, t, B, R, r0)) {  // dH_t = dh + dout
+        for (int64_t k = 0; k < (e - r0) * R; ++k) dHt[r0 * R + k] = dh[r0 * R + k] + go[k];
+      } else {
+        std::memcpy(dHt + r0 * R, dh + r0 * R, sizeof(float) * (e - r0) * R);
+      }
+      kernels::seq_backward_gemm_rows(r0, e, R, H, dHt, whr.data(), dm, false);
       kernels::lstm_cell_backward_fast(dm + r0 * H, dc + r0 * H, G + t * B * GH + r0 * GH, Cst + out * B * H + r0 * H,
                                        Cst + in * B * H + r0 * H, peep, dGt + r0 * GH, e - r0, H, S.spec.activation);
       kernels::seq_backward_gemm_rows(r0, e, GH, R, dGt, whh.data(), dh, false);
@@ -720,16 +721,16 @@ void backward_direction_fast(const Saved& S, int d, DirGrads<T>& g) {
           if (dGht) std::fill(dGht + i0 * GH, dGht + r1 * GH, 0.0f);
         }
         if (e <= r0) continue;
-        if (g.dout_ptr) {
-          const float* go = g.dout_ptr + t * B * H;
-          for (int64_t k = r0 * H; k < e * H; ++k) dh[k] += go[k];
+        const float* go = dout_rows(g, t, B, H, r0);
+        if (go && L.cell != CellType::RNN) {  // (RNN's cell backward adds it in its own pass)
+          for (int64_t k = 0; k < (e - r0) * H; ++k) dh[r0 * H + k] += go[k];
         }
         const float* Gt = G + t * B * GH;
         const int64_t m = e - r0;
         switch (L.cell) {
           case CellType::RNN:
             kernels::rnn_cell_backward<float>(dh + r0 * H, Hst + out * B * H + r0 * H, dGt + r0 * GH, m * H,
-                                              S.spec.activation);
+                                              S.spec.activation, go);
             kernels::seq_backward_gemm_rows(r0, e, GH, H, dGt, packed.data(), dh, false);
             break;
           case CellType::LSTM:

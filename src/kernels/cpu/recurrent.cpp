@@ -19,22 +19,29 @@ namespace seqnn::kernels {
 
 namespace {
 
-// dg = dh * act'(h) in float on the widest ISA (isa::dispatch): compiled for the library's
+// dg = (dh [+ add]) * act'(h) in float on the widest ISA (isa::dispatch): compiled for the library's
 // baseline, this loop was 4% of a Jordan training step (two passes over T*B*H per step).
 // (A switch, not with_activation: see kernels/recurrent.h.)
 struct RnnBackwardF32 {
+  template <Activation A, bool Add>
+  [[gnu::always_inline]] static inline void loop(const float* dh, const float* h, float* dg, int64_t m,
+                                                 const float* add) {
+#pragma omp simd  // dg may alias dh or add: element k is read before it is written
+    for (int64_t k = 0; k < m; ++k) dg[k] = (Add ? dh[k] + add[k] : dh[k]) * act_grad_from_output<A>(h[k]);
+  }
   template <Activation A>
-  [[gnu::always_inline]] static inline void loop(const float* dh, const float* h, float* dg, int64_t m) {
-#pragma omp simd  // dg may alias dh: element k is read before it is written
-    for (int64_t k = 0; k < m; ++k) dg[k] = dh[k] * act_grad_from_output<A>(h[k]);
+  [[gnu::always_inline]] static inline void loop(const float* dh, const float* h, float* dg, int64_t m,
+                                                 const float* add) {
+    if (add) return loop<A, true>(dh, h, dg, m, add);
+    loop<A, false>(dh, h, dg, m, add);
   }
   [[gnu::always_inline]] static inline void run(const float* dh, const float* h, float* dg, int64_t m,
-                                                Activation act) {
+                                                Activation act, const float* add) {
     switch (act) {
-      case Activation::Tanh: return loop<Activation::Tanh>(dh, h, dg, m);
-      case Activation::Relu: return loop<Activation::Relu>(dh, h, dg, m);
-      case Activation::Sigmoid: return loop<Activation::Sigmoid>(dh, h, dg, m);
-      case Activation::Identity: return loop<Activation::Identity>(dh, h, dg, m);
+      case Activation::Tanh: return loop<Activation::Tanh>(dh, h, dg, m, add);
+      case Activation::Relu: return loop<Activation::Relu>(dh, h, dg, m, add);
+      case Activation::Sigmoid: return loop<Activation::Sigmoid>(dh, h, dg, m, add);
+      case Activation::Identity: return loop<Activation::Identity>(dh, h, dg, m, add);
     }
   }
 };
@@ -72,6 +79,7 @@ struct GateActF32 {
 
 template <class T>
 void rnn_cell_forward(const T* g, T* h, int64_t m, Activation act) {
+  if (act == Activation::Identity && g == h) return;  // in place: nothing to do (Jordan's default output)
   if constexpr (std::is_same_v<T, float>) {  // vector kernels (expf per element was 6% of a Jordan
     if (act == Activation::Tanh || act == Activation::Sigmoid)  // training step)
       return isa::dispatch<GateActF32>(g, h, m, act == Activation::Tanh);
@@ -82,10 +90,10 @@ void rnn_cell_forward(const T* g, T* h, int64_t m, Activation act) {
 }
 
 template <class T>
-void rnn_cell_backward(const T* dh, const T* h, T* dg, int64_t m, Activation act) {
-  if constexpr (std::is_same_v<T, float>) return isa::dispatch<RnnBackwardF32>(dh, h, dg, m, act);
+void rnn_cell_backward(const T* dh, const T* h, T* dg, int64_t m, Activation act, const T* add) {
+  if constexpr (std::is_same_v<T, float>) return isa::dispatch<RnnBackwardF32>(dh, h, dg, m, act, add);
   with_activation(act, [&]<Activation A>() {
-    for (int64_t k = 0; k < m; ++k) dg[k] = dh[k] * act_grad_from_output<A>(h[k]);
+    for (int64_t k = 0; k < m; ++k) dg[k] = (add ? dh[k] + add[k] : dh[k]) * act_grad_from_output<A>(h[k]);
   });
 }
 
@@ -279,7 +287,7 @@ void lstm_peephole_grad(const T* dg, const T* c_prev, const T* c, T* dpeep, int6
 // ==================================================================== instantiations
 
 template void rnn_cell_forward<float>(const float*, float*, int64_t, Activation);
-template void rnn_cell_backward<float>(const float*, const float*, float*, int64_t, Activation);
+template void rnn_cell_backward<float>(const float*, const float*, float*, int64_t, Activation, const float*);
 template void lstm_cell_forward<float>(float*, const float*, float*, float*, const float*, int64_t, int64_t,
                                        Activation);
 template void lstm_cell_backward<float>(const float*, float*, const float*, const float*, const float*, const float*,
@@ -293,7 +301,7 @@ template void column_sum_add<float>(const float*, int64_t, int64_t, float*);
 template void lstm_peephole_grad_add<float>(const float*, const float*, const float*, int64_t, int64_t, float*);
 template void lstm_peephole_grad<float>(const float*, const float*, const float*, float*, int64_t, int64_t);
 template void rnn_cell_forward<double>(const double*, double*, int64_t, Activation);
-template void rnn_cell_backward<double>(const double*, const double*, double*, int64_t, Activation);
+template void rnn_cell_backward<double>(const double*, const double*, double*, int64_t, Activation, const double*);
 template void lstm_cell_forward<double>(double*, const double*, double*, double*, const double*, int64_t, int64_t,
                                         Activation);
 template void lstm_cell_backward<double>(const double*, double*, const double*, const double*, const double*,

@@ -241,7 +241,7 @@ struct Fwd {
 struct Bwd {
   template <int NB, int Q, bool Z>
   [[gnu::always_inline]] static inline void tile(int64_t grp, int64_t b0, int64_t GH, int64_t R, const float* dg,
-                                                 const float* wt, float* dh, bool accumulate) {
+                                                 const float* wt, float* dh, bool accumulate, const float* bias) {
     const int64_t c0 = grp * 4 * U;
     const bool full = c0 + Q * U <= R;
     int nu[Q];
@@ -252,8 +252,8 @@ struct Bwd {
     for (int nb = 0; nb < NB; ++nb)
       #pragma GCC unroll 16
       for (int q = 0; q < Q; ++q) {
-        float* d = dh + (b0 + nb) * R + c0 + q * U;
-        acc[nb][q] = !accumulate ? v16{} : full ? loadp<true>(d, U) : loadp<false>(d, nu[q]);
+        const float* d = accumulate ? dh + (b0 + nb) * R + c0 + q * U : bias ? bias + c0 + q * U : nullptr;
+        acc[nb][q] = !d ? v16{} : full ? loadp<true>(d, U) : loadp<false>(d, nu[q]);
       }
     const float* w = wt + grp * GH * 4 * U;
     const float* a = dg + b0 * GH;
@@ -285,32 +285,33 @@ struct Bwd {
 
   template <int Q, int NBMax>
   [[gnu::always_inline]] static inline void rows(int64_t grp, int64_t r0, int64_t r1, int64_t GH, int64_t R,
-                                                 const float* dg, const float* wt, float* dh, bool accumulate) {
+                                                 const float* dg, const float* wt, float* dh, bool accumulate,
+                                                 const float* bias) {
     constexpr bool Z = NBMax >= 6;
     const RowBlocks rb(r1 - r0, NBMax);
     int64_t b = r0;
     for (int64_t i = 0; i < rb.nblk; ++i) {
       const int64_t nb = rb.rows(i);
-      if constexpr (NBMax >= 6) if (nb == 6) tile<6, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate);
-      if constexpr (NBMax >= 5) if (nb == 5) tile<5, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate);
-      if constexpr (NBMax >= 4) if (nb == 4) tile<4, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate);
-      if constexpr (NBMax >= 3) if (nb == 3) tile<3, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate);
-      if constexpr (NBMax >= 2) if (nb == 2) tile<2, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate);
-      if (nb == 1) tile<1, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate);
+      if constexpr (NBMax >= 6) if (nb == 6) tile<6, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate, bias);
+      if constexpr (NBMax >= 5) if (nb == 5) tile<5, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate, bias);
+      if constexpr (NBMax >= 4) if (nb == 4) tile<4, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate, bias);
+      if constexpr (NBMax >= 3) if (nb == 3) tile<3, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate, bias);
+      if constexpr (NBMax >= 2) if (nb == 2) tile<2, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate, bias);
+      if (nb == 1) tile<1, Q, Z>(grp, b, GH, R, dg, wt, dh, accumulate, bias);
       b += nb;
     }
   }
 
   template <int NBMax>
   [[gnu::always_inline]] static inline void run(int64_t r0, int64_t r1, int64_t GH, int64_t R, const float* dg,
-                                                const float* wt, float* dh, bool accumulate) {
+                                                const float* wt, float* dh, bool accumulate, const float* bias) {
     const int64_t P = step_panels(R), ngrp = (P + 3) / 4;
     for (int64_t grp = 0; grp < ngrp; ++grp) {
       switch (std::min<int64_t>(4, P - grp * 4)) {
-        case 4: rows<4, NBMax>(grp, r0, r1, GH, R, dg, wt, dh, accumulate); break;
-        case 3: rows<3, NBMax>(grp, r0, r1, GH, R, dg, wt, dh, accumulate); break;
-        case 2: rows<2, NBMax>(grp, r0, r1, GH, R, dg, wt, dh, accumulate); break;
-        default: rows<1, NBMax>(grp, r0, r1, GH, R, dg, wt, dh, accumulate); break;
+        case 4: rows<4, NBMax>(grp, r0, r1, GH, R, dg, wt, dh, accumulate, bias); break;
+        case 3: rows<3, NBMax>(grp, r0, r1, GH, R, dg, wt, dh, accumulate, bias); break;
+        case 2: rows<2, NBMax>(grp, r0, r1, GH, R, dg, wt, dh, accumulate, bias); break;
+        default: rows<1, NBMax>(grp, r0, r1, GH, R, dg, wt, dh, accumulate, bias); break;
       }
     }
   }
@@ -468,21 +469,27 @@ void dispatch(A... a) {
 // ==================================================================== entries
 namespace {
 // The packed layout of an operand whose element (m, col), m < GH, col < R, is
-// w[m * ms + col * cs]: out[grp][m][q][u] = element(m, (4 grp + q) 16 + u), 0 past R.
+// w[m * ms + col * cs], cs == 1 or ms == 1: out[grp][m][q][u] = element(m, (4 grp + q) 16 + u), 0 past R.
 void pack_panels(const float* w, int64_t GH, int64_t R, int64_t ms, int64_t cs, float* out) {
   // groups split over threads (4 MiB for an LSTM's W_hh at H 512, packed on every call); inline
   // inside a parallel region (one direction of a bidirectional layer)
   const int64_t P = step_panels(R), ngrp = (P + 3) / 4;
   parallel_for(ngrp, std::max<int64_t>(1, (int64_t{1} << 15) / (GH * 4 * U)), [&](int64_t g0, int64_t g1) {
     for (int64_t grp = g0; grp < g1; ++grp) {
-      const int64_t Q = std::min<int64_t>(4, P - grp * 4);
+      // the group's Q U columns from c0, nv of them before R: element (m, c0 + j) goes to o[m Q U + j]
+      const int64_t Q = std::min<int64_t>(4, P - grp * 4), c0 = grp * 4 * U, W = Q * U, nv = std::min(W, R - c0);
       float* o = out + grp * GH * 4 * U;
-      for (int64_t m = 0; m < GH; ++m)
-        for (int64_t q = 0; q < Q; ++q)
-          for (int64_t u = 0; u < U; ++u) {
-            const int64_t col = (grp * 4 + q) * U + u;
-            o[(m * Q + q) * U + u] = col < R ? w[m * ms + col * cs] : 0.0f;
-          }
+      if (cs == 1) {  // a row of w holds the group's columns side by side
+        for (int64_t m = 0; m < GH; ++m) {
+          std::memcpy(o + m * W, w + m * ms + c0, sizeof(float) * nv);
+          std::fill(o + m * W + nv, o + (m + 1) * W, 0.0f);
+        }
+      } else {  // ms == 1 (pack_seq_hidden): a column is a run of w, read front to back
+        for (int64_t j = 0; j < W; ++j) {
+          const float* src = w + (c0 + j) * cs;
+          for (int64_t m = 0; m < GH; ++m) o[m * W + j] = j < nv ? src[m] : 0.0f;
+        }
+      }
     }
   });
 }
@@ -522,9 +529,9 @@ void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const fl
 }
 
 void seq_backward_gemm_rows(int64_t r0, int64_t r1, int64_t GH, int64_t R, const float* dg, const float* wt,
-                            float* dh, bool accumulate) {
+                            float* dh, bool accumulate, const float* bias) {
   if (r1 <= r0 || R <= 0) return;
-  dispatch<Bwd>(r0, r1, GH, R, dg, wt, dh, accumulate);
+  dispatch<Bwd>(r0, r1, GH, R, dg, wt, dh, accumulate, bias);
 }
 
 void lstm_cell_forward_fast(float* g, const float* c_prev, float* c, float* h, const float* peep, int64_t n,

@@ -51,10 +51,10 @@ void seq_forward_rows(StepCell cell, int64_t r0, int64_t r1, int64_t H, const fl
 }
 
 void seq_backward_gemm_rows(int64_t r0, int64_t r1, int64_t GH, int64_t R, const float* dg, const float* w_hh,
-                            float* dh, bool accumulate) {
+                            float* dh, bool accumulate, const float* bias) {
   for (int64_t b = r0; b < r1; ++b)
     for (int64_t k = 0; k < R; ++k) {
-      double acc = accumulate ? dh[b * R + k] : 0.0;
+      double acc = accumulate ? dh[b * R + k] : bias ? bias[k] : 0.0;
       for (int64_t m = 0; m < GH; ++m) acc += static_cast<double>(dg[b * GH + m]) * w_hh[m * R + k];
       dh[b * R + k] = static_cast<float>(acc);
     }
