@@ -97,6 +97,32 @@ TEST(RnnStepKernel, MatchesReference) {
 // The panels are split over threads (kernels/parallel.h, on seqnn's team) when the work pays; each panel is
 // computed the same way on any thread and in either sweep order, so neither the thread count nor the
 // order may change a single bit.
+// The packed layout itself, element by element: out[p][k][g][u] = W[g H + p 16 + u][k], 0 for
+// units past H. Widths on and off the 16 x 16 blocks the packer transposes in registers.
+TEST(RnnStepKernel, PackedLayout) {
+  Generator gen(31);
+  using kernels::StepCell;
+  for (StepCell cell : {StepCell::Lstm, StepCell::Gru, StepCell::RnnTanh})
+    for (int64_t H : {1, 16, 17, 48, 70})
+      for (int64_t K : {1, 15, 16, 32, 45}) {
+        const int64_t G = kernels::step_gates(cell), P = kernels::step_panels(H);
+        const auto w = rand_vec(G * H * K, gen);
+        std::vector<float> out(kernels::step_packed_size(cell, H, K), -7.0f);
+        kernels::pack_step_weights(cell, w.data(), H, K, out.data());
+        ASSERT_EQ(static_cast<int64_t>(out.size()), P * K * G * 16);
+        int64_t bad = 0;
+        for (int64_t p = 0; p < P; ++p)
+          for (int64_t k = 0; k < K; ++k)
+            for (int64_t g = 0; g < G; ++g)
+              for (int64_t u = 0; u < 16; ++u) {
+                const int64_t j = p * 16 + u;
+                const float want = j < H ? w[(g * H + j) * K + k] : 0.0f;
+                bad += out[((p * K + k) * G + g) * 16 + u] != want;
+              }
+        EXPECT_EQ(bad, 0) << "cell " << static_cast<int>(cell) << " H=" << H << " K=" << K;
+      }
+}
+
 TEST(RnnStepKernel, ThreadCountDoesNotChangeResults) {
   Generator gen(4);
   const int saved = num_threads();
