@@ -599,8 +599,8 @@ void backward_direction(const Saved& S, int d, DirGrads<T>& g) {
 // One backward step's bookkeeping on a thread's rows [r0, r1) of the row-split paths with two
 // per-step gradient buffers a (width wa) and b (width wb) at step t: rows from n on are inactive
 // (zero gradients there: they contribute nothing to the weight gradients). Returns the end e of
-// the active rows (e <= r0: none). The active rows' output gradient (width R) is the caller's to
-// add to dh: add_dout, or folded into its first pass over dh.
+// the active rows (e <= r0: none). The active rows' output gradient (dout_rows) is the caller's
+// to add to dh, in its first pass over dh rather than a pass of its own.
 int64_t backward_rows_begin(int64_t r0, int64_t r1, int64_t n, float* a, int64_t wa, float* b, int64_t wb) {
   const int64_t i0 = std::max(r0, n), e = std::min(r1, n);
   if (i0 < r1) {
@@ -616,7 +616,7 @@ const float* dout_rows(const DirGrads<float>& g, int64_t t, int64_t B, int64_t R
 }
 
 // The backward of forward_direction_jordan_fast, same row split:
-//   dq = dy out_act'(y);  da = dq W_ho;  dg = da act'(a);  dy_{t-1} = dg W_hh
+//   dq = (dy + dout) out_act'(y);  da = dq W_ho;  dg = da act'(a);  dy_{t-1} = dg W_hh
 void backward_direction_jordan_fast(const Saved& S, int d, DirGrads<float>& g) {
   const Layout& L = S.L;
   const RecurrentWeights& w = S.w[d];
