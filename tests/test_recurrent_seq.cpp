@@ -151,9 +151,11 @@ TEST(RecurrentSeqKernel, CellBackwardMatchesGeneric) {
         for (bool add : {false, true}) {  // the RNN / Jordan pass dg = (dh [+ add]) act'(h), float vs double
           const int64_t m = n * H;
           auto h = rand_vec(m, gen), dh = rand_vec(m, gen), ad = rand_vec(m, gen);
-          if (act == Activation::Tanh) h = [&] { for (auto& e : h) e = std::tanh(e); return h; }();
           if (act == Activation::Sigmoid) h = sgm(h);
-          if (act == Activation::Relu) for (auto& e : h) e = e > 0 ? e : 0;
+          for (auto& e : h) {  // an output of act (the kernel takes act' from it)
+            if (act == Activation::Tanh) e = std::tanh(e);
+            if (act == Activation::Relu) e = e > 0 ? e : 0;
+          }
           std::vector<float> dg(m), dg_alias = dh;
           std::vector<double> hd(h.begin(), h.end()), dhd(dh.begin(), dh.end()), add_d(ad.begin(), ad.end()), dgd(m);
           kernels::rnn_cell_backward<float>(dh.data(), h.data(), dg.data(), m, act, add ? ad.data() : nullptr);
